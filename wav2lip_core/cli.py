@@ -1,0 +1,155 @@
+"""Command line: ``python -m wav2lip_core --checkpoint CKPT --face VIDEO_OR_IMAGE --audio AUDIO --outfile OUT.mp4``.
+
+Takes the original inference.py's options (same names and meaning; ``--checkpoint_path`` is accepted too) plus
+ours: ``--blend``, ``--device``, ``--precision``, ``--loop``, ``--detector``, ``--on_missing_face``, ``--smoothing``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from . import checkpoint as checkpoint_module
+from .audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram
+from .blend import BLEND_MODES
+from .pipeline import FaceBoxes, check_boxes_fit, iter_lipsync
+from .schedule import LOOP_MODES
+from .video_io import Mp4Writer, is_image_path, read_image, read_video
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def _flag_or_bool(value: str | None) -> bool:
+    """``--static`` alone means True; ``--static True/False`` (the original's form) is honoured literally."""
+    if value is None:
+        return True
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "y", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "n", "off"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m wav2lip_core",
+        description="Lip-sync a face video or image to speech with Wav2Lip.")
+    parser.add_argument("--checkpoint", "--checkpoint_path", dest="checkpoint", required=True,
+                        help="Wav2Lip checkpoint file (.pth or .safetensors)")
+    parser.add_argument("--face", required=True, help="video or image with a face")
+    parser.add_argument("--audio", required=True, help="speech: any audio file, or a video with an audio track")
+    parser.add_argument("--outfile", default="results/result_voice.mp4", help="output mp4 (default: %(default)s)")
+    parser.add_argument("--static", nargs="?", const=None, default=False, type=_flag_or_bool,
+                        help="use only the first video frame (forced for images)")
+    parser.add_argument("--fps", type=float, default=25.0, help="frame rate for image input (default: %(default)s)")
+    parser.add_argument("--pads", nargs=4, type=int, default=[0, 10, 0, 0], metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+                        help="padding added to detected face boxes (default: 0 10 0 0)")
+    parser.add_argument("--face_det_batch_size", type=int, default=16, help="frames per face-detection batch")
+    parser.add_argument("--wav2lip_batch_size", type=int, default=128, help="frames per generator batch")
+    parser.add_argument("--resize_factor", type=int, default=1, help="divide the video's width and height by this")
+    parser.add_argument("--crop", nargs=4, type=int, default=[0, -1, 0, -1], metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+                        help="crop the video to [TOP:BOTTOM, LEFT:RIGHT]; -1 = full size (after resize/rotate)")
+    parser.add_argument("--box", nargs=4, type=int, default=[-1, -1, -1, -1], metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+                        help="a fixed face box y1 y2 x1 x2 used for every frame, no detection (default: detect)")
+    parser.add_argument("--rotate", action="store_true", help="rotate the video 90 degrees clockwise")
+    parser.add_argument("--nosmooth", action="store_true", help="no temporal smoothing of detected boxes")
+    parser.add_argument("--smoothing", choices=("centered", "original", "none"), default="centered",
+                        help="box smoothing: centred window (no lag), the original's forward window, or none")
+    parser.add_argument("--blend", choices=BLEND_MODES, default="feather",
+                        help="feather: soft mask over the lower face (default); original: the original's hard paste")
+    parser.add_argument("--loop", choices=LOOP_MODES, default="loop",
+                        help="when the audio outlasts the video: loop (wrap around) or pingpong (back and forth)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
+    parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
+                        help="generator precision; auto = fp16 on CUDA, fp32 elsewhere")
+    parser.add_argument("--detector", default="s3fd", help="face detector (see --help of the detection options)")
+    parser.add_argument("--on_missing_face", choices=("error", "skip", "nearest"), default="nearest",
+                        help="frames with no face: stop with an error, leave them unchanged, or use the nearest box")
+    return parser
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    return PRECISIONS[precision]
+
+
+def prepare_video_frames(frames: np.ndarray, resize_factor: int, rotate: bool, crop: list[int]) -> np.ndarray:
+    """The original's per-frame preprocessing, in its order: resize, rotate 90 clockwise, crop."""
+    if resize_factor > 1:
+        height, width = frames.shape[1:3]
+        frames = np.stack([cv2.resize(f, (width // resize_factor, height // resize_factor)) for f in frames])
+    if rotate:
+        frames = np.ascontiguousarray(np.rot90(frames, k=-1, axes=(1, 2)))
+    y1, y2, x1, x2 = crop
+    y2 = frames.shape[1] if y2 == -1 else y2
+    x2 = frames.shape[2] if x2 == -1 else x2
+    return np.ascontiguousarray(frames[:, y1:y2, x1:x2])
+
+
+def run(args: argparse.Namespace) -> Path:
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    device = pick_device(args.device)
+    static = bool(args.static)
+    if is_image_path(args.face):
+        frames, fps, static = read_image(args.face)[None], float(args.fps), True
+    else:
+        frames, fps = read_video(args.face)
+        frames = prepare_video_frames(frames, args.resize_factor, args.rotate, args.crop)
+    wav = load_audio(args.audio)
+    chunks = mel_chunks(melspectrogram(wav), fps)
+    frames = frames[:1] if static else frames[:len(chunks)]
+    print(f"{len(frames)} face frame(s) {frames.shape[2]}x{frames.shape[1]} at {fps:g} fps; "
+          f"{len(wav) / SAMPLE_RATE:.2f} s of audio -> {len(chunks)} output frames", file=sys.stderr)
+
+    model = checkpoint_module.load_wav2lip(args.checkpoint, device=device,
+                                           dtype=pick_dtype(args.precision, device))
+    if args.box[0] != -1:
+        boxes = FaceBoxes.fixed(args.box, len(frames))
+    else:
+        from .detection import detect_face_boxes
+        track = detect_face_boxes(
+            frames, detector=args.detector, device=device, pads=tuple(args.pads),
+            smoothing="none" if args.nosmooth else args.smoothing, on_missing=args.on_missing_face,
+            batch_size=args.face_det_batch_size)
+        boxes = FaceBoxes(boxes=track.boxes, found=track.found)
+    check_boxes_fit(boxes, frames.shape[1], frames.shape[2])
+
+    with tqdm(total=len(chunks), unit="frame", desc="Lip-sync") as bar, \
+            Mp4Writer(args.outfile, frames.shape[2], frames.shape[1], fps, audio_path=args.audio) as writer:
+        for batch in iter_lipsync(frames, chunks, model, boxes, static=static, loop=args.loop, blend=args.blend,
+                                  batch_size=args.wav2lip_batch_size):
+            writer.write(batch)
+            bar.update(len(batch))
+    elapsed = time.perf_counter() - started
+    print(f"wrote {args.outfile}: {len(chunks)} frames in {elapsed:.1f} s "
+          f"({elapsed / len(chunks) * 1000:.0f} ms per frame)", file=sys.stderr)
+    return Path(args.outfile)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (checkpoint_module.CheckpointError, ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0

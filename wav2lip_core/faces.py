@@ -1,0 +1,59 @@
+"""Face crops in, generated faces out: the model's input layout and the call itself.
+
+Crops are uint8 RGB NHWC 96x96 here; the network itself works in BGR (the original feeds OpenCV's channel
+order), so the channel flip happens in this module and nowhere else.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from .models.wav2lip import FACE_SIZE
+
+Box = tuple[int, int, int, int]  # (y1, y2, x1, x2) in full-frame pixels; crop = frame[y1:y2, x1:x2]
+
+# float32(i / 255.0) computed in float64 and rounded once, exactly as the original's `/ 255.` then FloatTensor.
+_UINT8_TO_UNIT = (np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
+
+
+def crop_face(frame: np.ndarray, box: Box) -> np.ndarray:
+    """frame uint8 (H, W, 3) + box -> the crop resized to 96x96 uint8 (INTER_LINEAR, as the original)."""
+    y1, y2, x1, x2 = (int(v) for v in box)
+    crop = frame[y1:y2, x1:x2]
+    if crop.size == 0:
+        raise ValueError(f"face box {box} is empty inside a frame of {frame.shape[1]}x{frame.shape[0]} pixels")
+    return cv2.resize(crop, (FACE_SIZE, FACE_SIZE))
+
+
+def model_face_input(faces_rgb: np.ndarray) -> torch.Tensor:
+    """(B, 96, 96, 3) uint8 RGB crops -> (B, 6, 96, 96) float32 0..1 NCHW network input.
+
+    Channels 0-2: the crop in B,G,R with its lower half (rows 48..95) zeroed; channels 3-5: the same crop
+    unmasked (the reference), B,G,R. Values are uint8 / 255 as the original computes them.
+    """
+    faces_bgr = faces_rgb[..., ::-1]
+    masked = faces_bgr.copy()
+    masked[:, FACE_SIZE // 2:] = 0
+    stacked = np.concatenate([masked, faces_bgr], axis=3)              # (B, 96, 96, 6) uint8
+    unit = _UINT8_TO_UNIT[stacked]                                      # float32 0..1
+    return torch.from_numpy(np.ascontiguousarray(unit.transpose(0, 3, 1, 2)))
+
+
+def model_mel_input(chunks: np.ndarray) -> torch.Tensor:
+    """(B, 80, 16) mel chunks -> (B, 1, 80, 16) float32."""
+    return torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32)[:, None])
+
+
+def generate_faces(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray) -> np.ndarray:
+    """Run the generator: 96x96 uint8 RGB crops + mel chunks -> (B, 96, 96, 3) float32 RGB 0..1 faces.
+
+    Inputs go to the model's device and dtype; the output comes back to the CPU as float32.
+    """
+    parameter = next(model.parameters())
+    face_input = model_face_input(faces_rgb).to(device=parameter.device, dtype=parameter.dtype)
+    mel_input = model_mel_input(chunks).to(device=parameter.device, dtype=parameter.dtype)
+    with torch.inference_mode():
+        generated_bgr = model(mel_input, face_input)
+    generated_bgr = generated_bgr.float().cpu().numpy().transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(generated_bgr[..., ::-1])

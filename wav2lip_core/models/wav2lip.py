@@ -1,0 +1,78 @@
+"""The Wav2Lip generator (models/wav2lip.py of the original), layer for layer.
+
+Input:  mel (B, 1, 80, 16) float, rows = mel bins low->high, columns = time (mel frames of 12.5 ms);
+        face (B, 6, 96, 96) float 0..1, channels 0-2 = target face B,G,R with rows 48..95 zeroed,
+        channels 3-5 = reference face B,G,R.
+Output: (B, 3, 96, 96) float in (0, 1), channel order B,G,R.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import ConvBnRelu as CBR
+from .blocks import ConvTransposeBnRelu as TBR
+
+FACE_SIZE = 96
+MEL_STEPS = 16
+MEL_BINS = 80
+
+
+def _residuals(channels: int, count: int) -> list[nn.Module]:
+    return [CBR(channels, channels, 3, 1, 1, residual=True) for _ in range(count)]
+
+
+class Wav2Lip(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.face_encoder_blocks = nn.ModuleList([
+            nn.Sequential(CBR(6, 16, 7, 1, 3)),                                # 96x96
+            nn.Sequential(CBR(16, 32, 3, 2, 1), *_residuals(32, 2)),           # 48x48
+            nn.Sequential(CBR(32, 64, 3, 2, 1), *_residuals(64, 3)),           # 24x24
+            nn.Sequential(CBR(64, 128, 3, 2, 1), *_residuals(128, 2)),         # 12x12
+            nn.Sequential(CBR(128, 256, 3, 2, 1), *_residuals(256, 2)),        # 6x6
+            nn.Sequential(CBR(256, 512, 3, 2, 1), *_residuals(512, 1)),        # 3x3
+            nn.Sequential(CBR(512, 512, 3, 1, 0), CBR(512, 512, 1, 1, 0)),    # 1x1
+        ])
+        self.audio_encoder = nn.Sequential(
+            CBR(1, 32, 3, 1, 1), *_residuals(32, 2),
+            CBR(32, 64, 3, (3, 1), 1), *_residuals(64, 2),
+            CBR(64, 128, 3, 3, 1), *_residuals(128, 2),
+            CBR(128, 256, 3, (3, 2), 1), *_residuals(256, 1),
+            CBR(256, 512, 3, 1, 0), CBR(512, 512, 1, 1, 0),
+        )
+        self.face_decoder_blocks = nn.ModuleList([
+            nn.Sequential(CBR(512, 512, 1, 1, 0)),                                          # 1x1
+            nn.Sequential(TBR(1024, 512, 3, 1, 0), *_residuals(512, 1)),                    # 3x3
+            nn.Sequential(TBR(1024, 512, 3, 2, 1, 1), *_residuals(512, 2)),                 # 6x6
+            nn.Sequential(TBR(768, 384, 3, 2, 1, 1), *_residuals(384, 2)),                  # 12x12
+            nn.Sequential(TBR(512, 256, 3, 2, 1, 1), *_residuals(256, 2)),                  # 24x24
+            nn.Sequential(TBR(320, 128, 3, 2, 1, 1), *_residuals(128, 2)),                  # 48x48
+            nn.Sequential(TBR(160, 64, 3, 2, 1, 1), *_residuals(64, 2)),                    # 96x96
+        ])
+        self.output_block = nn.Sequential(CBR(80, 32, 3, 1, 1), nn.Conv2d(32, 3, 1, 1, 0), nn.Sigmoid())
+
+    def forward(self, audio_sequences: torch.Tensor, face_sequences: torch.Tensor) -> torch.Tensor:
+        """mel (B,1,80,16) + faces (B,6,96,96) BGR 0..1 -> faces (B,3,96,96) BGR 0..1.
+
+        5-D training inputs (B,T,1,80,16) and (B,6,T,96,96) are folded t-major like the original.
+        """
+        batch = audio_sequences.size(0)
+        five_d = face_sequences.dim() > 4
+        if five_d:
+            audio_sequences = torch.cat([audio_sequences[:, i] for i in range(audio_sequences.size(1))], dim=0)
+            face_sequences = torch.cat([face_sequences[:, :, i] for i in range(face_sequences.size(2))], dim=0)
+
+        x = self.audio_encoder(audio_sequences)
+        skips = []
+        features = face_sequences
+        for block in self.face_encoder_blocks:
+            features = block(features)
+            skips.append(features)
+        for block in self.face_decoder_blocks:
+            x = torch.cat((block(x), skips.pop()), dim=1)
+        out = self.output_block(x)
+
+        if five_d:
+            out = torch.stack(torch.split(out, batch, dim=0), dim=2)
+        return out

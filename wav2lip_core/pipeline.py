@@ -1,0 +1,136 @@
+"""The whole lip-sync job on arrays: frames + speech -> lip-synced frames.
+
+Frames are uint8 RGB NHWC (N, H, W, 3); speech is float32 mono 16 kHz; the output has one frame per mel chunk
+(the audio decides the length), uint8 RGB NHWC.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .audio import mel_chunks, melspectrogram
+from .blend import BLEND_MODES, paste_face
+from .faces import Box, crop_face, generate_faces
+from .schedule import source_frame_indices
+
+Progress = Callable[[int, int], None]   # (frames done, frames total)
+
+
+@dataclass(frozen=True)
+class FaceBoxes:
+    """One face box per input frame. boxes: (N, 4) int64 (y1, y2, x1, x2); found: (N,) bool.
+
+    A frame whose ``found`` is False passes through unchanged.
+    """
+    boxes: np.ndarray
+    found: np.ndarray
+
+    @classmethod
+    def fixed(cls, box: Sequence[int], num_frames: int) -> "FaceBoxes":
+        """The original's ``--box``: the same box for every frame, used verbatim (no pads, no smoothing)."""
+        if len(box) != 4:
+            raise ValueError(f"a face box is 4 numbers (y1, y2, x1, x2), got {box!r}")
+        boxes = np.tile(np.asarray(box, dtype=np.int64), (num_frames, 1))
+        return cls(boxes=boxes, found=np.ones(num_frames, dtype=bool))
+
+
+def check_boxes_fit(boxes: FaceBoxes, frame_height: int, frame_width: int) -> None:
+    """Raise a clear error for a box that is empty or reaches outside the frame."""
+    found_boxes = boxes.boxes[boxes.found]
+    if found_boxes.size == 0:
+        return
+    y1, y2, x1, x2 = found_boxes.T
+    bad = (y1 < 0) | (x1 < 0) | (y2 > frame_height) | (x2 > frame_width) | (y2 <= y1) | (x2 <= x1)
+    if bad.any():
+        first = tuple(int(v) for v in found_boxes[int(np.argmax(bad))])
+        raise ValueError(f"face box (y1, y2, x1, x2) = {first} does not fit inside the {frame_width}x{frame_height} "
+                         f"frame (it must satisfy 0 <= y1 < y2 <= height and 0 <= x1 < x2 <= width)")
+
+
+def _oom_errors() -> tuple[type[BaseException], ...]:
+    return (torch.OutOfMemoryError,) if hasattr(torch, "OutOfMemoryError") else (RuntimeError,)
+
+
+def generate_faces_batched(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray,
+                           batch_size: int) -> np.ndarray:
+    """generate_faces over a batch, halving the sub-batch size on out-of-memory instead of failing."""
+    while True:
+        try:
+            parts = [generate_faces(model, faces_rgb[i:i + batch_size], chunks[i:i + batch_size])
+                     for i in range(0, len(faces_rgb), batch_size)]
+            return np.concatenate(parts) if parts else np.zeros((0, 96, 96, 3), np.float32)
+        except _oom_errors():
+            if batch_size == 1:
+                raise
+            batch_size //= 2
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, model: torch.nn.Module,
+                 boxes: FaceBoxes, *, static: bool = False, loop: str = "loop", blend: str = "feather",
+                 batch_size: int = 128, progress: Progress | None = None) -> Iterator[np.ndarray]:
+    """Yield the lip-synced frames in order, one batch (B, H, W, 3) uint8 RGB at a time.
+
+    frames: uint8 RGB (N, H, W, 3); chunks: (M, 80, 16) mel chunks, one per output frame; boxes: one per frame.
+    Output frame i shows input frame source_frame_indices(...)[i] with its mouth generated from chunk i.
+    """
+    if blend not in BLEND_MODES:
+        raise ValueError(f"blend must be one of {BLEND_MODES}, not {blend!r}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    num_outputs = len(chunks)
+    sources = source_frame_indices(len(frames), num_outputs, loop=loop, static=static)
+    for start in range(0, num_outputs, batch_size):
+        batch_sources = sources[start:start + batch_size]
+        batch_chunks = chunks[start:start + batch_size]
+        outputs = np.stack([frames[i] for i in batch_sources])            # copies: inputs stay untouched
+        with_face = np.flatnonzero(boxes.found[batch_sources])
+        if with_face.size:
+            crops = np.stack([crop_face(outputs[j], boxes.boxes[batch_sources[j]]) for j in with_face])
+            generated = generate_faces_batched(model, crops, batch_chunks[with_face], batch_size)
+            for face, j in zip(generated, with_face):
+                paste_face(outputs[j], face, tuple(boxes.boxes[batch_sources[j]]), blend)
+        if progress is not None:
+            progress(start + len(batch_sources), num_outputs)
+        yield outputs
+
+
+def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Module, *,
+            box: Sequence[int] | None = None, static: bool = False, blend: str = "feather",
+            batch_size: int = 128, loop: str = "loop", face_boxes: FaceBoxes | None = None,
+            detect_options: dict | None = None, progress: Progress | None = None) -> np.ndarray:
+    """Lip-sync ``frames`` to ``wav``; returns (M, H, W, 3) uint8 RGB, M = number of mel chunks of the audio.
+
+    frames: uint8 RGB (N, H, W, 3) video frames (or one still image with static=True); wav: float32 mono
+    16 kHz; fps: frame rate of the output (and of the video).
+    box: a fixed (y1, y2, x1, x2) face box used verbatim with no pads (the original's --box); None detects
+    faces (options in ``detect_options``, passed to wav2lip_core.detection.detect_face_boxes); face_boxes:
+    boxes you already have, one per input frame.
+    With blend="original" the result reproduces the original inference.py with --box.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 RGB (N, H, W, 3), got {frames.dtype} {frames.shape}")
+    chunks = mel_chunks(melspectrogram(wav), fps)
+    frames = frames[:1] if static else frames[:len(chunks)]   # frames past the audio's end are never used
+    if face_boxes is None:
+        if box is not None:
+            face_boxes = FaceBoxes.fixed(box, len(frames))
+        else:
+            from .detection import detect_face_boxes
+            track = detect_face_boxes(frames, **(detect_options or {}))
+            face_boxes = FaceBoxes(boxes=track.boxes, found=track.found)
+    elif len(face_boxes.boxes) < len(frames):
+        raise ValueError(f"{len(face_boxes.boxes)} face boxes for {len(frames)} frames")
+    check_boxes_fit(face_boxes, frames.shape[1], frames.shape[2])
+    output = np.empty((len(chunks),) + frames.shape[1:], dtype=np.uint8)
+    done = 0
+    for batch in iter_lipsync(frames, chunks, model, face_boxes, static=static, loop=loop, blend=blend,
+                              batch_size=batch_size, progress=progress):
+        output[done:done + len(batch)] = batch
+        done += len(batch)
+    return output

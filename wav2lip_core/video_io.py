@@ -1,0 +1,151 @@
+"""Reading face videos / images and writing the lip-synced mp4, with the ffmpeg binary of imageio-ffmpeg.
+
+Everything here is uint8 RGB NHWC. ffmpeg always comes from the imageio-ffmpeg package (a pip dependency),
+never from whatever happens to be on the user's PATH.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary shipped by imageio-ffmpeg."""
+    try:
+        import imageio_ffmpeg
+    except ImportError as error:
+        raise RuntimeError("imageio-ffmpeg is needed for video files: pip install imageio-ffmpeg") from error
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """True for still-image files (decided by the real suffix, unlike the original's split('.'))."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """A still image as uint8 RGB (H, W, 3); alpha is dropped, grey is expanded."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ValueError(f"{path}: cannot be read as an image")
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    fps: float
+    width: int
+    height: int
+    num_frames: int | None  # as the container states it; None when unknown
+
+
+def _open_reader(path: str | os.PathLike) -> tuple[Iterator[bytes], dict]:
+    import imageio_ffmpeg
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    try:
+        meta = next(reader)
+    except (RuntimeError, StopIteration, OSError) as error:
+        raise ValueError(f"{path}: cannot be read as a video ({error})") from error
+    return reader, meta
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    reader, meta = _open_reader(path)
+    reader.close()
+    return _info(meta)
+
+
+def _info(meta: dict) -> VideoInfo:
+    width, height = meta["size"]
+    frames = meta.get("n_frames")
+    return VideoInfo(fps=float(meta["fps"]), width=int(width), height=int(height),
+                     num_frames=int(frames) if frames and np.isfinite(frames) else None)
+
+
+def iter_video_frames(path: str | os.PathLike) -> tuple[VideoInfo, Iterator[np.ndarray]]:
+    """(info, iterator of uint8 RGB (H, W, 3) frames), decoded one at a time (constant memory)."""
+    reader, meta = _open_reader(path)
+    info = _info(meta)
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            for raw in reader:
+                yield np.frombuffer(raw, dtype=np.uint8).reshape(info.height, info.width, 3)
+        finally:
+            reader.close()
+    return info, frames()
+
+
+def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
+    """All frames of a video as uint8 RGB (N, H, W, 3), and its frame rate."""
+    info, frames = iter_video_frames(path)
+    decoded = list(frames)
+    if not decoded:
+        raise ValueError(f"{path}: the video has no frames")
+    return np.stack(decoded), info.fps
+
+
+class Mp4Writer:
+    """Streams uint8 RGB frames into an H.264 mp4 and muxes an audio file in (AAC) when given.
+
+    Odd frame sizes are padded by one black pixel row/column (H.264 4:2:0 needs even sizes).
+    Use as a context manager; the file appears complete only after ``close()`` succeeds.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float,
+                 audio_path: str | os.PathLike | None = None, crf: int = 18) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.frame_shape = (height, width, 3)
+        command = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                   "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-"]
+        if audio_path is not None:
+            command += ["-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
+        command += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "medium",
+                    "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(self.path)]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.frames_written = 0
+
+    def write(self, frames: np.ndarray) -> None:
+        """frames: uint8 RGB (B, H, W, 3) or (H, W, 3)."""
+        frames = np.asarray(frames, dtype=np.uint8)
+        if frames.shape[-3:] != self.frame_shape:
+            raise ValueError(f"frame shape {frames.shape[-3:]} differs from the video's {self.frame_shape}")
+        try:
+            self._process.stdin.write(np.ascontiguousarray(frames).tobytes())
+        except BrokenPipeError as error:
+            raise RuntimeError(f"ffmpeg stopped while writing {self.path}: {self._stderr()}") from error
+        self.frames_written += 1 if frames.ndim == 3 else len(frames)
+
+    def _stderr(self) -> str:
+        return self._process.stderr.read().decode(errors="replace").strip() if self._process.stderr else ""
+
+    def close(self) -> None:
+        if self._process.stdin and not self._process.stdin.closed:
+            self._process.stdin.close()
+        code = self._process.wait()
+        message = self._stderr()
+        if code != 0:
+            raise RuntimeError(f"ffmpeg failed to write {self.path} (exit {code}): {message}")
+
+    def __enter__(self) -> "Mp4Writer":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self._process.kill()
+            self._process.wait()
