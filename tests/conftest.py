@@ -1,0 +1,57 @@
+"""Shared fixtures: random checkpoints in the official format and real-face clips (skimage's astronaut)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from random_weights import official_container, random_syncnet, random_wav2lip  # noqa: E402
+
+SAMPLES = ROOT / "workflows" / "media"
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+@pytest.fixture(scope="session")
+def wav2lip_model() -> torch.nn.Module:
+    """A seeded random Wav2Lip generator with calibrated BatchNorm, eval mode, float32, CPU."""
+    return random_wav2lip(seed=0).eval()
+
+
+@pytest.fixture(scope="session")
+def syncnet_model() -> torch.nn.Module:
+    return random_syncnet(seed=0).eval()
+
+
+@pytest.fixture(scope="session")
+def official_checkpoint(tmp_path_factory, wav2lip_model) -> Path:
+    """wav2lip.pth as the original trainers save it: {"state_dict": {"module.*": ...}, "optimizer": ...}."""
+    path = tmp_path_factory.mktemp("ckpt") / "wav2lip.pth"
+    torch.save(official_container(wav2lip_model, module_prefix=True), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech_16k() -> np.ndarray:
+    import soundfile
+
+    wav, rate = soundfile.read(SAMPLES / "speech.wav", dtype="float32")
+    assert rate == 16000
+    return wav
+
+
+def astronaut_clip(num_frames: int = 8, size: int = 128, step: int = 2) -> np.ndarray:
+    """uint8 RGB (N, size, size, 3): the astronaut's face with a small pan of ``step`` px per frame."""
+    import cv2
+    from skimage.data import astronaut
+
+    image = astronaut()
+    frames = [cv2.resize(image[40 + step * i:200 + step * i, 150 + step * i:310 + step * i], (size, size),
+                         interpolation=cv2.INTER_AREA) for i in range(num_frames)]
+    return np.stack(frames)

@@ -1,0 +1,153 @@
+"""The lip-sync pipeline: frame/mel pairing, the model's input layout, paste-back and blend modes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import astronaut_clip
+from wav2lip_core import faces as faces_module
+from wav2lip_core.audio import mel_chunks, melspectrogram
+from wav2lip_core.blend import changed_region_mask, feather_mask, paste_face
+from wav2lip_core.faces import crop_face, generate_faces, model_face_input
+from wav2lip_core.pipeline import FaceBoxes, lipsync
+from wav2lip_core.schedule import source_frame_indices
+
+BOX = (30, 110, 40, 108)  # y1, y2, x1, x2 around the astronaut's face in the 128x128 clip
+
+
+# --- pairing of video frames with audio chunks -------------------------------------------------------------
+
+def test_a_video_shorter_than_the_audio_wraps_around_like_the_original():
+    assert source_frame_indices(3, 7).tolist() == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_pingpong_plays_a_short_clip_back_and_forth_without_a_jump():
+    assert source_frame_indices(4, 10, loop="pingpong").tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
+
+
+def test_a_video_longer_than_the_audio_is_cut_and_a_still_image_repeats():
+    assert source_frame_indices(100, 5).tolist() == [0, 1, 2, 3, 4]
+    assert source_frame_indices(1, 4, loop="pingpong").tolist() == [0, 0, 0, 0]
+    assert source_frame_indices(9, 3, static=True).tolist() == [0, 0, 0]
+
+
+def test_the_output_has_one_frame_per_audio_chunk_whatever_the_video_length(wav2lip_model, speech_16k):
+    wav = speech_16k[:16000]
+    expected = len(mel_chunks(melspectrogram(wav), 25))
+    for num_frames in (1, 5, 40):
+        out = lipsync(astronaut_clip(num_frames), wav, 25, wav2lip_model, box=BOX, batch_size=16)
+        assert out.shape == (expected, 128, 128, 3) and out.dtype == np.uint8
+
+
+# --- model input ---------------------------------------------------------------------------------------------
+
+def test_model_input_is_bgr_masked_target_then_bgr_reference_scaled_to_unit_range():
+    crops = np.random.default_rng(0).integers(0, 256, size=(2, 96, 96, 3), dtype=np.uint8)
+    tensor = model_face_input(crops)
+    assert tensor.shape == (2, 6, 96, 96) and tensor.dtype == torch.float32
+    bgr = crops[..., ::-1].transpose(0, 3, 1, 2) / 255.0
+    np.testing.assert_array_equal(tensor[:, 3:].numpy(), bgr.astype(np.float32))          # reference, unmasked
+    np.testing.assert_array_equal(tensor[:, :3, :48].numpy(), bgr[:, :, :48].astype(np.float32))  # upper half kept
+    assert (tensor[:, :3, 48:] == 0).all()                                                   # lower half masked
+
+
+def test_uint8_to_float_matches_the_originals_float64_division():
+    values = np.arange(256, dtype=np.uint8)
+    np.testing.assert_array_equal(faces_module._UINT8_TO_UNIT[values], (values / 255.0).astype(np.float32))
+
+
+def test_crops_are_resized_to_96_pixels_from_the_box():
+    frame = astronaut_clip(1)[0]
+    crop = crop_face(frame, BOX)
+    assert crop.shape == (96, 96, 3) and crop.dtype == np.uint8
+
+
+def test_different_audio_gives_different_mouths_and_the_same_audio_the_same(wav2lip_model, speech_16k):
+    crops = np.stack([crop_face(astronaut_clip(1)[0], BOX)] * 2)
+    chunks = mel_chunks(melspectrogram(speech_16k), 25)
+    first = generate_faces(wav2lip_model, crops, chunks[[10, 40]])
+    again = generate_faces(wav2lip_model, crops, chunks[[10, 40]])
+    np.testing.assert_array_equal(first, again)
+    mouth_difference = np.abs(first[0, 55:90, 25:70] - first[1, 55:90, 25:70]).mean() * 255
+    assert mouth_difference > 2.0, f"the mouth barely depends on the audio ({mouth_difference:.2f}/255)"
+    assert first.shape == (2, 96, 96, 3) and 0 <= first.min() and first.max() <= 1
+
+
+# --- paste-back ----------------------------------------------------------------------------------------------
+
+def test_original_paste_changes_nothing_outside_the_box(wav2lip_model, speech_16k):
+    clip = astronaut_clip(4)
+    out = lipsync(clip, speech_16k[:8000], 25, wav2lip_model, box=BOX, blend="original")
+    y1, y2, x1, x2 = BOX
+    sources = source_frame_indices(len(clip), len(out))
+    outside = np.ones(clip.shape[1:3], dtype=bool)
+    outside[y1:y2, x1:x2] = False
+    for frame, source in zip(out, sources):
+        np.testing.assert_array_equal(frame[outside], clip[source][outside])
+        assert not np.array_equal(frame[y1:y2, x1:x2], clip[source][y1:y2, x1:x2])
+
+
+def test_original_paste_truncates_to_uint8_like_the_original():
+    frame = np.zeros((20, 20, 3), np.uint8)
+    face = np.full((96, 96, 3), 0.9999, np.float32)
+    paste_face(frame, face, (0, 10, 0, 10), "original")
+    assert (frame[:10, :10] == 254).all() and (frame[10:] == 0).all()
+
+
+def test_feather_blend_keeps_the_box_edges_and_eyes_and_replaces_the_mouth():
+    mask = feather_mask(100, 80)[:, :, 0]
+    assert mask[:40].max() == 0                       # upper face (eyes, nose) stays the original's
+    assert mask[75, 40] == pytest.approx(1.0)         # the mouth is the generated one
+    assert mask[-1].max() < 0.1 and mask[:, 0].max() < 0.1 and mask[:, -1].max() < 0.1  # no seam at the box
+    frame = np.full((120, 100, 3), 100, np.uint8)
+    paste_face(frame, np.ones((96, 96, 3), np.float32), (10, 110, 10, 90), "feather")
+    assert (frame[:10] == 100).all() and (frame[:, :10] == 100).all()
+    assert frame[85, 50].tolist() == [255, 255, 255]
+
+
+def test_the_changed_region_mask_matches_the_blend_mode():
+    hard = changed_region_mask(50, 60, (10, 40, 20, 50), "original")
+    assert hard.sum() == 30 * 30 and hard[10:40, 20:50].min() == 1
+    soft = changed_region_mask(50, 60, (10, 40, 20, 50), "feather")
+    assert soft[:10].max() == 0 and 0 < soft.max() <= 1
+
+
+def test_frames_without_a_face_pass_through_unchanged(wav2lip_model, speech_16k):
+    clip = astronaut_clip(4)
+    boxes = FaceBoxes.fixed(BOX, 4)
+    boxes.found[1] = False
+    out = lipsync(clip, speech_16k[:4000], 25, wav2lip_model, face_boxes=boxes)
+    np.testing.assert_array_equal(out[1], clip[1])
+    assert not np.array_equal(out[0], clip[0])
+
+
+def test_inputs_are_never_modified(wav2lip_model, speech_16k):
+    clip = astronaut_clip(3)
+    before = clip.copy()
+    lipsync(clip, speech_16k[:4000], 25, wav2lip_model, box=BOX)
+    np.testing.assert_array_equal(clip, before)
+
+
+def test_static_mode_uses_only_the_first_frame(wav2lip_model, speech_16k):
+    clip = astronaut_clip(5)
+    still = lipsync(clip, speech_16k[:4000], 25, wav2lip_model, box=BOX, static=True, blend="original")
+    only_first = lipsync(clip[:1], speech_16k[:4000], 25, wav2lip_model, box=BOX, blend="original")
+    np.testing.assert_array_equal(still, only_first)
+
+
+def test_batch_size_does_not_change_the_result(wav2lip_model, speech_16k):
+    clip = astronaut_clip(6)
+    a = lipsync(clip, speech_16k[:6000], 25, wav2lip_model, box=BOX, batch_size=3, blend="original")
+    b = lipsync(clip, speech_16k[:6000], 25, wav2lip_model, box=BOX, batch_size=128, blend="original")
+    assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_a_box_outside_the_frame_is_a_clear_error(wav2lip_model, speech_16k):
+    with pytest.raises(ValueError, match="does not fit inside"):
+        lipsync(astronaut_clip(2), speech_16k[:4000], 25, wav2lip_model, box=(0, 200, 0, 50))
+
+
+def test_frames_must_be_uint8_rgb(wav2lip_model, speech_16k):
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        lipsync(astronaut_clip(2).astype(np.float32), speech_16k[:4000], 25, wav2lip_model, box=BOX)

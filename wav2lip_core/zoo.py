@@ -1,0 +1,144 @@
+"""The models this pack knows by name: file names, sizes, architectures and where to download them.
+
+One table, ``KNOWN_MODELS``, read by the downloader (``download.py``), the CLI and the ComfyUI nodes.
+Sources are tried in order; the first one that answers with a file that passes verification wins.
+
+Where the sources come from (checked by reading public code that downloads from them, not by listing the
+repositories themselves, which this project cannot reach; see the project's issue 7 report):
+
+* ``Nekochu/Wav2Lip`` holds ``wav2lip.pth``, ``wav2lip_gan.pth`` and ``lipsync_expert.pth`` at the top level,
+  the original file names; one user states its SHA-256 matches the original release. First for those three.
+* ``camenduru/Wav2Lip`` mirrors the original repository tree: ``checkpoints/wav2lip_gan.pth``,
+  ``checkpoints/wav2lip.pth``, ``checkpoints/lipsync_expert.pth`` and the detector under
+  ``face_detection/detection/sfd/s3fd.pth`` (the place the original inference code reads it from). It is the
+  mirror used most widely in public code. Second.
+* ``numz/wav2lip_studio`` holds ``Wav2lip/wav2lip.pth`` and ``Wav2lip/wav2lip_gan.pth`` (lower-case "l" in the
+  folder name). Third, generators only.
+* S3FD: face-alignment itself downloads ``https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth``
+  (``face_alignment/detection/sfd/sfd_detector.py``); that address is first, the camenduru copy second.
+
+A source that does not hold the file answers 404 and the next one is tried, so a wrong guess costs one
+request. Every downloaded file is verified (it loads with ``weights_only``, its keys and shapes are the
+expected network, every value is finite) before it is put where a loader can see it.
+
+Licence: the Wav2Lip checkpoints (generators and SyncNet expert) were released by the authors for research
+and non-commercial use only (they were trained on LRS2). S3FD is distributed with face-alignment (BSD-3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .checkpoint import S3FD, SYNCNET, WAV2LIP
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A file in a Hugging Face model repository, fetched through ``huggingface_hub`` (honours HF_ENDPOINT)."""
+    repo_id: str
+    path: str
+    revision: str = "main"
+
+    def describe(self, endpoint: str = "https://huggingface.co") -> str:
+        return f"{endpoint.rstrip('/')}/{self.repo_id}/resolve/{self.revision}/{self.path}"
+
+
+@dataclass(frozen=True)
+class UrlSource:
+    """A plain HTTPS address (not a Hugging Face repository)."""
+    url: str
+
+    def describe(self, endpoint: str = "https://huggingface.co") -> str:
+        return self.url
+
+
+Source = HubSource | UrlSource
+
+NON_COMMERCIAL = "research and non-commercial use only (Wav2Lip authors' terms; trained on LRS2)"
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    """One model the pack can find on disk or download.
+
+    ``filenames``: names it usually has on disk, the first is the name a download is saved under.
+    ``approx_bytes``: size of the official file, for messages and the free-space check.
+    ``architecture``: what ``wav2lip_core.checkpoint.identify_architecture`` must find in it.
+    """
+    name: str
+    filenames: tuple[str, ...]
+    approx_bytes: int
+    architecture: str
+    sources: tuple[Source, ...]
+    description: str
+    licence: str
+
+    @property
+    def filename(self) -> str:
+        return self.filenames[0]
+
+    @property
+    def approx_size_text(self) -> str:
+        return f"about {self.approx_bytes / 2**20:.0f} MiB"
+
+
+KNOWN_MODELS: dict[str, KnownModel] = {model.name: model for model in (
+    KnownModel(
+        name="wav2lip_gan",
+        filenames=("wav2lip_gan.pth", "Wav2Lip_GAN.pth", "wav2lip_gan.safetensors"),
+        approx_bytes=435_801_865,  # 415.6 MiB: weights + Adam state, as released
+        architecture=WAV2LIP,
+        sources=(
+            HubSource("Nekochu/Wav2Lip", "wav2lip_gan.pth"),
+            HubSource("camenduru/Wav2Lip", "checkpoints/wav2lip_gan.pth"),
+            HubSource("numz/wav2lip_studio", "Wav2lip/wav2lip_gan.pth"),
+        ),
+        description="Wav2Lip generator trained with the visual-quality GAN: the best-looking mouths",
+        licence=NON_COMMERCIAL,
+    ),
+    KnownModel(
+        name="wav2lip",
+        filenames=("wav2lip.pth", "Wav2Lip.pth", "wav2lip.safetensors"),
+        approx_bytes=435_801_865,
+        architecture=WAV2LIP,
+        sources=(
+            HubSource("Nekochu/Wav2Lip", "wav2lip.pth"),
+            HubSource("camenduru/Wav2Lip", "checkpoints/wav2lip.pth"),
+            HubSource("numz/wav2lip_studio", "Wav2lip/wav2lip.pth"),
+        ),
+        description="Wav2Lip generator without the GAN: the most accurate lip sync, slightly blurrier",
+        licence=NON_COMMERCIAL,
+    ),
+    KnownModel(
+        name="lipsync_expert",
+        filenames=("lipsync_expert.pth", "lipsync_expert.safetensors"),
+        approx_bytes=197_300_000,  # 16.4 M fp32 parameters with Adam state
+        architecture=SYNCNET,
+        sources=(
+            HubSource("Nekochu/Wav2Lip", "lipsync_expert.pth"),
+            HubSource("camenduru/Wav2Lip", "checkpoints/lipsync_expert.pth"),
+        ),
+        description="SyncNet lip-sync expert: scores audio-video sync (training and quality checks only)",
+        licence=NON_COMMERCIAL,
+    ),
+    KnownModel(
+        name="s3fd",
+        filenames=("s3fd.pth", "s3fd-619a316812.pth"),
+        approx_bytes=89_843_225,
+        architecture=S3FD,
+        sources=(
+            UrlSource("https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth"),
+            HubSource("camenduru/Wav2Lip", "face_detection/detection/sfd/s3fd.pth"),
+        ),
+        description="S3FD face detector (the one the original Wav2Lip and face-alignment use)",
+        licence="BSD-3-Clause (face-alignment)",
+    ),
+)}
+
+
+def find_known_model(name_or_filename: str) -> KnownModel | None:
+    """The known model called ``name_or_filename`` ("wav2lip_gan", "wav2lip_gan.pth", any case), else None."""
+    wanted = name_or_filename.strip().replace("\\", "/").rsplit("/", 1)[-1].lower()
+    for model in KNOWN_MODELS.values():
+        if wanted == model.name.lower() or wanted in (filename.lower() for filename in model.filenames):
+            return model
+    return None
