@@ -14,7 +14,7 @@ It speaks what ``huggingface_hub`` (``get_hf_file_metadata`` + ``http_get``) use
 Test switches (attributes of ``FakeHub``): ``cut_at`` (send that many bytes of a blob, then drop the
 connection), ``cut_times`` (how many GETs are cut; later ones are served), ``refuse_resume`` (answer Range
 requests with 503, so a cut cannot be resumed). Every request is logged in ``requests`` as
-``(method, path, range_header)``.
+``(method, path, range_header, sent_authorization)``.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class FakeHub:
     cut_at: int | None = None
     cut_times: int = 0
     refuse_resume: bool = False
-    requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+    requests: list[tuple[str, str, str | None, bool]] = field(default_factory=list)
     endpoint: str = ""
     cdn: str = ""
     _blobs: dict[str, bytes] = field(default_factory=dict)
@@ -47,7 +47,7 @@ class FakeHub:
     def add(self, repo_id: str, path: str, data: bytes) -> None:
         self.files[(repo_id, path)] = data
 
-    def file_requests(self) -> list[tuple[str, str, str | None]]:
+    def file_requests(self) -> list[tuple[str, str, str | None, bool]]:
         """Requests for files (the hub's /resolve, the CDN's blobs and plain files), in order."""
         return [r for r in self.requests if "/resolve/" in r[1] or r[1].startswith(("/blobs/", "/plain/"))]
 
@@ -101,7 +101,8 @@ def _make_handler(hub: FakeHub, is_cdn: bool) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, send_body: bool) -> None:
             path = unquote(urlparse(self.path).path)
-            hub.requests.append((self.command, path, self.headers.get("Range")))
+            hub.requests.append((self.command, path, self.headers.get("Range"),
+                                 self.headers.get("Authorization") is not None))
             if is_cdn and path.startswith("/blobs/"):
                 data = hub._blobs.get(path[len("/blobs/"):])
                 return self._send_bytes(data, send_body) if data is not None else self._empty(404)

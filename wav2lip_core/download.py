@@ -53,7 +53,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import (ARCHITECTURE_DESCRIPTIONS, S3FD, SYNCNET, UNKNOWN, WAV2LIP, CheckpointError,
-                         identify_architecture, load_into, read_state_dict)
+                         identify_architecture, read_state_dict)
 from .zoo import KNOWN_MODELS, HubSource, KnownModel, Source, UrlSource, find_known_model
 
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -175,9 +175,39 @@ def _reference_model(architecture: str) -> torch.nn.Module | None:
     return None
 
 
+def _non_finite_keys(state_dict: dict[str, torch.Tensor]) -> list[str]:
+    """Keys of floating tensors holding NaN or ±inf. A finite sum proves a tensor finite (any NaN or inf
+    makes the sum NaN or inf) and is several times faster than ``isfinite`` on every element; only
+    tensors whose sum is not finite (overflow, or a real NaN/inf) are checked element by element."""
+    suspects = [key for key, tensor in state_dict.items()
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor.double().sum()))]
+    return [key for key in suspects if not bool(torch.isfinite(state_dict[key]).all())]
+
+
+def _layout_problems(state_dict: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> list[str]:
+    """Differences in keys and shapes from a reference network (BatchNorm counters may be absent)."""
+    missing = sorted(k for k in set(reference) - set(state_dict) if not k.endswith("num_batches_tracked"))
+    unexpected = sorted(set(state_dict) - set(reference))
+    reshaped = sorted(k for k in set(reference) & set(state_dict) if reference[k].shape != state_dict[k].shape)
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if reshaped:
+        key = reshaped[0]
+        problems.append(f"{len(reshaped)} with another shape (e.g. {key}: {tuple(state_dict[key].shape)} instead "
+                        f"of {tuple(reference[key].shape)})")
+    return problems
+
+
 def _check_content(path: Path, architecture: str | None) -> str:
-    """Deep check of a file's tensors; returns the architecture found. Raises CheckpointError."""
-    state_dict = read_state_dict(path)  # weights_only; HTML pages, empty and truncated files are refused here
+    """Deep check of a file's tensors; returns the architecture found. Raises CheckpointError.
+
+    weights_only load (HTML pages, empty and truncated files are refused by ``read_state_dict``), the
+    architecture recognised from the keys, keys and shapes against a fresh network, every value finite.
+    """
+    state_dict = read_state_dict(path)
     found = identify_architecture(state_dict)
     if architecture is not None and found != architecture:
         raise CheckpointError(
@@ -185,13 +215,15 @@ def _check_content(path: Path, architecture: str | None) -> str:
             f"is needed here.")
     reference = _reference_model(found)
     if reference is not None:
-        load_into(reference, state_dict, path, found)  # keys, shapes and finiteness, with precise messages
-    else:
-        bad = [key for key, tensor in state_dict.items()
-               if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
-        if bad:
-            raise CheckpointError(f"{path}: {len(bad)} tensors hold NaN or infinite values (e.g. {bad[0]}); the "
-                                  f"file is corrupted. Delete it and download it again.")
+        problems = _layout_problems(state_dict, reference.state_dict())
+        if problems:
+            raise CheckpointError(
+                f"{path}: looks like {ARCHITECTURE_DESCRIPTIONS[found]} but does not match its layout: "
+                f"{'; '.join(problems)}. It may be a modified or different-resolution variant.")
+    bad = _non_finite_keys(state_dict)
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} tensors hold NaN or infinite values (e.g. {bad[0]}); the file "
+                              f"is corrupted. Delete it and download it again.")
     return found
 
 

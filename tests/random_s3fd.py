@@ -1,0 +1,43 @@
+"""Random S3FD weights in the real layout (face-alignment's ``s3fd`` state dict, as in ``s3fd.pth``).
+
+For tests and benchmarks only: the real detector cannot be downloaded here, and its cost does not depend on
+its weights. Seeded, so every run writes the same tensors.
+
+    python tests/random_s3fd.py OUT.pth [--seed 0]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from wav2lip_core.detection.s3fd import build_s3fd_network  # noqa: E402
+
+
+def random_s3fd_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Every tensor of the real s3fd.pth (same names, shapes, float32), randomly initialised."""
+    torch.manual_seed(seed)
+    return {key: value.clone() for key, value in build_s3fd_network().state_dict().items()}
+
+
+def write_random_s3fd(path: str | Path, seed: int = 0) -> Path:
+    """Save a bare state dict, as the official file is."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(random_s3fd_state_dict(seed), path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(write_random_s3fd(args.out, args.seed))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""Getting the weights: find, fetch from the hub (a local fake, no network), verify, place; offline messages.
+
+The fake hub (tests/hub_server.py) serves the files under the repository paths of the real table
+(``wav2lip_core.zoo``), and ``HF_ENDPOINT`` points at it, as a regional mirror would. The downloader reads
+``HF_ENDPOINT`` / ``HF_HUB_OFFLINE`` / ``HF_HUB_ETAG_TIMEOUT`` when it is called, so the tests set them with
+monkeypatch in this process; ``huggingface_hub.constants`` values frozen at import time are patched too.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from hub_server import FakeHub, SilentServer, closed_port_url
+from wav2lip_core import download
+from wav2lip_core.checkpoint import S3FD, CheckpointError
+from wav2lip_core.download import (DOWNLOAD_MARK, DownloadError, choice_to_request, download_main,
+                                   download_model, list_choices, resolve_checkpoint)
+from wav2lip_core.models import Wav2Lip
+from wav2lip_core.zoo import KNOWN_MODELS, KnownModel, UrlSource, find_known_model
+
+GAN_REPO, GAN_PATH = "Nekochu/Wav2Lip", "wav2lip_gan.pth"  # first source of wav2lip_gan in the table
+
+
+def _saved(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def generator_bytes() -> bytes:
+    """A random-weights Wav2Lip checkpoint in the official format (DataParallel keys, optimizer slot)."""
+    torch.manual_seed(0)
+    state = {"module." + key: value for key, value in Wav2Lip().state_dict().items()}
+    return _saved({"state_dict": state, "optimizer": None, "global_step": 0, "global_epoch": 0})
+
+
+@pytest.fixture(scope="module")
+def s3fd_like_bytes() -> bytes:
+    torch.manual_seed(1)
+    return _saved({"conv1_1.weight": torch.randn(4, 3, 3, 3), "conv3_3_norm.weight": torch.randn(4)})
+
+
+@pytest.fixture()
+def hub(monkeypatch: pytest.MonkeyPatch):
+    import huggingface_hub.constants as constants
+
+    server = FakeHub().start()
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HF_HUB_ETAG_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)  # no user-agent registry fetch
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def models_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "models" / "wav2lip"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _fetch_gan(folder: Path, **kwargs) -> Path:
+    return resolve_checkpoint("wav2lip_gan", search_dirs=[folder], download_dir=folder, **kwargs)
+
+
+def _visible_files(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+# ------------------------------------------------------------------------------------------------ the table
+
+def test_the_table_knows_the_generators_the_sync_expert_and_the_face_detector():
+    assert set(KNOWN_MODELS) == {"wav2lip", "wav2lip_gan", "lipsync_expert", "s3fd"}
+    for model in KNOWN_MODELS.values():
+        assert model.sources and model.filenames and model.approx_bytes > 50 * 2**20
+    s3fd_urls = [source.url for source in KNOWN_MODELS["s3fd"].sources if isinstance(source, UrlSource)]
+    assert "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth" in s3fd_urls
+
+
+def test_a_model_is_found_by_its_name_or_any_usual_file_name_in_any_case():
+    assert find_known_model("wav2lip_gan").name == "wav2lip_gan"
+    assert find_known_model("Wav2Lip_GAN.pth").name == "wav2lip_gan"
+    assert find_known_model("checkpoints/s3fd-619a316812.pth").name == "s3fd"
+    assert find_known_model("my_finetune.pth") is None
+
+
+# ------------------------------------------------------------------------------------- fetch and placement
+
+def test_a_known_model_is_fetched_verified_and_placed_with_its_hash_recorded(hub, models_dir, generator_bytes):
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+    reports: list[tuple[int, int | None]] = []
+
+    path = _fetch_gan(models_dir, progress=lambda done, total: reports.append((done, total)))
+
+    assert path == models_dir / "wav2lip_gan.pth"
+    assert path.read_bytes() == generator_bytes
+    record = json.loads((models_dir / "wav2lip_gan.pth.verified.json").read_text())
+    assert record["sha256"] == hashlib.sha256(generator_bytes).hexdigest()
+    assert record["architecture"] == "wav2lip"
+    assert _visible_files(models_dir) == ["wav2lip_gan.pth", "wav2lip_gan.pth.verified.json"]
+    assert reports[-1] == (len(generator_bytes), len(generator_bytes))
+    assert [request[:2] for request in hub.file_requests()] == [
+        ("HEAD", f"/{GAN_REPO}/resolve/main/{GAN_PATH}"),
+        ("GET", f"/blobs/{hashlib.sha256(generator_bytes).hexdigest()}")]
+
+
+def test_a_second_run_finds_the_file_on_disk_and_makes_no_request(hub, models_dir, generator_bytes):
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+    first = _fetch_gan(models_dir)
+    count = len(hub.requests)
+
+    assert _fetch_gan(models_dir) == first
+    assert resolve_checkpoint("wav2lip_gan.pth", search_dirs=[models_dir], allow_download=False) == first
+    assert len(hub.requests) == count
+
+
+def test_the_hub_token_goes_to_the_hub_but_not_to_the_file_server_it_redirects_to(
+        hub, models_dir, generator_bytes, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token_0123456789")
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+    _fetch_gan(models_dir)
+    head, get = hub.file_requests()
+    assert head[0] == "HEAD" and head[3] is True
+    assert get[0] == "GET" and get[3] is False
+
+
+def test_a_connection_cut_mid_file_leaves_no_file_in_place_and_the_next_run_succeeds(
+        hub, models_dir, generator_bytes):
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+    hub.cut_at, hub.cut_times, hub.refuse_resume = len(generator_bytes) // 2, 1, True
+
+    with pytest.raises(DownloadError) as refused:
+        _fetch_gan(models_dir)
+    assert "wav2lip_gan.pth" in str(refused.value)
+    assert _visible_files(models_dir) == []  # neither the final name nor a temporary file
+
+    hub.refuse_resume = False
+    assert _fetch_gan(models_dir).read_bytes() == generator_bytes
+
+
+def test_a_connection_cut_once_is_resumed_with_a_range_request(hub, models_dir, generator_bytes):
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+    half = len(generator_bytes) // 2
+    hub.cut_at, hub.cut_times = half, 1
+
+    assert _fetch_gan(models_dir).read_bytes() == generator_bytes
+    assert ("GET", f"/blobs/{hashlib.sha256(generator_bytes).hexdigest()}", f"bytes={half}-", False) \
+        in hub.file_requests()
+
+
+@pytest.mark.parametrize("served, said", [
+    (b"<!DOCTYPE html><html><body>Sign in to continue</body></html>", "web page (HTML)"),
+    ("truncated", "truncated"),
+    ("s3fd", "S3FD face detector"),
+], ids=["html-page", "truncated-file", "face-detector-under-the-generator-name"])
+def test_a_wrong_download_is_refused_and_removed_with_a_message_saying_what_it_was(
+        hub, models_dir, generator_bytes, s3fd_like_bytes, served, said):
+    data = {"truncated": generator_bytes[: len(generator_bytes) // 3], "s3fd": s3fd_like_bytes}.get(served, served)
+    hub.add(GAN_REPO, GAN_PATH, data)
+
+    with pytest.raises(DownloadError) as refused:
+        _fetch_gan(models_dir)
+
+    message = str(refused.value)
+    assert said in message and "refused and removed" in message
+    assert "Download wav2lip_gan.pth" in message and str(models_dir) in message  # what to do instead
+    assert _visible_files(models_dir) == []
+
+
+def test_the_next_source_is_tried_when_the_first_does_not_hold_the_file(hub, models_dir, generator_bytes):
+    hub.add("camenduru/Wav2Lip", "checkpoints/wav2lip_gan.pth", generator_bytes)
+    assert _fetch_gan(models_dir).read_bytes() == generator_bytes
+    heads = [request[1] for request in hub.file_requests() if request[0] == "HEAD"]
+    assert heads == [f"/{GAN_REPO}/resolve/main/{GAN_PATH}", "/camenduru/Wav2Lip/resolve/main/checkpoints/wav2lip_gan.pth"]
+
+
+def test_the_face_detector_is_fetched_from_a_plain_address_without_the_hub_token(hub, models_dir, monkeypatch):
+    from face_alignment.detection.sfd.net_s3fd import s3fd
+
+    torch.manual_seed(2)
+    data = _saved(s3fd().state_dict())
+    hub.plain["s3fd-619a316812.pth"] = data
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token_0123456789")
+    model = KnownModel(name="s3fd", filenames=("s3fd.pth",), approx_bytes=len(data), architecture=S3FD,
+                       sources=(UrlSource(hub.plain_url("s3fd-619a316812.pth")),), description="test", licence="test")
+
+    path = download_model(model, models_dir)
+
+    assert path == models_dir / "s3fd.pth" and path.read_bytes() == data
+    assert all(request[3] is False for request in hub.file_requests())
+
+
+# -------------------------------------------------------------------------------- offline and no network
+
+def test_offline_mode_gives_one_message_naming_file_folder_and_source_without_any_request(
+        hub, models_dir, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DownloadError) as offline:
+        _fetch_gan(models_dir)
+    message = str(offline.value)
+    assert "HF_HUB_OFFLINE" in message and "wav2lip_gan.pth" in message and str(models_dir) in message
+    assert "Nekochu/Wav2Lip" in message and "non-commercial" in message
+    assert hub.requests == []
+
+
+def test_downloads_switched_off_give_the_same_kind_of_message_without_any_request(hub, models_dir):
+    with pytest.raises(DownloadError, match="automatic downloads are off"):
+        _fetch_gan(models_dir, allow_download=False)
+    assert hub.requests == []
+
+
+def test_an_unreachable_hub_gives_one_message_at_once(hub, models_dir, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="no source answered") as unreachable:
+        _fetch_gan(models_dir)
+    assert time.monotonic() - started < 5
+    assert "wav2lip_gan.pth" in str(unreachable.value) and str(models_dir) in str(unreachable.value)
+    assert _visible_files(models_dir) == []
+
+
+def test_a_hub_that_never_answers_costs_one_short_timeout_not_a_hang(hub, models_dir, monkeypatch):
+    silent = SilentServer()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", silent.url)
+        monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1")
+        started = time.monotonic()
+        with pytest.raises(DownloadError, match="no source answered within 1 s"):
+            _fetch_gan(models_dir)
+        assert time.monotonic() - started < 4  # the three hub sources share one server: one timeout
+    finally:
+        silent.close()
+
+
+# ------------------------------------------------------------------------------------ files already there
+
+def test_an_html_page_saved_under_the_model_name_is_moved_aside_and_replaced(hub, models_dir, generator_bytes):
+    (models_dir / "wav2lip_gan.pth").write_bytes(b"<html><head><title>Error 403</title></head></html>")
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+
+    assert _fetch_gan(models_dir).read_bytes() == generator_bytes
+    assert (models_dir / "wav2lip_gan.pth.rejected").read_bytes().startswith(b"<html>")
+
+
+def test_a_bad_file_with_downloads_off_is_moved_aside_with_a_message_saying_what_it_was(
+        models_dir, s3fd_like_bytes):
+    (models_dir / "wav2lip_gan.pth").write_bytes(s3fd_like_bytes)
+    with pytest.raises(CheckpointError, match="S3FD face detector.*moved aside to wav2lip_gan.pth.rejected"):
+        _fetch_gan(models_dir, allow_download=False)
+    assert _visible_files(models_dir) == ["wav2lip_gan.pth.rejected"]
+
+
+def test_a_file_that_changed_on_disk_after_verification_is_noticed(hub, models_dir, generator_bytes):
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+    path = _fetch_gan(models_dir)
+    with open(path, "r+b") as handle:  # one flipped byte near the end
+        handle.seek(-100, 2)
+        byte = handle.read(1)
+        handle.seek(-100, 2)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(CheckpointError, match="changed on disk since it was verified"):
+        download.verify_checkpoint(path, "wav2lip")
+
+
+def test_a_users_own_file_is_verified_and_used_as_it_is(models_dir, generator_bytes, s3fd_like_bytes):
+    (models_dir / "my_finetune.pth").write_bytes(generator_bytes)
+    assert resolve_checkpoint("my_finetune.pth", search_dirs=[models_dir], architecture="wav2lip") \
+        == models_dir / "my_finetune.pth"
+    wrong = models_dir / "detector.pth"
+    wrong.write_bytes(s3fd_like_bytes)
+    with pytest.raises(CheckpointError, match="S3FD"):
+        resolve_checkpoint(str(wrong), search_dirs=[], architecture="wav2lip")
+    assert wrong.exists()  # an explicitly named file is never moved
+
+
+def test_an_unknown_name_that_is_not_on_disk_says_which_models_can_be_downloaded(models_dir):
+    with pytest.raises(CheckpointError, match="wav2lip_gan"):
+        resolve_checkpoint("nonexistent.pth", search_dirs=[models_dir])
+
+
+# --------------------------------------------------------------------------------------- dropdown choices
+
+def test_choices_list_files_on_disk_and_known_models_that_will_be_downloaded(models_dir, generator_bytes):
+    (models_dir / "wav2lip.pth").write_bytes(b"x")
+    (models_dir / "extra").mkdir()
+    (models_dir / "extra" / "mine.safetensors").write_bytes(b"x")
+    (models_dir / ".wav2lip_gan.pth.1234.partial").write_bytes(b"x")
+    (models_dir / "old.pth.rejected").write_bytes(b"x")
+
+    choices = list_choices([models_dir], architectures=["wav2lip"])
+
+    assert choices == ["extra/mine.safetensors", "wav2lip.pth", "wav2lip_gan.pth" + DOWNLOAD_MARK]
+    assert choice_to_request(choices[-1]) == "wav2lip_gan.pth"
+    assert list_choices([models_dir], architectures=[S3FD])[-1] == "s3fd.pth" + DOWNLOAD_MARK
+
+
+# -------------------------------------------------------------------------------------------------- CLI
+
+def test_the_download_command_fetches_the_named_models(hub, models_dir, generator_bytes, capsys):
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+    assert download_main(["wav2lip_gan", "--dir", str(models_dir)]) == 0
+    assert (models_dir / "wav2lip_gan.pth").read_bytes() == generator_bytes
+    assert "ready" in capsys.readouterr().out
+
+
+def test_the_download_command_offline_prints_one_message_and_no_traceback(hub, models_dir, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert download_main(["wav2lip_gan", "s3fd", "--dir", str(models_dir)]) == 1
+    error = capsys.readouterr().err
+    assert "wav2lip_gan.pth" in error and "s3fd.pth" in error and "Traceback" not in error
+    assert hub.requests == []
