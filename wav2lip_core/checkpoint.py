@@ -172,7 +172,7 @@ def load_into(model: nn.Module, state_dict: StateDict, path: Path, expected: str
     state_dict = dict(state_dict)
     for key, value in reference.items():
         if key.endswith("num_batches_tracked") and key not in state_dict:
-            state_dict[key] = value
+            state_dict[key] = torch.zeros((), dtype=torch.long)
     missing = sorted(set(reference) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(reference))
     wrong_shape = sorted(k for k in set(reference) & set(state_dict) if reference[k].shape != state_dict[k].shape)
@@ -192,15 +192,22 @@ def load_into(model: nn.Module, state_dict: StateDict, path: Path, expected: str
     if bad:
         raise CheckpointError(f"{path}: {len(bad)} tensors hold NaN or infinite values (e.g. {bad[0]}); the file is "
                               f"corrupted. Delete it and download it again.")
-    model.load_state_dict(state_dict, strict=True)
+    # assign=True adopts the file's tensors, so a model built on the meta device costs no random init.
+    model.load_state_dict(state_dict, strict=True, assign=True)
     return model
+
+
+def _empty(architecture: type[nn.Module]) -> nn.Module:
+    """The network's structure without allocating or initialising weights (they come from the file)."""
+    with torch.device("meta"):
+        return architecture()
 
 
 def load_wav2lip(path: str | os.PathLike, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> Wav2Lip:
     """The Wav2Lip generator from a checkpoint file, on ``device`` in ``dtype``, in eval mode."""
     path = Path(path)
-    model = load_into(Wav2Lip(), read_state_dict(path), path, WAV2LIP)
+    model = load_into(_empty(Wav2Lip), read_state_dict(path), path, WAV2LIP)
     return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 
@@ -208,7 +215,7 @@ def load_syncnet(path: str | os.PathLike, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> SyncNetColor:
     """The SyncNet_color lip-sync expert from a checkpoint file, in eval mode."""
     path = Path(path)
-    model = load_into(SyncNetColor(), read_state_dict(path), path, SYNCNET)
+    model = load_into(_empty(SyncNetColor), read_state_dict(path), path, SYNCNET)
     return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 
@@ -229,7 +236,7 @@ def convert_to_safetensors(source: str | os.PathLike, destination: str | os.Path
     if model is None:
         raise CheckpointError(f"{source}: is {ARCHITECTURE_DESCRIPTIONS[architecture]}; only the Wav2Lip generator "
                               f"and the SyncNet expert are converted.")
-    load_into(model(), state_dict, source, architecture)  # validates layout and values
+    load_into(_empty(model), state_dict, source, architecture)  # validates layout and values
     converted = {k: (t.to(dtype) if t.is_floating_point() else t).contiguous() for k, t in state_dict.items()}
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = destination.with_name(destination.name + ".partial")
