@@ -19,7 +19,7 @@ from .audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram
 from .blend import BLEND_MODES
 from .pipeline import FaceBoxes, check_boxes_fit, iter_lipsync
 from .schedule import LOOP_MODES
-from .video_io import Mp4Writer, is_image_path, read_image, read_video
+from .video_io import Mp4Writer, VideoFrames, is_image_path, probe_video, read_image
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -90,17 +90,25 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     return PRECISIONS[precision]
 
 
-def prepare_video_frames(frames: np.ndarray, resize_factor: int, rotate: bool, crop: list[int]) -> np.ndarray:
-    """The original's per-frame preprocessing, in its order: resize, rotate 90 clockwise, crop."""
-    if resize_factor > 1:
-        height, width = frames.shape[1:3]
-        frames = np.stack([cv2.resize(f, (width // resize_factor, height // resize_factor)) for f in frames])
-    if rotate:
-        frames = np.ascontiguousarray(np.rot90(frames, k=-1, axes=(1, 2)))
+def frame_preprocessor(resize_factor: int, rotate: bool, crop: list[int]):
+    """The original's per-frame preprocessing, in its order: resize (W//f, H//f), rotate 90 clockwise, crop.
+
+    Returns None when there is nothing to do, else a function uint8 RGB (H, W, 3) -> uint8 RGB (h, w, 3).
+    """
     y1, y2, x1, x2 = crop
-    y2 = frames.shape[1] if y2 == -1 else y2
-    x2 = frames.shape[2] if x2 == -1 else x2
-    return np.ascontiguousarray(frames[:, y1:y2, x1:x2])
+    if resize_factor <= 1 and not rotate and (y1, y2, x1, x2) == (0, -1, 0, -1):
+        return None
+
+    def preprocess(frame: np.ndarray) -> np.ndarray:
+        if resize_factor > 1:
+            height, width = frame.shape[:2]
+            frame = cv2.resize(frame, (width // resize_factor, height // resize_factor))
+        if rotate:
+            frame = cv2.rotate(frame, cv2.ROTATE_90_CLOCKWISE)
+        bottom = frame.shape[0] if y2 == -1 else y2
+        right = frame.shape[1] if x2 == -1 else x2
+        return np.ascontiguousarray(frame[y1:bottom, x1:right])
+    return preprocess
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -109,15 +117,19 @@ def run(args: argparse.Namespace) -> Path:
     started = time.perf_counter()
     device = pick_device(args.device)
     static = bool(args.static)
-    if is_image_path(args.face):
-        frames, fps, static = read_image(args.face)[None], float(args.fps), True
-    else:
-        frames, fps = read_video(args.face)
-        frames = prepare_video_frames(frames, args.resize_factor, args.rotate, args.crop)
     wav = load_audio(args.audio)
-    chunks = mel_chunks(melspectrogram(wav), fps)
-    frames = frames[:1] if static else frames[:len(chunks)]
-    print(f"{len(frames)} face frame(s) {frames.shape[2]}x{frames.shape[1]} at {fps:g} fps; "
+    if is_image_path(args.face):
+        fps, static = float(args.fps), True
+        frames = read_image(args.face)[None]
+        chunks = mel_chunks(melspectrogram(wav), fps)
+    else:
+        # Decoded lazily, a window at a time: a long clip never sits in memory whole.
+        fps = probe_video(args.face).fps
+        chunks = mel_chunks(melspectrogram(wav), fps)
+        frames = VideoFrames(args.face, transform=frame_preprocessor(args.resize_factor, args.rotate, args.crop),
+                             limit=1 if static else len(chunks))
+    height, width = frames[0].shape[:2]
+    print(f"{len(frames)} face frame(s) {width}x{height} at {fps:g} fps; "
           f"{len(wav) / SAMPLE_RATE:.2f} s of audio -> {len(chunks)} output frames", file=sys.stderr)
 
     model = checkpoint_module.load_wav2lip(args.checkpoint, device=device,
@@ -131,10 +143,10 @@ def run(args: argparse.Namespace) -> Path:
             smoothing="none" if args.nosmooth else args.smoothing, on_missing=args.on_missing_face,
             batch_size=args.face_det_batch_size)
         boxes = FaceBoxes(boxes=track.boxes, found=track.found)
-    check_boxes_fit(boxes, frames.shape[1], frames.shape[2])
+    check_boxes_fit(boxes, height, width)
 
     with tqdm(total=len(chunks), unit="frame", desc="Lip-sync") as bar, \
-            Mp4Writer(args.outfile, frames.shape[2], frames.shape[1], fps, audio_path=args.audio) as writer:
+            Mp4Writer(args.outfile, width, height, fps, audio_path=args.audio) as writer:
         for batch in iter_lipsync(frames, chunks, model, boxes, static=static, loop=args.loop, blend=args.blend,
                                   batch_size=args.wav2lip_batch_size):
             writer.write(batch)

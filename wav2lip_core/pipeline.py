@@ -18,6 +18,9 @@ from .schedule import source_frame_indices
 
 Progress = Callable[[int, int], None]   # (frames done, frames total)
 
+# Full frames held at once per step (input copies being pasted into); bounds memory on 1080p and larger clips.
+MAX_STEP_BYTES = 512 * 2**20
+
 
 @dataclass(frozen=True)
 class FaceBoxes:
@@ -75,7 +78,9 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
                  batch_size: int = 128, progress: Progress | None = None) -> Iterator[np.ndarray]:
     """Yield the lip-synced frames in order, one batch (B, H, W, 3) uint8 RGB at a time.
 
-    frames: uint8 RGB (N, H, W, 3); chunks: (M, 80, 16) mel chunks, one per output frame; boxes: one per frame.
+    frames: uint8 RGB (N, H, W, 3), or any sequence of such frames with len() and [i] (e.g. VideoFrames);
+    chunks: (M, 80, 16) mel chunks, one per output frame; boxes: one per input frame.
+    Batches hold at most batch_size frames and at most MAX_STEP_BYTES of full frames.
     Output frame i shows input frame source_frame_indices(...)[i] with its mouth generated from chunk i.
     """
     if blend not in BLEND_MODES:
@@ -84,9 +89,10 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
         raise ValueError("batch_size must be at least 1")
     num_outputs = len(chunks)
     sources = source_frame_indices(len(frames), num_outputs, loop=loop, static=static)
-    for start in range(0, num_outputs, batch_size):
-        batch_sources = sources[start:start + batch_size]
-        batch_chunks = chunks[start:start + batch_size]
+    step = max(1, min(batch_size, MAX_STEP_BYTES // max(1, frames[0].nbytes)))
+    for start in range(0, num_outputs, step):
+        batch_sources = sources[start:start + step]
+        batch_chunks = chunks[start:start + step]
         outputs = np.stack([frames[i] for i in batch_sources])            # copies: inputs stay untouched
         with_face = np.flatnonzero(boxes.found[batch_sources])
         if with_face.size:

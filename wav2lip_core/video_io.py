@@ -149,3 +149,82 @@ class Mp4Writer:
         else:
             self._process.kill()
             self._process.wait()
+
+
+class VideoFrames:
+    """A video file as a lazily decoded sequence of uint8 RGB (H, W, 3) frames, in constant memory.
+
+    ``frames[i]`` decodes on demand and keeps a window of up to ``window`` recent frames. Reading forward is a
+    single decode pass (a wrap-around loop reopens the file); reading backwards (ping-pong) re-decodes a window
+    that ends at the requested frame, starting from an accurate ffmpeg seek. ``transform`` (optional) maps each
+    decoded frame (e.g. the CLI's resize / rotate / crop); ``limit`` caps how many frames are used.
+    """
+
+    def __init__(self, path: str | os.PathLike, transform=None, limit: int | None = None, window: int = 64) -> None:
+        self.path = Path(path)
+        self.info = probe_video(path)
+        self.transform = transform
+        self.window = window
+        self._cache: dict[int, np.ndarray] = {}
+        self._reader: Iterator[bytes] | None = None
+        self._next_index = 0
+        available = self._count_frames()
+        self._length = available if limit is None else min(limit, available)
+        if self._length == 0:
+            raise ValueError(f"{path}: the video has no frames")
+
+    def _count_frames(self) -> int:
+        import imageio_ffmpeg
+
+        if self.info.num_frames:
+            return self.info.num_frames
+        return int(imageio_ffmpeg.count_frames_and_secs(str(self.path))[0])
+
+    def __len__(self) -> int:
+        return int(self._length)
+
+    def _open_at(self, index: int) -> None:
+        import imageio_ffmpeg
+
+        if self._reader is not None:
+            self._reader.close()
+        input_params = ["-ss", f"{index / self.info.fps:.6f}"] if index > 0 else None
+        self._reader = imageio_ffmpeg.read_frames(str(self.path), pix_fmt="rgb24", input_params=input_params)
+        next(self._reader)
+        self._next_index = index
+
+    def _decode_next(self) -> np.ndarray:
+        try:
+            raw = next(self._reader)
+        except StopIteration:
+            raise IndexError(f"{self.path}: frame {self._next_index} could not be decoded "
+                             f"(the container announced {len(self)} frames)") from None
+        frame = np.frombuffer(raw, dtype=np.uint8).reshape(self.info.height, self.info.width, 3)
+        return self.transform(frame) if self.transform is not None else frame
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if isinstance(index, slice):
+            return np.stack([self[i] for i in range(*index.indices(len(self)))])
+        index = int(index)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        if index in self._cache:
+            return self._cache[index]
+        if self._reader is None or index < self._next_index or index > self._next_index + self.window:
+            backwards = self._reader is not None and index < self._next_index and index > 0
+            self._open_at(max(0, index - self.window + 1) if backwards else index)
+        while self._next_index <= index:
+            frame = self._decode_next()
+            self._cache[self._next_index] = frame
+            self._next_index += 1
+        for stale in [i for i in self._cache if i <= self._next_index - 1 - self.window]:
+            del self._cache[stale]
+        return self._cache[index]
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self._cache.clear()

@@ -1,0 +1,54 @@
+"""Video files in and out: lazy decoding in any access order, the original's preprocessing, mp4 writing."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from conftest import SAMPLES, astronaut_clip
+from wav2lip_core.cli import frame_preprocessor
+from wav2lip_core.schedule import source_frame_indices
+from wav2lip_core.video_io import Mp4Writer, VideoFrames, is_image_path, read_video
+
+CLIP = SAMPLES / "astronaut_face.mp4"
+
+
+def test_lazy_frames_equal_the_fully_decoded_video_in_loop_and_pingpong_order():
+    decoded, fps = read_video(CLIP)
+    lazy = VideoFrames(CLIP, window=8)
+    assert len(lazy) == len(decoded) and fps == 25
+    for loop in ("loop", "pingpong"):
+        for index in source_frame_indices(len(lazy), 2 * len(lazy) + 30, loop=loop):
+            np.testing.assert_array_equal(lazy[index], decoded[index])
+
+
+def test_lazy_frames_hold_only_a_window_in_memory():
+    lazy = VideoFrames(CLIP, window=8)
+    for index in range(len(lazy)):
+        lazy[index]
+    assert len(lazy._cache) <= 8
+
+
+def test_the_limit_caps_the_frames_used():
+    assert len(VideoFrames(CLIP, limit=10)) == 10
+
+
+def test_preprocessing_resizes_then_rotates_clockwise_then_crops_like_the_original():
+    frame = astronaut_clip(1, size=120)[0][:, :100]             # 120 high, 100 wide
+    preprocess = frame_preprocessor(2, True, [5, -1, 0, 40])
+    expected = cv2.resize(frame, (50, 60))                       # (W // 2, H // 2)
+    expected = np.rot90(expected, k=-1)[5:, 0:40]                # clockwise, then crop
+    np.testing.assert_array_equal(preprocess(frame), expected)
+    assert frame_preprocessor(1, False, [0, -1, 0, -1]) is None
+
+
+def test_odd_sized_frames_are_written_and_read_back_padded_to_even(tmp_path):
+    frames = astronaut_clip(5, size=63)
+    with Mp4Writer(tmp_path / "odd.mp4", 63, 63, 25) as writer:
+        writer.write(frames)
+    decoded, fps = read_video(tmp_path / "odd.mp4")
+    assert decoded.shape == (5, 64, 64, 3) and fps == 25
+    assert np.abs(decoded[:, :63, :63].astype(int) - frames).mean() < 8   # lossy 4:2:0, but not shifted
+
+
+def test_images_are_recognised_by_their_real_suffix():
+    assert is_image_path("./faces/portrait.v2.PNG") and not is_image_path("clip.mp4")
