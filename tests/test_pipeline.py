@@ -10,7 +10,8 @@ from wav2lip_core import faces as faces_module
 from wav2lip_core.audio import mel_chunks, melspectrogram
 from wav2lip_core.blend import changed_region_mask, feather_mask, paste_face
 from wav2lip_core.faces import crop_face, generate_faces, model_face_input
-from wav2lip_core.pipeline import FaceBoxes, lipsync
+from wav2lip_core.detection import fixed_box_track
+from wav2lip_core.pipeline import lipsync
 from wav2lip_core.schedule import source_frame_indices
 
 BOX = (30, 110, 40, 108)  # y1, y2, x1, x2 around the astronaut's face in the 128x128 clip
@@ -115,7 +116,7 @@ def test_the_changed_region_mask_matches_the_blend_mode():
 
 def test_frames_without_a_face_pass_through_unchanged(wav2lip_model, speech_16k):
     clip = astronaut_clip(4)
-    boxes = FaceBoxes.fixed(BOX, 4)
+    boxes = fixed_box_track(BOX, 4)
     boxes.found[1] = False
     out = lipsync(clip, speech_16k[:4000], 25, wav2lip_model, face_boxes=boxes)
     np.testing.assert_array_equal(out[1], clip[1])
@@ -151,3 +152,16 @@ def test_a_box_outside_the_frame_is_a_clear_error(wav2lip_model, speech_16k):
 def test_frames_must_be_uint8_rgb(wav2lip_model, speech_16k):
     with pytest.raises(ValueError, match="uint8 RGB"):
         lipsync(astronaut_clip(2).astype(np.float32), speech_16k[:4000], 25, wav2lip_model, box=BOX)
+
+
+# --- with face detection -------------------------------------------------------------------------------------
+
+def test_without_a_box_faces_are_detected_and_a_frame_without_a_face_passes_through(wav2lip_model, speech_16k):
+    clip = astronaut_clip(6, size=160)
+    clip[3] = 0                                                   # a blank frame: no face
+    out = lipsync(clip, speech_16k[:5000], 25, wav2lip_model, detector="dlib_hog", on_missing="skip")
+    assert len(out) == len(mel_chunks(melspectrogram(speech_16k[:5000]), 25))
+    np.testing.assert_array_equal(out[3], clip[3])
+    assert not np.array_equal(out[2], clip[2])
+    untouched_top = out[0, :20]                                    # the face is below the top rows
+    np.testing.assert_array_equal(untouched_top, clip[0, :20])

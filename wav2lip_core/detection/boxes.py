@@ -104,21 +104,33 @@ def fill_missing_nearest(boxes: np.ndarray, found: np.ndarray,
 
 
 def smooth_centered(boxes: np.ndarray, window: int = 5) -> np.ndarray:
-    """Centred moving average of (N, 4) boxes, rounded to int64: no lag, no truncation bias.
+    """Lag-free temporal smoothing of (N, 4) boxes, rounded (not truncated) to int64.
 
-    Frame i averages frames i - r .. i + r with r = (window - 1) // 2; near the ends r shrinks to stay
-    symmetric (so a box moving at constant speed is reproduced exactly, ends included).
+    Inside the clip, frame i is the mean of frames i - r .. i + r, r = (window - 1) // 2 (a centred moving
+    average). Within r frames of either end, where a centred window does not fit, the value is a straight
+    line fitted to the nearest ``2 r + 1`` frames and read at frame i (in the interior that line gives
+    exactly the centred mean). Either way a box moving at constant speed is reproduced exactly (no lag) and
+    the first and last frames are smoothed too.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     count = len(boxes)
-    radius = max(0, (int(window) - 1) // 2)
-    if count == 0 or radius == 0:
+    span = min(2 * max(0, (int(window) - 1) // 2) + 1, count)
+    if span <= 1:
         return np.rint(boxes).astype(np.int64)
-    cumulative = np.concatenate([np.zeros((1, 4)), np.cumsum(boxes, axis=0)])
     index = np.arange(count)
-    reach = np.minimum(radius, np.minimum(index, count - 1 - index))
-    sums = cumulative[index + reach + 1] - cumulative[index - reach]
-    return np.rint(sums / (2 * reach + 1)[:, None]).astype(np.int64)
+    start = np.clip(index - span // 2, 0, count - span)
+    stop = start + span
+    times = index.astype(np.float64)
+
+    def window_sums(values: np.ndarray) -> np.ndarray:
+        cumulative = np.concatenate([np.zeros((1,) + values.shape[1:]), np.cumsum(values, axis=0)])
+        return cumulative[stop] - cumulative[start]
+
+    sum_t, sum_tt = window_sums(times), window_sums(times ** 2)
+    sum_y, sum_ty = window_sums(boxes), window_sums(times[:, None] * boxes)
+    slope = (span * sum_ty - sum_t[:, None] * sum_y) / (span * sum_tt - sum_t ** 2)[:, None]
+    intercept = (sum_y - slope * sum_t[:, None]) / span
+    return np.rint(intercept + slope * times[:, None]).astype(np.int64)
 
 
 def smooth_original(boxes: np.ndarray, window: int = 5) -> np.ndarray:

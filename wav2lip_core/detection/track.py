@@ -1,0 +1,197 @@
+"""The top-level face tracker: one (y1, y2, x1, x2) box per frame of a clip.
+
+Frames are uint8 RGB (H, W, 3), 0..255, as an (N, H, W, 3) array or any sequence of such arrays (so a
+caller can stream frames from disk). Steps: detect on every ``detect_every``-th frame (and the last one),
+on a copy whose longest side is ``detect_size``; map boxes back to full resolution; pick one face per
+frame; interpolate between detected frames; apply the missing-face policy; pads and clamping; temporal
+smoothing.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from .boxes import (MISSING_FACE_POLICIES, SMOOTHING_MODES, apply_missing_face_policy, detection_to_box,
+                    interpolate_between_keyframes, missing_face_message, pad_and_clamp, select_face,
+                    smooth_boxes)
+from .common import FaceDetector, FaceNotDetectedError, FaceTrack, as_rgb_uint8_frame
+
+DETECTORS: tuple[str, ...] = ("s3fd", "dlib_hog", "dlib_cnn")
+AUTO = "auto"   # detect_size default: the detector's measured default (see bench/bench_detection.py)
+_detector_cache: dict[tuple, FaceDetector] = {}
+
+
+def make_detector(name: str, device: str = "cpu", batch_size: int = 16,
+                  weights_path: str | os.PathLike | None = None, search_dirs: Sequence[str | os.PathLike] = (),
+                  allow_download: bool = True, cache: bool = True) -> FaceDetector:
+    """A detector by name (one of DETECTORS), reused across calls when ``cache`` is True."""
+    if name not in DETECTORS:
+        raise ValueError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
+    key = (name, str(device), str(weights_path), tuple(str(d) for d in search_dirs), bool(allow_download))
+    if cache and key in _detector_cache:
+        detector = _detector_cache[key]
+    elif name == "s3fd":
+        from .s3fd import S3FDDetector
+        detector = S3FDDetector(device=device, batch_size=batch_size, weights_path=weights_path,
+                                search_dirs=search_dirs, allow_download=allow_download)
+    elif name == "dlib_hog":
+        from .dlib_detectors import DlibHOGDetector
+        detector = DlibHOGDetector()
+    else:
+        from .dlib_detectors import DlibCNNDetector
+        detector = DlibCNNDetector(weights_path=weights_path, search_dirs=search_dirs)
+    if hasattr(detector, "batch_size"):
+        detector.batch_size = max(1, int(batch_size))
+    if cache:
+        _detector_cache[key] = detector
+    return detector
+
+
+def detection_scale(height: int, width: int, detect_size: int | None, upscale: bool) -> float:
+    """Size of the detection copy relative to the frame: detect_size / longest side (1.0 = full resolution).
+
+    Frames are only enlarged for detectors that need it (``upscale``); None means full resolution.
+    """
+    if detect_size is None:
+        return 1.0
+    if detect_size < 16:
+        raise ValueError(f"detect_size must be None (full resolution) or >= 16 pixels, not {detect_size}")
+    scale = detect_size / max(height, width)
+    return scale if (scale < 1.0 or upscale) else 1.0
+
+
+def resize_for_detection(frame: np.ndarray, scale: float) -> np.ndarray:
+    """uint8 RGB frame scaled by ``scale`` (area averaging when shrinking, bilinear when enlarging)."""
+    if scale == 1.0:
+        return frame
+    height, width = frame.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    return cv2.resize(frame, size, interpolation=interpolation)
+
+
+def _as_frame_sequence(frames) -> Sequence[np.ndarray]:
+    if isinstance(frames, np.ndarray):
+        if frames.ndim == 3:
+            return frames[None]
+        if frames.ndim != 4:
+            raise ValueError(f"frames: expected (N, H, W, 3) uint8 RGB, got shape {frames.shape}")
+        return frames
+    if hasattr(frames, "__len__") and hasattr(frames, "__getitem__"):
+        return frames
+    return list(frames)
+
+
+def _validate_options(smoothing: str, on_missing: str, detect_every: int, pads: Sequence[int]) -> None:
+    if smoothing not in SMOOTHING_MODES:
+        raise ValueError(f"smoothing must be one of {SMOOTHING_MODES}, not {smoothing!r}")
+    if on_missing not in MISSING_FACE_POLICIES:
+        raise ValueError(f"on_missing must be one of {MISSING_FACE_POLICIES}, not {on_missing!r}")
+    if int(detect_every) < 1:
+        raise ValueError(f"detect_every must be >= 1, not {detect_every}")
+    if len(pads) != 4:
+        raise ValueError(f"pads must be (top, bottom, left, right), got {pads!r}")
+
+
+def detect_face_boxes(frames, *, detector: str | FaceDetector = "s3fd", device="cpu",
+                      pads: Sequence[int] = (0, 10, 0, 0), smoothing: str = "centered", smooth_window: int = 5,
+                      detect_size: int | None | str = AUTO, detect_every: int = 1, on_missing: str = "nearest",
+                      face_index: int | None = None, batch_size: int = 16,
+                      weights_path: str | os.PathLike | None = None, search_dirs: Sequence[str | os.PathLike] = (),
+                      allow_download: bool = True, progress: Callable[[int, int], None] | None = None,
+                      max_missing_gap: int | None = None) -> FaceTrack:
+    """One face box per frame of a clip.
+
+    frames: (N, H, W, 3) uint8 RGB 0..255, or a sequence of (H, W, 3) frames of one size.
+    detector: a name from DETECTORS or a detector object (``detect(list of frames) -> list of (K, 5)``).
+    pads: (top, bottom, left, right) pixels added around each box, then clamped to the frame.
+    smoothing: "centered" (no lag), "original" (the original's forward-looking int window, for parity),
+        "none"; over ``smooth_window`` frames, never across frames without a face.
+    detect_size: longest side of the copy the detector sees ("auto": the detector's default, None: full
+        resolution); boxes are mapped back to full-resolution pixels.
+    detect_every: detect on every k-th frame (and the last), interpolate linearly in between; between a
+        keyframe with a face and one without, every frame is detected.
+    on_missing: "nearest" borrows the nearest frame's box (within ``max_missing_gap`` frames, if given),
+        "skip" marks the frame not found (it must pass through unchanged), "error" raises
+        FaceNotDetectedError naming the frame. With "nearest" and no face anywhere, every frame is
+        marked not found (with a warning).
+    face_index: None = the largest face; k = the k-th face from the left.
+    progress: called as progress(frames_done, num_frames) after each detection batch.
+    Returns a FaceTrack: boxes (N, 4) int64 (y1, y2, x1, x2) and found (N,) bool.
+    """
+    _validate_options(smoothing, on_missing, detect_every, pads)
+    sequence = _as_frame_sequence(frames)
+    num_frames = len(sequence)
+    if num_frames == 0:
+        return FaceTrack(np.zeros((0, 4), np.int64), np.zeros(0, bool))
+    if isinstance(detector, str):
+        detector = make_detector(detector, device, batch_size, weights_path, search_dirs, allow_download)
+    if isinstance(detect_size, str):
+        if detect_size != AUTO:
+            raise ValueError(f"detect_size must be an int, None or {AUTO!r}, not {detect_size!r}")
+        detect_size = getattr(detector, "default_detect_size", None)
+
+    height, width = as_rgb_uint8_frame(sequence[0], 0).shape[:2]
+    scale = detection_scale(height, width, detect_size, getattr(detector, "upscales_small_frames", False))
+    boxes = np.zeros((num_frames, 4), np.int64)
+    found = np.zeros(num_frames, bool)
+    batch_size = max(1, int(batch_size))
+
+    def detect_frames(indices: np.ndarray, report: bool) -> None:
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            copies = []
+            for index in chunk:
+                frame = as_rgb_uint8_frame(sequence[index], int(index))
+                if frame.shape[:2] != (height, width):
+                    raise ValueError(f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but frame 0 is "
+                                     f"{width}x{height}; all frames of a clip must have one size")
+                copies.append(resize_for_detection(frame, scale))
+            copy_height, copy_width = copies[0].shape[:2]
+            for index, detections in zip(chunk, detector.detect(copies)):
+                face = select_face(np.asarray(detections).reshape(-1, 5), face_index)
+                if face is None:
+                    if on_missing == "error":
+                        raise FaceNotDetectedError(missing_face_message(int(index), num_frames), int(index))
+                    continue
+                boxes[index] = detection_to_box(face, width / copy_width, height / copy_height)
+                found[index] = True
+            if report and progress is not None:
+                progress(int(chunk[-1]) + 1, num_frames)
+
+    keyframes = np.unique(np.r_[np.arange(0, num_frames, int(detect_every)), num_frames - 1])
+    detect_frames(keyframes, report=True)
+    if detect_every > 1:
+        # Next to a keyframe without a face, the frames in between are detected one by one instead of being
+        # guessed, so a face that leaves or enters between two keyframes is tracked to the frame.
+        unsure = [np.arange(a + 1, b) for a, b in zip(keyframes[:-1], keyframes[1:]) if not (found[a] and found[b])]
+        if unsure and sum(len(u) for u in unsure):
+            extra = np.concatenate(unsure)
+            detect_frames(extra, report=False)
+            keyframes = np.union1d(keyframes, extra)
+
+    if detect_every > 1:
+        boxes, found = interpolate_between_keyframes(boxes, found, keyframes)
+    boxes, found = apply_missing_face_policy(boxes, found, on_missing, max_missing_gap)
+    if on_missing == "nearest" and not found.any():
+        warnings.warn(f"no face was detected in any of the {num_frames} frames; they pass through unchanged",
+                      RuntimeWarning, stacklevel=2)
+    boxes = pad_and_clamp(boxes, pads, height, width)
+    boxes = smooth_boxes(boxes, found, smoothing, smooth_window)
+    boxes[~found] = 0
+    return FaceTrack(boxes, found)
+
+
+def fixed_box_track(box: Sequence[int], num_frames: int) -> FaceTrack:
+    """The original's ``--box``: the same (y1, y2, x1, x2) box on every frame, verbatim (no pads, clamping,
+    smoothing or detection)."""
+    if len(box) != 4:
+        raise ValueError(f"box must be (y1, y2, x1, x2), got {box!r}")
+    y1, y2, x1, x2 = (int(v) for v in box)
+    if min(y1, x1) < 0 or y2 <= y1 or x2 <= x1:
+        raise ValueError(f"box (y1, y2, x1, x2) = {tuple(box)} is not a box: need 0 <= y1 < y2 and 0 <= x1 < x2")
+    return FaceTrack(np.tile(np.array([y1, y2, x1, x2], np.int64), (num_frames, 1)), np.ones(num_frames, bool))
