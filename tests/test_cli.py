@@ -8,7 +8,7 @@ import numpy as np
 
 from conftest import ROOT, SAMPLES
 from wav2lip_core.audio import load_audio, mel_chunks, melspectrogram
-from wav2lip_core.video_io import ffmpeg_exe, read_video
+from wav2lip_core.video_io import read_video
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:

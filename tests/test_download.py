@@ -7,6 +7,7 @@ monkeypatch in this process; ``huggingface_hub.constants`` values frozen at impo
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -19,8 +20,8 @@ import torch
 from hub_server import FakeHub, SilentServer, closed_port_url
 from wav2lip_core import download
 from wav2lip_core.checkpoint import S3FD, CheckpointError
-from wav2lip_core.download import (DOWNLOAD_MARK, DownloadError, choice_to_request, download_main,
-                                   download_model, list_choices, resolve_checkpoint)
+from wav2lip_core.download import (DOWNLOAD_MARK, ChangedOnDiskError, DownloadError, choice_to_request,
+                                   download_main, download_model, list_choices, resolve_checkpoint)
 from wav2lip_core.models import Wav2Lip
 from wav2lip_core.zoo import KNOWN_MODELS, KnownModel, UrlSource, find_known_model
 
@@ -42,14 +43,25 @@ def generator_bytes() -> bytes:
 
 
 @pytest.fixture(scope="module")
+def other_generator_bytes() -> bytes:
+    """Another valid generator (another seed): a mirror's copy that is not the official file."""
+    torch.manual_seed(5)
+    return _saved({"state_dict": Wav2Lip().state_dict()})
+
+
+@pytest.fixture(scope="module")
 def s3fd_like_bytes() -> bytes:
     torch.manual_seed(1)
     return _saved({"conv1_1.weight": torch.randn(4, 3, 3, 3), "conv3_3_norm.weight": torch.randn(4)})
 
 
 @pytest.fixture()
-def hub(monkeypatch: pytest.MonkeyPatch):
+def hub(monkeypatch: pytest.MonkeyPatch, generator_bytes: bytes):
+    """The fake hub, with HF_ENDPOINT pointing at it; the random generator plays the official wav2lip_gan."""
     import huggingface_hub.constants as constants
+
+    official = dataclasses.replace(KNOWN_MODELS["wav2lip_gan"], sha256=hashlib.sha256(generator_bytes).hexdigest())
+    monkeypatch.setitem(KNOWN_MODELS, "wav2lip_gan", official)
 
     server = FakeHub().start()
     monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
@@ -153,8 +165,8 @@ def test_a_connection_cut_once_is_resumed_with_a_range_request(hub, models_dir, 
     hub.cut_at, hub.cut_times = half, 1
 
     assert _fetch_gan(models_dir).read_bytes() == generator_bytes
-    assert ("GET", f"/blobs/{hashlib.sha256(generator_bytes).hexdigest()}", f"bytes={half}-", False) \
-        in hub.file_requests()
+    resumed = [int(request[2].removeprefix("bytes=").rstrip("-")) for request in hub.file_requests() if request[2]]
+    assert len(resumed) == 1 and 0 < resumed[0] <= half  # whole chunks received before the cut are kept
 
 
 @pytest.mark.parametrize("served, said", [
@@ -180,7 +192,33 @@ def test_the_next_source_is_tried_when_the_first_does_not_hold_the_file(hub, mod
     hub.add("camenduru/Wav2Lip", "checkpoints/wav2lip_gan.pth", generator_bytes)
     assert _fetch_gan(models_dir).read_bytes() == generator_bytes
     heads = [request[1] for request in hub.file_requests() if request[0] == "HEAD"]
-    assert heads == [f"/{GAN_REPO}/resolve/main/{GAN_PATH}", "/camenduru/Wav2Lip/resolve/main/checkpoints/wav2lip_gan.pth"]
+    assert heads == [f"/{GAN_REPO}/resolve/main/{GAN_PATH}",
+                     "/camenduru/Wav2Lip/resolve/main/checkpoints/wav2lip_gan.pth"]
+
+
+def test_a_source_with_the_official_bytes_is_preferred_to_an_earlier_valid_copy(
+        hub, models_dir, generator_bytes, other_generator_bytes):
+    hub.add(GAN_REPO, GAN_PATH, other_generator_bytes)
+    hub.add("camenduru/Wav2Lip", "checkpoints/wav2lip_gan.pth", generator_bytes)
+
+    path = _fetch_gan(models_dir)
+
+    assert path.read_bytes() == generator_bytes
+    assert json.loads(download.record_path(path).read_text())["official"] is True
+    assert _visible_files(models_dir) == ["wav2lip_gan.pth", "wav2lip_gan.pth.verified.json"]
+
+
+def test_without_an_official_copy_anywhere_the_first_verified_copy_is_used_and_marked(
+        hub, models_dir, other_generator_bytes):
+    hub.add(GAN_REPO, GAN_PATH, other_generator_bytes)
+    hub.add("numz/wav2lip_studio", "Wav2lip/wav2lip_gan.pth", other_generator_bytes[:1000])  # refused: truncated
+
+    path = _fetch_gan(models_dir)
+
+    assert path.read_bytes() == other_generator_bytes
+    record = json.loads(download.record_path(path).read_text())
+    assert record["official"] is False and record["source"].endswith(f"/{GAN_REPO}/resolve/main/{GAN_PATH}")
+    assert _visible_files(models_dir) == ["wav2lip_gan.pth", "wav2lip_gan.pth.verified.json"]
 
 
 def test_the_face_detector_is_fetched_from_a_plain_address_without_the_hub_token(hub, models_dir, monkeypatch):
@@ -259,16 +297,21 @@ def test_a_bad_file_with_downloads_off_is_moved_aside_with_a_message_saying_what
     assert _visible_files(models_dir) == ["wav2lip_gan.pth.rejected"]
 
 
-def test_a_file_that_changed_on_disk_after_verification_is_noticed(hub, models_dir, generator_bytes):
+def test_a_file_that_changed_on_disk_after_verification_is_noticed_and_left_alone(
+        hub, models_dir, generator_bytes):
     hub.add(GAN_REPO, GAN_PATH, generator_bytes)
     path = _fetch_gan(models_dir)
-    with open(path, "r+b") as handle:  # one flipped byte near the end
-        handle.seek(-100, 2)
-        byte = handle.read(1)
-        handle.seek(-100, 2)
-        handle.write(bytes([byte[0] ^ 0xFF]))
-    with pytest.raises(CheckpointError, match="changed on disk since it was verified"):
-        download.verify_checkpoint(path, "wav2lip")
+    torch.manual_seed(4)  # another valid generator swapped in under the same name
+    torch.save({"state_dict": Wav2Lip().state_dict()}, path)
+    count = len(hub.requests)
+
+    with pytest.raises(ChangedOnDiskError, match="changed on disk since it was verified"):
+        _fetch_gan(models_dir)
+    assert _visible_files(models_dir) == ["wav2lip_gan.pth", "wav2lip_gan.pth.verified.json"]
+    assert len(hub.requests) == count
+
+    download.record_path(path).unlink()  # what the message says to do after a deliberate swap
+    assert _fetch_gan(models_dir) == path
 
 
 def test_a_users_own_file_is_verified_and_used_as_it_is(models_dir, generator_bytes, s3fd_like_bytes):
@@ -318,3 +361,47 @@ def test_the_download_command_offline_prints_one_message_and_no_traceback(hub, m
     error = capsys.readouterr().err
     assert "wav2lip_gan.pth" in error and "s3fd.pth" in error and "Traceback" not in error
     assert hub.requests == []
+
+
+def test_a_saved_choice_stays_valid_before_and_after_its_model_arrives_on_disk(models_dir):
+    from wav2lip_core.download import validate_choice
+
+    assert validate_choice("wav2lip_gan.pth" + DOWNLOAD_MARK, [models_dir]) is True
+    assert validate_choice("wav2lip_gan.pth", [models_dir]) is True
+    assert "not found" in validate_choice("someone_elses.pth", [models_dir])
+    (models_dir / "someone_elses.pth").write_bytes(b"x")
+    assert validate_choice("someone_elses.pth", [models_dir]) is True
+
+
+@pytest.mark.parametrize("damage, said", [
+    ("nan", "NaN or infinite values"),
+    ("reshape", "does not match its layout"),
+], ids=["a-value-is-nan", "a-layer-has-another-shape"])
+def test_verification_checks_every_value_and_the_layout_of_the_expected_network(models_dir, damage, said):
+    torch.manual_seed(3)
+    state = Wav2Lip().state_dict()
+    if damage == "nan":
+        state["output_block.1.weight"][0, 0, 0, 0] = float("nan")
+    else:
+        state["audio_encoder.0.conv_block.0.weight"] = torch.zeros(8, 1, 3, 3)
+    path = models_dir / "damaged.pth"
+    torch.save({"state_dict": state}, path)
+    with pytest.raises(CheckpointError, match=said):
+        download.verify_checkpoint(path, "wav2lip")
+    assert not download.record_path(path).exists()
+
+
+def test_an_exception_from_the_progress_callback_stops_the_download_and_leaves_no_file(
+        hub, models_dir, generator_bytes):
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(done: int, total: int | None) -> None:
+        raise Interrupted("cancelled by the user")
+
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+    hub.add("camenduru/Wav2Lip", "checkpoints/wav2lip_gan.pth", generator_bytes)
+    with pytest.raises(Interrupted):
+        _fetch_gan(models_dir, progress=interrupt)
+    assert _visible_files(models_dir) == []
+    assert not any("camenduru" in request[1] for request in hub.requests)  # no next source after an interrupt

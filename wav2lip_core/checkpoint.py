@@ -153,8 +153,17 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
         architecture=identify_architecture(state_dict),
         num_tensors=len(state_dict),
         dtypes=tuple(sorted({str(t.dtype).removeprefix("torch.") for t in floats})),
-        all_finite=all(bool(torch.isfinite(t).all()) for t in floats),
+        all_finite=not non_finite_keys(state_dict),
     )
+
+
+def non_finite_keys(state_dict: StateDict) -> list[str]:
+    """Keys of floating tensors holding NaN or +-inf. A finite sum proves a tensor finite (any NaN or inf makes
+    the sum NaN or inf) and is several times faster than ``isfinite`` on every element; only tensors whose sum
+    is not finite (overflow, or a real NaN/inf) are checked element by element."""
+    suspects = [key for key, tensor in state_dict.items()
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor.sum(dtype=torch.float32)))]
+    return [key for key in suspects if not bool(torch.isfinite(state_dict[key]).all())]
 
 
 def _wrong_file_message(path: Path, expected: str, found: str) -> str:
@@ -188,7 +197,7 @@ def load_into(model: nn.Module, state_dict: StateDict, path: Path, expected: str
                            f"instead of {tuple(reference[key].shape)})")
         raise CheckpointError(f"{path}: looks like {ARCHITECTURE_DESCRIPTIONS[expected]} but does not match its "
                               f"layout: {'; '.join(details)}. It may be a modified or different-resolution variant.")
-    bad = [k for k, t in state_dict.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    bad = non_finite_keys(state_dict)
     if bad:
         raise CheckpointError(f"{path}: {len(bad)} tensors hold NaN or infinite values (e.g. {bad[0]}); the file is "
                               f"corrupted. Delete it and download it again.")

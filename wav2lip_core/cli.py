@@ -17,12 +17,14 @@ import torch
 from . import checkpoint as checkpoint_module
 from .audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram
 from .blend import BLEND_MODES
+from .checkpoint import S3FD, WAV2LIP
 from .detection import AUTO, DETECTORS, FaceDetectionError, MISSING_FACE_POLICIES, detect_face_boxes, fixed_box_track
+from .download import TqdmProgress, pack_weights_dir, resolve_checkpoint
 from .pipeline import check_boxes_fit, iter_lipsync
 from .schedule import LOOP_MODES
 from .video_io import Mp4Writer, VideoFrames, is_image_path, probe_video, read_image
 
-PACK_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+PACK_WEIGHTS_DIR = pack_weights_dir()
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -51,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m wav2lip_core",
         description="Lip-sync a face video or image to speech with Wav2Lip.")
     parser.add_argument("--checkpoint", "--checkpoint_path", dest="checkpoint", required=True,
-                        help="Wav2Lip checkpoint file (.pth or .safetensors)")
+                        help="Wav2Lip checkpoint: a file (.pth or .safetensors), or a known model name "
+                             "(wav2lip_gan, wav2lip) fetched into weights/ when it is not there yet")
+    parser.add_argument("--no-download", "--no_download", dest="no_download", action="store_true",
+                        help="never download checkpoints; say what to get and where instead")
     parser.add_argument("--face", required=True, help="video or image with a face")
     parser.add_argument("--audio", required=True, help="speech: any audio file, or a video with an audio track")
     parser.add_argument("--outfile", default="results/result_voice.mp4", help="output mp4 (default: %(default)s)")
@@ -131,12 +136,26 @@ def frame_preprocessor(resize_factor: int, rotate: bool, crop: list[int]):
     return preprocess
 
 
+def fetch_if_known(name_or_path: str, architecture: str, allow_download: bool) -> Path:
+    """A verified checkpoint: a path as given, a file in weights/, or a known model fetched into weights/."""
+    progress = TqdmProgress(Path(name_or_path).name)
+    try:
+        return resolve_checkpoint(name_or_path, search_dirs=[PACK_WEIGHTS_DIR], download_dir=PACK_WEIGHTS_DIR,
+                                  allow_download=allow_download, progress=progress, architecture=architecture)
+    finally:
+        progress.close()
+
+
 def run(args: argparse.Namespace) -> Path:
     from tqdm import tqdm
 
     started = time.perf_counter()
     device = pick_device(args.device)
     static = bool(args.static)
+    # Weights first: a missing checkpoint is reported before any decoding work.
+    checkpoint_path = fetch_if_known(args.checkpoint, WAV2LIP, allow_download=not args.no_download)
+    s3fd_weights = (fetch_if_known("s3fd", S3FD, allow_download=not args.no_download)
+                    if args.detector == "s3fd" and args.box[0] == -1 else None)
     wav = load_audio(args.audio)
     if is_image_path(args.face):
         fps, static = float(args.fps), True
@@ -152,8 +171,7 @@ def run(args: argparse.Namespace) -> Path:
     print(f"{len(frames)} face frame(s) {width}x{height} at {fps:g} fps; "
           f"{len(wav) / SAMPLE_RATE:.2f} s of audio -> {len(chunks)} output frames", file=sys.stderr)
 
-    model = checkpoint_module.load_wav2lip(args.checkpoint, device=device,
-                                           dtype=pick_dtype(args.precision, device))
+    model = checkpoint_module.load_wav2lip(checkpoint_path, device=device, dtype=pick_dtype(args.precision, device))
     if args.box[0] != -1:
         boxes = fixed_box_track(args.box, len(frames))
     else:
@@ -163,6 +181,7 @@ def run(args: argparse.Namespace) -> Path:
                 smoothing="none" if args.nosmooth else args.smoothing, on_missing=args.on_missing_face,
                 batch_size=args.face_det_batch_size, detect_size=args.detect_size,
                 detect_every=args.detect_every, face_index=args.face_index, search_dirs=[PACK_WEIGHTS_DIR],
+                weights_path=s3fd_weights, allow_download=not args.no_download,
                 progress=lambda done, total: bar.update(done - bar.n))
     check_boxes_fit(boxes, height, width)
 

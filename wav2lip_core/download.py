@@ -10,15 +10,17 @@ What happens when a model is asked for by name (``resolve_checkpoint("wav2lip_ga
    A metadata request with a short timeout comes first, so an unreachable source costs seconds, not minutes.
    The body goes to a hidden temporary file ``.<name>.<random>.partial`` in the download folder, a name no
    loader lists; it is verified there, and only then renamed (atomically) to its final name. A cut or refused
-   download is deleted, so no file that looks complete is ever left behind.
+   download is deleted, so no file that looks complete is ever left behind. Where the official file's
+   SHA-256 is published (``KnownModel.sha256``), a source with those bytes is preferred to one with another
+   valid copy.
 3. Offline (``HF_HUB_OFFLINE=1``, no network, or no source answering) gives one ``DownloadError`` naming the
    file, the folder it goes in and where to get it, without sending any request when offline is declared.
 
 Verification (``verify_checkpoint``): the file loads with ``torch.load(weights_only=True)`` (or safetensors),
 its keys and shapes are those of the expected network, every value is finite. Its SHA-256 is then recorded
 beside it in ``<name>.verified.json``; later loads hash the file again and compare, so a file that changed on
-disk is noticed (and an unchanged one is not read twice). For a download whose server gives a SHA-256 (the
-hub's ``X-Linked-Etag`` for large files), the bytes are also checked against it.
+disk is noticed (``ChangedOnDiskError``; an unchanged one is not read twice). For a download whose server
+gives a SHA-256 (the hub's ``X-Linked-Etag`` for large files), the bytes are also checked against it.
 
 Why not ``hf_hub_download``: when its metadata request fails it retries with a 60 s timeout and back-off (a
 long hang offline); with ``local_dir`` it writes the finished file under its final name (a loader could list
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import inspect
 import json
 import logging
@@ -52,8 +55,8 @@ from urllib.parse import urlparse
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import (ARCHITECTURE_DESCRIPTIONS, S3FD, SYNCNET, UNKNOWN, WAV2LIP, CheckpointError,
-                         identify_architecture, read_state_dict)
+from .checkpoint import (ARCHITECTURE_DESCRIPTIONS, GET_WEIGHTS_HINT, S3FD, SYNCNET, UNKNOWN, WAV2LIP,
+                         CheckpointError, identify_architecture, non_finite_keys, read_state_dict)
 from .zoo import KNOWN_MODELS, HubSource, KnownModel, Source, UrlSource, find_known_model
 
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -73,6 +76,10 @@ _log = logging.getLogger("wav2lip_core.download")
 
 class DownloadError(CheckpointError):
     """A model could not be obtained; the message names the file, its folder and where to get it."""
+
+
+class ChangedOnDiskError(CheckpointError):
+    """A file still holds a valid checkpoint, but not the bytes that were verified (swapped or bit-flipped)."""
 
 
 @dataclass(frozen=True)
@@ -143,12 +150,16 @@ def _read_record(path: Path) -> dict | None:
     return record if isinstance(record, dict) and isinstance(record.get("sha256"), str) else None
 
 
-def _write_record(path: Path, sha256: str, architecture: str, source: str | None) -> None:
-    """Write the record atomically; a read-only folder only costs the re-check next time."""
+def _write_record(path: Path, sha256: str, architecture: str, source: str | None,
+                  official: bool | None = None) -> None:
+    """Write the record atomically; a read-only folder only costs the re-check next time.
+    ``official``: whether the bytes are the published official file (None: no published hash)."""
     record = {"file": path.name, "sha256": sha256, "size": path.stat().st_size, "architecture": architecture,
               "verified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if source:
         record["source"] = source
+    if official is not None:
+        record["official"] = official
     target = record_path(path)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
     try:
@@ -158,37 +169,29 @@ def _write_record(path: Path, sha256: str, architecture: str, source: str | None
         temporary.unlink(missing_ok=True)
 
 
-def _reference_model(architecture: str) -> torch.nn.Module | None:
-    """A fresh network of ``architecture`` to compare keys and shapes with, if the pack has one."""
+def _reference_shapes(architecture: str) -> dict[str, torch.Size] | None:
+    """Key -> shape of a fresh network of ``architecture`` (built on the meta device: no memory, no time),
+    or None when the pack has no such network to compare with."""
     if architecture == WAV2LIP:
-        from .models import Wav2Lip
-        return Wav2Lip()
-    if architecture == SYNCNET:
-        from .models import SyncNetColor
-        return SyncNetColor()
-    if architecture == S3FD:
+        from .models import Wav2Lip as network
+    elif architecture == SYNCNET:
+        from .models import SyncNetColor as network
+    elif architecture == S3FD:
         try:
-            from face_alignment.detection.sfd.net_s3fd import s3fd
+            from face_alignment.detection.sfd.net_s3fd import s3fd as network
         except ImportError:
             return None
-        return s3fd()
-    return None
+    else:
+        return None
+    with torch.device("meta"):
+        return {key: tensor.shape for key, tensor in network().state_dict().items()}
 
 
-def _non_finite_keys(state_dict: dict[str, torch.Tensor]) -> list[str]:
-    """Keys of floating tensors holding NaN or ±inf. A finite sum proves a tensor finite (any NaN or inf
-    makes the sum NaN or inf) and is several times faster than ``isfinite`` on every element; only
-    tensors whose sum is not finite (overflow, or a real NaN/inf) are checked element by element."""
-    suspects = [key for key, tensor in state_dict.items()
-                if tensor.is_floating_point() and not bool(torch.isfinite(tensor.double().sum()))]
-    return [key for key in suspects if not bool(torch.isfinite(state_dict[key]).all())]
-
-
-def _layout_problems(state_dict: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> list[str]:
+def _layout_problems(state_dict: dict[str, torch.Tensor], reference: dict[str, torch.Size]) -> list[str]:
     """Differences in keys and shapes from a reference network (BatchNorm counters may be absent)."""
     missing = sorted(k for k in set(reference) - set(state_dict) if not k.endswith("num_batches_tracked"))
     unexpected = sorted(set(state_dict) - set(reference))
-    reshaped = sorted(k for k in set(reference) & set(state_dict) if reference[k].shape != state_dict[k].shape)
+    reshaped = sorted(k for k in set(reference) & set(state_dict) if reference[k] != state_dict[k].shape)
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
@@ -197,7 +200,7 @@ def _layout_problems(state_dict: dict[str, torch.Tensor], reference: dict[str, t
     if reshaped:
         key = reshaped[0]
         problems.append(f"{len(reshaped)} with another shape (e.g. {key}: {tuple(state_dict[key].shape)} instead "
-                        f"of {tuple(reference[key].shape)})")
+                        f"of {tuple(reference[key])})")
     return problems
 
 
@@ -213,14 +216,14 @@ def _check_content(path: Path, architecture: str | None) -> str:
         raise CheckpointError(
             f"{path}: this file is {ARCHITECTURE_DESCRIPTIONS[found]}, but {ARCHITECTURE_DESCRIPTIONS[architecture]} "
             f"is needed here.")
-    reference = _reference_model(found)
+    reference = _reference_shapes(found)
     if reference is not None:
-        problems = _layout_problems(state_dict, reference.state_dict())
+        problems = _layout_problems(state_dict, reference)
         if problems:
             raise CheckpointError(
                 f"{path}: looks like {ARCHITECTURE_DESCRIPTIONS[found]} but does not match its layout: "
                 f"{'; '.join(problems)}. It may be a modified or different-resolution variant.")
-    bad = _non_finite_keys(state_dict)
+    bad = non_finite_keys(state_dict)
     if bad:
         raise CheckpointError(f"{path}: {len(bad)} tensors hold NaN or infinite values (e.g. {bad[0]}); the file "
                               f"is corrupted. Delete it and download it again.")
@@ -233,32 +236,37 @@ def verify_checkpoint(path: str | os.PathLike, architecture: str | None = None, 
 
     First time: full check (weights_only load, keys/shapes, finite values), then the SHA-256 is recorded in
     ``<file>.verified.json``. Later: the hash is compared with the record; equal means verified (the tensors
-    are not read again), different raises CheckpointError saying the file changed on disk.
+    are not read again). Different: the full check runs again (a corrupt file raises what it is), and a file
+    that passes it raises ChangedOnDiskError, so a swapped or bit-flipped file is noticed, never used silently.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file.")
     sha256 = file_sha256(path)
     record = _read_record(path)
-    if record is not None:
-        if record["sha256"] == sha256 and (architecture is None or record.get("architecture") == architecture):
-            return VerifiedCheckpoint(path, sha256, str(record.get("architecture", UNKNOWN)))
-        if record["sha256"] != sha256:
-            raise CheckpointError(
-                f"{path}: the file changed on disk since it was verified on {record.get('verified_at', '?')} "
-                f"(SHA-256 was {record['sha256'][:16]}…, is now {sha256[:16]}…). If you replaced it on purpose, "
-                f"delete {record_path(path).name} and load it again; otherwise delete both files and download "
-                f"it again.")
-    found = _check_content(path, architecture)
+    if record is not None and record["sha256"] == sha256 and \
+            (architecture is None or record.get("architecture") == architecture):
+        return VerifiedCheckpoint(path, sha256, str(record.get("architecture", UNKNOWN)))
+    found = _check_content(path, architecture)  # a corrupt or wrong file says so, changed or not
+    if record is not None and record["sha256"] != sha256:
+        raise ChangedOnDiskError(
+            f"{path}: the file changed on disk since it was verified on {record.get('verified_at', '?')} "
+            f"(SHA-256 was {record['sha256'][:16]}…, is now {sha256[:16]}…), although it still reads as "
+            f"{ARCHITECTURE_DESCRIPTIONS[found]}. If you replaced it on purpose, delete {record_path(path).name} "
+            f"and load it again; otherwise delete both files and download it again.")
     _write_record(path, sha256, found, source)
     return VerifiedCheckpoint(path, sha256, found)
 
 
-def _move_aside(path: Path) -> Path:
-    """Rename a refused file to ``<name>.rejected`` (out of every loader's sight) and drop its record."""
+def _move_aside(path: Path) -> Path | None:
+    """Rename a refused file to ``<name>.rejected`` (out of every loader's sight) and drop its record;
+    None when the folder is read-only."""
     aside = path.with_name(path.name + REJECTED_SUFFIX)
-    os.replace(path, aside)
-    record_path(path).unlink(missing_ok=True)
+    try:
+        os.replace(path, aside)
+        record_path(path).unlink(missing_ok=True)
+    except OSError:
+        return None
     return aside
 
 
@@ -305,15 +313,23 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 class _ProgressFile:
-    """A binary file that reports its size to ``progress`` after every write (seek/truncate pass through)."""
+    """A binary file that reports its size to ``progress`` after every write (seek/truncate pass through).
+
+    An exception raised by the callback (a user's interrupt in ComfyUI) is kept in ``callback_error`` so the
+    caller can let it through instead of treating it as a failed transfer."""
 
     def __init__(self, handle: BinaryIO, progress: ProgressCallback | None, total: int | None):
         self._handle, self._progress, self.total = handle, progress, total
+        self.callback_error: BaseException | None = None
 
     def write(self, data: bytes) -> int:
         written = self._handle.write(data)
         if self._progress is not None:
-            self._progress(self._handle.tell(), self.total)
+            try:
+                self._progress(self._handle.tell(), self.total)
+            except BaseException as error:
+                self.callback_error = error
+                raise
         return written
 
     def __getattr__(self, name: str):
@@ -391,15 +407,17 @@ def _fetch_one(source: Source, temporary: Path, display_name: str,
     extra = {}
     if progress is not None and "tqdm_class" in inspect.signature(http_get).parameters:
         extra["tqdm_class"] = _SilentTqdm  # our callback draws the bar; older huggingface_hub draws its own too
-    try:
-        with open(temporary, "wb") as handle:
-            http_get(location, _ProgressFile(handle, progress, size), headers=headers, expected_size=size,
-                     displayed_filename=display_name, **extra)
-    except HfHubHTTPError as error:
-        status = _http_status(error)
-        raise _SourceFailed(_Attempt(url, _describe_http_failure(status) if status else _first_line(error)))
-    except Exception as error:  # cut connection that could not be resumed, size mismatch, disk full
-        raise _SourceFailed(_Attempt(url, f"the transfer failed ({_first_line(error)})"))
+    with open(temporary, "wb") as handle:
+        writer = _ProgressFile(handle, progress, size)
+        try:
+            http_get(location, writer, headers=headers, expected_size=size, displayed_filename=display_name, **extra)
+        except HfHubHTTPError as error:
+            status = _http_status(error)
+            raise _SourceFailed(_Attempt(url, _describe_http_failure(status) if status else _first_line(error)))
+        except Exception as error:  # cut connection that could not be resumed, size mismatch, disk full
+            if writer.callback_error is error:
+                raise  # the progress callback stopped the download (an interrupt): not a source failure
+            raise _SourceFailed(_Attempt(url, f"the transfer failed ({_first_line(error)})"))
     vouched = etag.lower() if etag and len(etag) == 64 and all(c in "0123456789abcdefABCDEF" for c in etag) else None
     return url, vouched
 
@@ -425,17 +443,43 @@ def where_to_get(model: KnownModel, folder: Path | None = None) -> str:
             f"licence: {model.licence}.")
 
 
+def _fetch_and_check(model: KnownModel, source: Source, temporary: Path,
+                     progress: ProgressCallback | None) -> tuple[str, str, str]:
+    """Download one source into ``temporary`` and verify it; returns (address, sha256, architecture).
+    Raises _SourceFailed (the caller deletes ``temporary``)."""
+    url, vouched_sha256 = _fetch_one(source, temporary, model.filename, progress)
+    sha256 = file_sha256(temporary)
+    if vouched_sha256 is not None and sha256 != vouched_sha256:
+        raise _SourceFailed(_Attempt(url, f"refused and removed: the bytes received (SHA-256 {sha256[:12]}…) are "
+                                          f"not the file the server announced ({vouched_sha256[:12]}…); the "
+                                          f"transfer was corrupted"))
+    try:
+        found = _check_content(temporary, model.architecture)
+    except CheckpointError as error:
+        reason = (str(error).replace(str(temporary), "the downloaded file").replace(GET_WEIGHTS_HINT, "")
+                  .replace(" Delete it.", "").strip())
+        raise _SourceFailed(_Attempt(url, f"refused and removed: {reason}")) from None
+    return url, sha256, found
+
+
 def download_model(model: KnownModel, download_dir: str | os.PathLike, *,
                    progress: ProgressCallback | None = None) -> Path:
     """Fetch ``model`` into ``download_dir`` from its sources in order; returns the verified file's path.
+
+    The first source whose file passes verification and has the official SHA-256 (``model.sha256``) wins;
+    if none has the official bytes, the first verified copy is used (logged, recorded as not official).
 
     Raises DownloadError (offline, nothing answered, or every answer was refused) with a message for the user.
     """
     folder = Path(download_dir)
     final = folder / model.filename
+    if importlib.util.find_spec("huggingface_hub") is None:
+        raise DownloadError(f"{model.filename} is not on disk and cannot be downloaded because the package "
+                            f"huggingface_hub is not installed (pip install huggingface_hub). "
+                            f"{where_to_get(model, folder)}")
     if is_offline():
-        raise DownloadError(
-            f"{model.filename} is not on disk and downloads are off (HF_HUB_OFFLINE is set). {where_to_get(model, folder)}")
+        raise DownloadError(f"{model.filename} is not on disk and downloads are off (HF_HUB_OFFLINE is set). "
+                            f"{where_to_get(model, folder)}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(folder).free
@@ -448,41 +492,50 @@ def download_model(model: KnownModel, download_dir: str | os.PathLike, *,
 
     attempts: list[_Attempt] = []
     unreachable_origins: set[tuple[str, str, int | None]] = set()
-    for source in model.sources:
-        address = source.describe(hub_endpoint())
-        if _origin(address) in unreachable_origins:
-            attempts.append(_Attempt(address, "skipped: its server did not answer just before", unreachable=True))
-            continue
-        temporary = folder / f".{model.filename}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}"
-        try:
-            url, vouched_sha256 = _fetch_one(source, temporary, model.filename, progress)
-            sha256 = file_sha256(temporary)
-            if vouched_sha256 is not None and sha256 != vouched_sha256:
-                raise _SourceFailed(_Attempt(url, f"refused and removed: the bytes received (SHA-256 {sha256[:12]}…) "
-                                                  f"are not the file the server announced ({vouched_sha256[:12]}…); "
-                                                  f"the transfer was corrupted"))
+    reserve: tuple[Path, str, str, str] | None = None  # valid, not the official bytes: (path, url, sha, arch)
+    try:
+        for source in model.sources:
+            address = source.describe(hub_endpoint())
+            if _origin(address) in unreachable_origins:
+                attempts.append(_Attempt(address, "skipped: its server did not answer just before", unreachable=True))
+                continue
+            temporary = folder / f".{model.filename}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}"
             try:
-                found = _check_content(temporary, model.architecture)
-            except CheckpointError as error:
-                reason = str(error).replace(str(temporary), "the downloaded file")
-                raise _SourceFailed(_Attempt(url, f"refused and removed: {reason}")) from None
-            os.replace(temporary, final)
-            _write_record(final, sha256, found, url)
+                url, sha256, found = _fetch_and_check(model, source, temporary, progress)
+                if model.sha256 is None or sha256 == model.sha256:
+                    os.replace(temporary, final)
+                    _write_record(final, sha256, found, url, official=None if model.sha256 is None else True)
+                    return final
+                if reserve is None:
+                    reserve_path = temporary.with_name(temporary.name + ".reserve")
+                    os.replace(temporary, reserve_path)
+                    reserve = (reserve_path, url, sha256, found)
+                attempts.append(_Attempt(url, f"a valid checkpoint, but not the official file (SHA-256 "
+                                              f"{sha256[:12]}…, the official one is {model.sha256[:12]}…)"))
+            except _SourceFailed as failure:
+                attempts.append(failure.attempt)
+                if failure.attempt.unreachable:
+                    unreachable_origins.add(_origin(address))
+            finally:
+                temporary.unlink(missing_ok=True)
+        if reserve is not None:  # no source had the official bytes: a verified copy beats nothing
+            reserve_path, url, sha256, found = reserve
+            os.replace(reserve_path, final)
+            _write_record(final, sha256, found, url, official=False)
+            _log.warning("%s: no source had the official file (SHA-256 %s); using the verified copy from %s "
+                         "(SHA-256 %s).", model.filename, model.sha256, url, sha256)
             return final
-        except _SourceFailed as failure:
-            attempts.append(failure.attempt)
-            if failure.attempt.unreachable:
-                unreachable_origins.add(_origin(address))
-        finally:
-            temporary.unlink(missing_ok=True)
+    finally:
+        if reserve is not None:
+            reserve[0].unlink(missing_ok=True)
 
-    tried = "; ".join(f"{attempt.source}: {attempt.outcome}" for attempt in attempts)
+    tried = "".join(f"\n  - {attempt.source}: {attempt.outcome}" for attempt in attempts)
     if all(attempt.unreachable for attempt in attempts):
         raise DownloadError(
             f"{model.filename} is not on disk and could not be downloaded: no source answered within "
-            f"{metadata_timeout_s():g} s (offline, or a firewall; a regional mirror can be set with HF_ENDPOINT). "
-            f"Tried: {tried}. {where_to_get(model, folder)}")
-    raise DownloadError(f"{model.filename} could not be downloaded. Tried: {tried}. {where_to_get(model, folder)}")
+            f"{metadata_timeout_s():g} s (no network, or a firewall; a regional mirror can be set with HF_ENDPOINT)."
+            f"{tried}\n{where_to_get(model, folder)}")
+    raise DownloadError(f"{model.filename} could not be downloaded.{tried}\n{where_to_get(model, folder)}")
 
 
 # ------------------------------------------------------------------------------------------- entry points
@@ -492,21 +545,22 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, search_dirs: Sequence
                        progress: ProgressCallback | None = None, architecture: str | None = None) -> Path:
     """A verified checkpoint file for a path, a file name in ``search_dirs`` or a known model's name.
 
-    ``name_or_path``: an existing path (used as it is: verified, never moved, never replaced); or a name
-    relative to one of ``search_dirs`` (as ComfyUI lists them); or a known model ("wav2lip_gan",
-    "wav2lip_gan.pth", or a dropdown choice ending in DOWNLOAD_MARK). A known model that is missing from
-    ``search_dirs``, or whose file there fails verification (it is then moved aside to ``.rejected``), is
-    downloaded into ``download_dir`` (default: the first search folder) when ``allow_download``.
+    ``name_or_path``: a name relative to one of ``search_dirs`` (as ComfyUI lists them; looked up first); or
+    an existing path (absolute or from the working directory: used as it is, verified, never moved or
+    replaced); or a known model ("wav2lip_gan", "wav2lip_gan.pth", or a dropdown choice ending in
+    DOWNLOAD_MARK). A known model that is missing from ``search_dirs``, or whose file there is not a usable
+    checkpoint (it is then moved aside to ``.rejected``), is downloaded into ``download_dir`` (default: the
+    first search folder) when ``allow_download``. A valid file that changed since it was verified raises
+    ChangedOnDiskError and is left alone.
     ``architecture``: what the file must hold (default: the known model's; None accepts any).
     Raises CheckpointError / DownloadError with a message for the user.
     """
     request = choice_to_request(str(name_or_path))
     model = find_known_model(request)
     expected = architecture or (model.architecture if model else None)
-    explicit = Path(request).expanduser()
-    if explicit.is_file():
-        return verify_checkpoint(explicit, expected).path
     in_folder = _find_in_folders(request, search_dirs)
+    if in_folder is None and Path(request).expanduser().is_file():  # a path of the user's own, as it is
+        return verify_checkpoint(Path(request).expanduser(), expected).path
     if in_folder is not None and (model is None or in_folder.name.lower() not in
                                   {filename.lower() for filename in model.filenames}):
         return verify_checkpoint(in_folder, expected).path
@@ -519,8 +573,13 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, search_dirs: Sequence
     if on_disk is not None:
         try:
             return verify_checkpoint(on_disk, expected).path
+        except ChangedOnDiskError:
+            raise
         except CheckpointError as error:
             aside = _move_aside(on_disk)
+            if aside is None:  # cannot move it: the user has to
+                raise CheckpointError(f"{error} Delete it (this folder is not writable here). "
+                                      f"{where_to_get(model, on_disk.parent)}") from None
             message = f"{error} It was moved aside to {aside.name}."
             if not allow_download:
                 raise CheckpointError(f"{message} {where_to_get(model, on_disk.parent)}") from None
@@ -545,16 +604,17 @@ def _find_in_folders(request: str, search_dirs: Sequence[str | os.PathLike]) -> 
 def list_choices(search_dirs: Iterable[str | os.PathLike], architectures: Iterable[str] | None = None) -> list[str]:
     """Dropdown entries: files found in ``search_dirs`` (relative names, as ComfyUI shows them), then every
     known model of ``architectures`` (all if None) that is not on disk, as ``"<file><DOWNLOAD_MARK>"``."""
-    folders = [Path(folder) for folder in search_dirs]
     present: list[str] = []
-    for folder in folders:
+    for folder in map(Path, search_dirs):
         for path in _checkpoint_files(folder):
             name = path.relative_to(folder).as_posix()
             if name not in present:
                 present.append(name)
+    present_basenames = {name.rsplit("/", 1)[-1].lower() for name in present}
     wanted = set(architectures) if architectures is not None else None
     missing = [model.filename + DOWNLOAD_MARK for model in KNOWN_MODELS.values()
-               if (wanted is None or model.architecture in wanted) and find_on_disk(model, folders) is None]
+               if (wanted is None or model.architecture in wanted)
+               and not present_basenames & {filename.lower() for filename in model.filenames}]
     return present + missing
 
 
@@ -565,6 +625,17 @@ def is_download_choice(choice: str) -> bool:
 def choice_to_request(choice: str) -> str:
     """A dropdown entry back to what ``resolve_checkpoint`` takes (the download mark removed)."""
     return choice[: -len(DOWNLOAD_MARK)] if choice.endswith(DOWNLOAD_MARK) else choice
+
+
+def validate_choice(choice: str, search_dirs: Iterable[str | os.PathLike]) -> bool | str:
+    """True when ``choice`` can be resolved (a file in ``search_dirs`` or a known model, marked or not), else a
+    message. For a ComfyUI node's VALIDATE_INPUTS: the list changes when a model arrives on disk
+    ("wav2lip_gan.pth (will be downloaded)" becomes "wav2lip_gan.pth"), and saved workflows must keep working."""
+    request = choice_to_request(choice)
+    if find_known_model(request) is not None or _find_in_folders(request, list(search_dirs)) is not None:
+        return True
+    return (f"{request}: not found in {', '.join(map(str, search_dirs)) or 'any model folder'}, and not a model "
+            f"this pack can download ({', '.join(model.filename for model in KNOWN_MODELS.values())}).")
 
 
 class TqdmProgress:

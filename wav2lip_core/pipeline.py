@@ -13,7 +13,7 @@ import torch
 from .audio import mel_chunks, melspectrogram
 from .blend import BLEND_MODES, paste_face
 from .detection import FaceTrack, detect_face_boxes, fixed_box_track
-from .faces import Box, crop_face, generate_faces
+from .faces import crop_face, generate_faces
 from .schedule import source_frame_indices
 
 Progress = Callable[[int, int], None]   # (frames done, frames total)

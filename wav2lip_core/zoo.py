@@ -18,8 +18,10 @@ repositories themselves, which this project cannot reach; see the project's issu
   (``face_alignment/detection/sfd/sfd_detector.py``); that address is first, the camenduru copy second.
 
 A source that does not hold the file answers 404 and the next one is tried, so a wrong guess costs one
-request. Every downloaded file is verified (it loads with ``weights_only``, its keys and shapes are the
-expected network, every value is finite) before it is put where a loader can see it.
+request. Where the official file's SHA-256 is published (wav2lip_gan, lipsync_expert, s3fd), a source whose
+bytes differ is passed over for one that has them (and used only if none has). Every downloaded file is
+verified (it loads with ``weights_only``, its keys and shapes are the expected network, every value is
+finite) before it is put where a loader can see it.
 
 Licence: the Wav2Lip checkpoints (generators and SyncNet expert) were released by the authors for research
 and non-commercial use only (they were trained on LRS2). S3FD is distributed with face-alignment (BSD-3).
@@ -63,6 +65,8 @@ class KnownModel:
     ``filenames``: names it usually has on disk, the first is the name a download is saved under.
     ``approx_bytes``: size of the official file, for messages and the free-space check.
     ``architecture``: what ``wav2lip_core.checkpoint.identify_architecture`` must find in it.
+    ``sha256``: the published hash of the official file, or None when none is known. A download with other
+    bytes that still passes verification is kept only if no source has the official bytes.
     """
     name: str
     filenames: tuple[str, ...]
@@ -71,6 +75,7 @@ class KnownModel:
     sources: tuple[Source, ...]
     description: str
     licence: str
+    sha256: str | None = None
 
     @property
     def filename(self) -> str:
@@ -94,6 +99,9 @@ KNOWN_MODELS: dict[str, KnownModel] = {model.name: model for model in (
         ),
         description="Wav2Lip generator trained with the visual-quality GAN: the best-looking mouths",
         licence=NON_COMMERCIAL,
+        # Given with the original SharePoint link and for both the Nekochu and camenduru copies by several
+        # independent projects that check it, and as the git-LFS object id of a copy on GitHub.
+        sha256="ca9ab7b7b812c0e80a6e70a5977c545a1e8a365a6c49d5e533023c034d7ac3d8",
     ),
     KnownModel(
         name="wav2lip",
@@ -119,6 +127,7 @@ KNOWN_MODELS: dict[str, KnownModel] = {model.name: model for model in (
         ),
         description="SyncNet lip-sync expert: scores audio-video sync (training and quality checks only)",
         licence=NON_COMMERCIAL,
+        sha256="9b9936c721696446eeed353032cab242a8cf0eed8c46cde540366f6ae5493be5",  # with the SharePoint link
     ),
     KnownModel(
         name="s3fd",
@@ -131,6 +140,9 @@ KNOWN_MODELS: dict[str, KnownModel] = {model.name: model for model in (
         ),
         description="S3FD face detector (the one the original Wav2Lip and face-alignment use)",
         licence="BSD-3-Clause (face-alignment)",
+        # Starts with the "619a316812" of the file name (torch.hub's <name>-<sha256 prefix> convention); the
+        # same full hash is checked by independent projects for adrianbulat.com and both camenduru paths.
+        sha256="619a31681264d3f7f7fc7a16a42cbbe8b23f31a256f75a366e5a1bcd59b33543",
     ),
 )}
 
