@@ -52,3 +52,12 @@ def test_cli_explains_a_missing_checkpoint_without_a_traceback(tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "wav2lip_gan.pth" in result.stderr
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_convert_subcommand_writes_a_loadable_safetensors_file(tmp_path, official_checkpoint):
+    from wav2lip_core.checkpoint import load_wav2lip
+
+    out = tmp_path / "wav2lip.safetensors"
+    result = _run_cli("convert", str(official_checkpoint), str(out), "--dtype", "fp32")
+    assert result.returncode == 0, result.stderr
+    load_wav2lip(out)

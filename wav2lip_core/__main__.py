@@ -1,9 +1,14 @@
-"""``python -m wav2lip_core ...`` (lip-sync, see cli.py) or ``python -m wav2lip_core download [NAME ...]``."""
+"""``python -m wav2lip_core ...``: lip-sync (see cli.py), or the subcommands
+``download [NAME ...]`` (fetch known checkpoints) and ``convert IN.pth OUT.safetensors`` (bare-key safetensors)."""
 import sys
 
-if len(sys.argv) > 1 and sys.argv[1] == "download":
+command = sys.argv[1] if len(sys.argv) > 1 else None
+if command == "download":
     from .download import download_main
     sys.exit(download_main(sys.argv[2:]))
+if command == "convert":
+    from .cli import convert_main
+    sys.exit(convert_main(sys.argv[2:]))
 
 from .cli import main  # noqa: E402
 

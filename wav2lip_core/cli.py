@@ -197,6 +197,23 @@ def run(args: argparse.Namespace) -> Path:
     return Path(args.outfile)
 
 
+def convert_main(argv: list[str] | None = None) -> int:
+    """``python -m wav2lip_core convert IN.pth OUT.safetensors [--dtype fp16|fp32|bf16]``."""
+    parser = argparse.ArgumentParser(prog="python -m wav2lip_core convert",
+                                     description="Write a Wav2Lip or SyncNet checkpoint as .safetensors (bare keys).")
+    parser.add_argument("source", help="official .pth (any container the loader accepts)")
+    parser.add_argument("destination", help="output .safetensors file")
+    parser.add_argument("--dtype", choices=PRECISIONS, default="fp16", help="tensor precision (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        written = checkpoint_module.convert_to_safetensors(args.source, args.destination, PRECISIONS[args.dtype])
+    except (checkpoint_module.CheckpointError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(written)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
