@@ -1,0 +1,32 @@
+"""ComfyUI nodes of the Wav2Lip pack: thin adapters from ComfyUI types to the wav2lip_core engine and back.
+
+Importable without ComfyUI (tests drive the classes directly); inside ComfyUI they use its model management.
+"""
+from __future__ import annotations
+
+from .audio_node import AudioToMel
+from .detect_node import DetectFaces
+from .loader import LoadWav2LipModel
+from .model_management import register_model_folder
+from .paste_node import PasteBack
+from .sync_node import Wav2LipSync
+
+register_model_folder()
+
+NODE_CLASS_MAPPINGS = {
+    "LoadWav2LipModel": LoadWav2LipModel,
+    "AudioToMel": AudioToMel,
+    "DetectFaces": DetectFaces,
+    "Wav2LipSync": Wav2LipSync,
+    "PasteBack": PasteBack,
+}
+
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "LoadWav2LipModel": "Load Wav2Lip Model",
+    "AudioToMel": "Audio To Mel (Wav2Lip)",
+    "DetectFaces": "Detect Faces (Wav2Lip)",
+    "Wav2LipSync": "Wav2Lip Sync",
+    "PasteBack": "Paste Back (Wav2Lip)",
+}
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -1,0 +1,42 @@
+"""AudioToMel: any ComfyUI AUDIO + the video frame rate -> mel chunks, one per output video frame."""
+from __future__ import annotations
+
+from wav2lip_core.audio import SAMPLE_RATE, mel_chunks, melspectrogram, to_mono_16k
+
+from .tensors import audio_to_numpy
+from .types import CATEGORY, WAV2LIP_MEL, MelChunks
+
+
+class AudioToMel:
+    """Speech (any rate, mono or stereo) -> Wav2Lip mel chunks at the video's frame rate.
+
+    The number of chunks is the number of frames of the lip-synced video: the audio decides the length.
+    """
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "audio": ("AUDIO", {"tooltip": "The speech to lip-sync to: from Load Audio, a video's audio "
+                                           "(Get Video Components) or a text-to-speech node. Any sample rate, "
+                                           "mono or stereo (stereo is mixed down)."}),
+            "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 240.0, "step": 0.001,
+                              "tooltip": "Frame rate of the output video. Wire it from Get Video Components' fps "
+                                         "so the mouth stays in sync with the source video; type it for a "
+                                         "still image (25 is the rate Wav2Lip was trained at)."}),
+        }}
+
+    RETURN_TYPES = (WAV2LIP_MEL, "INT", "FLOAT")
+    RETURN_NAMES = ("mel", "frame_count", "fps")
+    OUTPUT_TOOLTIPS = ("Mel-spectrogram chunks, one per output frame; connect to Wav2Lip Sync.",
+                       "Number of frames the lip-synced video will have (audio length x fps).",
+                       "The frame rate, passed through for Create Video.")
+    FUNCTION = "convert"
+    CATEGORY = CATEGORY
+    DESCRIPTION = "Turns speech into the mel-spectrogram chunks Wav2Lip listens to, one per video frame."
+
+    def convert(self, audio: dict, fps: float):
+        samples, sample_rate = audio_to_numpy(audio)
+        wav = to_mono_16k(samples, sample_rate)
+        chunks = mel_chunks(melspectrogram(wav), float(fps))
+        mel = MelChunks(chunks=chunks, fps=float(fps), audio_seconds=len(wav) / SAMPLE_RATE)
+        return (mel, mel.num_frames, float(fps))

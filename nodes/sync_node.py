@@ -1,0 +1,105 @@
+"""Wav2LipSync: generator + face crops/boxes + mel chunks -> the generated 96x96 faces, one per output frame.
+
+The loop mode is chosen here, once: the WAV2LIP_SYNC output tells PasteBack which input frame and box every
+output frame uses.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from wav2lip_core.faces import generate_faces
+from wav2lip_core.models.wav2lip import FACE_SIZE
+from wav2lip_core.schedule import LOOP_MODES, source_frame_indices
+
+from . import model_management as mm
+from .tensors import check_image, image_to_uint8, unit_float_to_image
+from .types import CATEGORY, WAV2LIP_FACES, WAV2LIP_MEL, WAV2LIP_MODEL, WAV2LIP_SYNC, FaceBoxes, MelChunks, \
+    SyncPlan, Wav2LipModel
+
+# Activation memory of one generator sample in float32, scaled by the dtype's size: the encoder's skip features
+# (~1.1 MiB) plus the few largest decoder maps alive at once (2.25 MiB each) come to ~9 MiB; 12 MiB leaves a margin.
+# (All leaf-layer outputs together are 51 MiB, but most are freed as soon as the next layer has run.)
+WORKING_BYTES_PER_SAMPLE_FP32 = 12 * 2**20
+
+
+def make_sync_plan(faces: FaceBoxes, num_output_frames: int, loop: str) -> SyncPlan:
+    """Which input frame, box and found flag every output frame uses (engine schedule, nothing else)."""
+    sources = source_frame_indices(faces.num_frames, num_output_frames, loop=loop)
+    return SyncPlan(source_frames=sources, boxes=faces.boxes[sources], found=faces.found[sources],
+                    frame_height=faces.frame_height, frame_width=faces.frame_width,
+                    num_input_frames=faces.num_frames, loop=loop)
+
+
+class Wav2LipSync:
+    """Runs the Wav2Lip generator: a new lower face for every audio frame, batched on the GPU."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "wav2lip_model": (WAV2LIP_MODEL, {"tooltip": "From Load Wav2Lip Model."}),
+            "faces": (WAV2LIP_FACES, {"tooltip": "The face boxes from Detect Faces."}),
+            "face_crops": ("IMAGE", {"tooltip": "The 96x96 face crops from Detect Faces (one per frame)."}),
+            "mel": (WAV2LIP_MEL, {"tooltip": "The speech, from Audio To Mel."}),
+            "loop_mode": (list(LOOP_MODES), {
+                "default": "loop",
+                "tooltip": "When the speech is longer than the video: loop restarts the video (the original), "
+                           "pingpong plays it forwards and backwards with no jump. A longer video is cut to the "
+                           "speech. Paste Back follows this choice."}),
+            "batch_size": ("INT", {"default": 128, "min": 1, "max": 1024,
+                                   "tooltip": "Faces generated at once on the GPU. Halves by itself when the GPU runs "
+                                              "out of memory; lower it to leave room for other models."}),
+        }}
+
+    RETURN_TYPES = ("IMAGE", WAV2LIP_SYNC)
+    RETURN_NAMES = ("generated_faces", "sync")
+    OUTPUT_TOOLTIPS = ("The generated 96x96 faces, one per output frame (unchanged crop where there is no face).",
+                       "Which frame and box every output frame uses; connect to Paste Back.")
+    FUNCTION = "sync"
+    CATEGORY = CATEGORY
+    DESCRIPTION = "Generates a lip-synced mouth for every frame of the speech (Wav2Lip)."
+
+    def sync(self, wav2lip_model: Wav2LipModel, faces: FaceBoxes, face_crops: torch.Tensor, mel: MelChunks,
+             loop_mode: str = "loop", batch_size: int = 128):
+        check_image(face_crops, "face_crops")
+        if face_crops.shape[1:3] != (FACE_SIZE, FACE_SIZE):
+            raise ValueError(f"face_crops must be {FACE_SIZE}x{FACE_SIZE} (from Detect Faces), got "
+                             f"{face_crops.shape[2]}x{face_crops.shape[1]}")
+        if face_crops.shape[0] != faces.num_frames:
+            raise ValueError(f"{face_crops.shape[0]} face crops for {faces.num_frames} face boxes; connect both "
+                             f"outputs of the same Detect Faces node")
+        plan = make_sync_plan(faces, mel.num_frames, loop_mode)
+        generated = self._generate(wav2lip_model, face_crops, mel.chunks, plan, max(1, int(batch_size)))
+        return (generated, plan)
+
+    @staticmethod
+    def _generate(model: Wav2LipModel, face_crops: torch.Tensor, chunks: np.ndarray, plan: SyncPlan,
+                  batch_size: int) -> torch.Tensor:
+        """Fill one (M, 96, 96, 3) output batch by batch: generator faces where there is a face, the crop elsewhere."""
+        num_outputs = plan.num_frames
+        output = torch.empty((num_outputs, FACE_SIZE, FACE_SIZE, 3), dtype=torch.float32,
+                             device=mm.intermediate_device())
+        bytes_per_sample = WORKING_BYTES_PER_SAMPLE_FP32 * torch.finfo(model.dtype).bits // 32
+        network = model.managed.load(bytes_per_sample * min(batch_size, max(1, num_outputs)))
+        progress = mm.Progress(num_outputs)
+        start = 0
+        while start < num_outputs:
+            mm.throw_if_interrupted()
+            stop = min(start + batch_size, num_outputs)
+            sources = plan.source_frames[start:stop]
+            crops = image_to_uint8(face_crops[torch.tensor(sources, dtype=torch.long)])
+            batch = crops.astype(np.float32) / np.float32(255.0)       # no face: the crop, unchanged
+            with_face = np.flatnonzero(plan.found[start:stop])
+            if with_face.size:
+                try:
+                    batch[with_face] = generate_faces(network, crops[with_face], chunks[start:stop][with_face])
+                except mm.out_of_memory_errors():
+                    if batch_size == 1:
+                        raise
+                    batch_size = max(1, batch_size // 2)
+                    mm.free_cached_memory()
+                    continue
+            output[start:stop] = unit_float_to_image(batch, output.device)
+            progress.advance(stop - start)
+            start = stop
+        return output

@@ -1,0 +1,106 @@
+"""ComfyUI tensors <-> the engine's arrays. Pure layout and range conversion, nothing else.
+
+ComfyUI IMAGE: torch float32 (B, H, W, C) RGB in 0..1 (C = 3; an alpha channel is dropped), on any device.
+ComfyUI MASK: torch float32 (B, H, W) in 0..1. ComfyUI AUDIO: {"waveform": (B, C, T) float, "sample_rate": int}.
+Engine frames: numpy uint8 (N, H, W, 3) RGB 0..255. Frames decoded from video are k / 255 exactly, so
+``round(x * 255)`` gives the decoder's bytes back.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+def check_image(image: torch.Tensor, what: str = "image") -> None:
+    """Raise a clear error unless ``image`` is a ComfyUI IMAGE batch (B, H, W, 3 or 4) with B >= 1."""
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"{what}: expected a ComfyUI IMAGE tensor, got {type(image).__name__}")
+    if image.ndim != 4 or image.shape[-1] not in (3, 4):
+        raise ValueError(f"{what}: expected an IMAGE batch (B, H, W, 3), got shape {tuple(image.shape)}")
+    if image.shape[0] < 1:
+        raise ValueError(f"{what}: the IMAGE batch is empty")
+
+
+def image_to_uint8(image: torch.Tensor) -> np.ndarray:
+    """IMAGE (B, H, W, 3|4) float 0..1 RGB -> new numpy uint8 (B, H, W, 3) RGB 0..255 (round(x * 255)).
+
+    The input is not modified (ComfyUI caches it); convert a batch at a time to keep memory bounded.
+    """
+    rgb = image[..., :3].detach().to(device="cpu", dtype=torch.float32)
+    return (rgb * 255.0).round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def uint8_to_image(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """numpy uint8 (B, H, W, 3) RGB 0..255 -> IMAGE float32 (B, H, W, 3) 0..1 (x / 255) on ``device``."""
+    return (torch.from_numpy(np.ascontiguousarray(frames)).to(torch.float32) / 255.0).to(device)
+
+
+def unit_float_to_image(values: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """numpy float (B, H, W, 3) RGB 0..1 -> IMAGE float32 on ``device`` (values kept as they are)."""
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(device)
+
+
+def image_to_unit_float(image: torch.Tensor) -> np.ndarray:
+    """IMAGE (B, H, W, 3|4) -> new numpy float32 (B, H, W, 3) RGB 0..1 (values kept as they are)."""
+    return image[..., :3].detach().to(device="cpu", dtype=torch.float32).numpy().copy()
+
+
+class Uint8Frames(Sequence):
+    """A read-only view of an IMAGE batch as engine frames: ``frames[i]`` is uint8 (H, W, 3) RGB, converted on
+    access, so a whole clip never exists twice in memory (the detector reads the frames it needs)."""
+
+    def __init__(self, image: torch.Tensor, count: int | None = None):
+        check_image(image)
+        self._image = image
+        self._count = image.shape[0] if count is None else max(0, min(int(count), image.shape[0]))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return image_to_uint8(self._image[:self._count][index])
+        index = int(index)
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(f"frame {index} out of range for {self._count} frames")
+        return image_to_uint8(self._image[index:index + 1])[0]
+
+    @property
+    def height(self) -> int:
+        return int(self._image.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self._image.shape[2])
+
+
+def audio_to_numpy(audio: dict | None) -> tuple[np.ndarray, int]:
+    """ComfyUI AUDIO -> (channels, samples) numpy of batch item 0 and its sample rate.
+
+    Float samples stay floats (nominally -1..1); integer PCM (some video decoders hand it over unconverted)
+    stays integer so the engine scales it by its full-scale value. A batch of several clips is refused
+    (lip-sync needs one voice track), and so is a missing track, with a message saying what to connect.
+    """
+    if audio is None:
+        raise ValueError("audio: there is no audio (a video without a sound track gives none); connect a "
+                         "Load Audio node or a text-to-speech node instead")
+    if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
+        raise TypeError("audio: expected a ComfyUI AUDIO, a dict with 'waveform' (B, C, T) and 'sample_rate'")
+    waveform = audio["waveform"]
+    if not isinstance(waveform, torch.Tensor):
+        waveform = torch.as_tensor(np.asarray(waveform))
+    if waveform.ndim == 2:
+        waveform = waveform[None]
+    if waveform.ndim != 3:
+        raise ValueError(f"audio: waveform must be (batch, channels, samples), got shape {tuple(waveform.shape)}")
+    if waveform.shape[0] != 1:
+        raise ValueError(f"audio: got a batch of {waveform.shape[0]} audio clips; lip-sync needs one voice track. "
+                         f"Pick or join the clip you want first.")
+    samples = waveform[0].detach().cpu()
+    if samples.is_floating_point() and samples.dtype not in (torch.float32, torch.float64):
+        samples = samples.to(torch.float32)      # float16 / bfloat16 have no numpy twin
+    return samples.numpy().copy(), int(audio["sample_rate"])

@@ -1,0 +1,117 @@
+"""The custom ComfyUI types of this pack and the small read-only records they carry between nodes.
+
+ComfyUI caches node outputs and may hand one output to several nodes, so every array here is read-only.
+Boxes are (y1, y2, x1, x2) int64 full-frame pixels (crop = frame[y1:y2, x1:x2]), the engine's convention.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CATEGORY = "Wav2Lip"
+
+# Type names as they appear on the sockets of the editor.
+WAV2LIP_MODEL = "WAV2LIP_MODEL"    # a loaded generator (LoadWav2LipModel -> Wav2LipSync)
+WAV2LIP_MEL = "WAV2LIP_MEL"        # mel chunks, one per output video frame (AudioToMel -> Wav2LipSync)
+WAV2LIP_FACES = "WAV2LIP_FACES"    # one face box per input frame (DetectFaces -> Wav2LipSync)
+WAV2LIP_SYNC = "WAV2LIP_SYNC"      # which frame and box every output frame uses (Wav2LipSync -> PasteBack)
+
+CUSTOM_TYPES = (WAV2LIP_MODEL, WAV2LIP_MEL, WAV2LIP_FACES, WAV2LIP_SYNC)
+
+
+def read_only(array: np.ndarray, dtype: Any) -> np.ndarray:
+    """A read-only, C-contiguous copy of ``array`` in ``dtype`` (outputs are shared, never changed)."""
+    copy = np.array(array, dtype=dtype, copy=True, order="C")
+    copy.setflags(write=False)
+    return copy
+
+
+@dataclass(frozen=True, eq=False)
+class Wav2LipModel:
+    """WAV2LIP_MODEL: the generator, wrapped for ComfyUI's model management (see model_management.ManagedModel).
+
+    ``managed.load()`` puts it on the compute device and returns the torch module (float ``dtype``).
+    """
+    managed: Any            # model_management.ManagedModel
+    path: Path
+    dtype: torch.dtype
+
+    def __repr__(self) -> str:
+        return f"Wav2LipModel({self.path.name}, {str(self.dtype).removeprefix('torch.')})"
+
+
+@dataclass(frozen=True, eq=False)
+class MelChunks:
+    """WAV2LIP_MEL: chunks (M, 80, 16) float32 in [-4, 4], chunk i drives output frame i; ``fps`` they were cut for."""
+    chunks: np.ndarray
+    fps: float
+    audio_seconds: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "chunks", read_only(self.chunks, np.float32))
+        if self.chunks.ndim != 3 or self.chunks.shape[1:] != (80, 16):
+            raise ValueError(f"mel chunks must be (M, 80, 16), got {self.chunks.shape}")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.chunks.shape[0])
+
+    def __repr__(self) -> str:
+        return f"MelChunks({self.num_frames} frames at {self.fps:g} fps, {self.audio_seconds:.2f} s of audio)"
+
+
+@dataclass(frozen=True, eq=False)
+class FaceBoxes:
+    """WAV2LIP_FACES: one box per input frame. boxes (N, 4) int64 (y1, y2, x1, x2); found (N,) bool
+    (False: no face, the frame passes through unchanged); the size of the frames they were found in."""
+    boxes: np.ndarray
+    found: np.ndarray
+    frame_height: int
+    frame_width: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "boxes", read_only(np.reshape(self.boxes, (-1, 4)), np.int64))
+        object.__setattr__(self, "found", read_only(np.reshape(self.found, (-1,)), bool))
+        if len(self.boxes) != len(self.found):
+            raise ValueError(f"{len(self.boxes)} boxes but {len(self.found)} found flags")
+
+    @property
+    def num_frames(self) -> int:
+        return int(len(self.found))
+
+    def __repr__(self) -> str:
+        return (f"FaceBoxes({self.num_frames} frames of {self.frame_width}x{self.frame_height}, "
+                f"{int(self.found.sum())} with a face)")
+
+
+@dataclass(frozen=True, eq=False)
+class SyncPlan:
+    """WAV2LIP_SYNC: for every output frame i, the input frame it shows (``source_frames[i]``), its face box
+    ``boxes[i]`` and whether it has a face (``found[i]``); ``loop`` is the loop mode that produced it, so
+    PasteBack follows the same schedule without asking again."""
+    source_frames: np.ndarray
+    boxes: np.ndarray
+    found: np.ndarray
+    frame_height: int
+    frame_width: int
+    num_input_frames: int
+    loop: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source_frames", read_only(self.source_frames, np.int64))
+        object.__setattr__(self, "boxes", read_only(np.reshape(self.boxes, (-1, 4)), np.int64))
+        object.__setattr__(self, "found", read_only(self.found, bool))
+        if not (len(self.source_frames) == len(self.boxes) == len(self.found)):
+            raise ValueError("source_frames, boxes and found must have one entry per output frame")
+
+    @property
+    def num_frames(self) -> int:
+        return int(len(self.source_frames))
+
+    def __repr__(self) -> str:
+        return (f"SyncPlan({self.num_frames} output frames from {self.num_input_frames} input frames, "
+                f"loop={self.loop})")
