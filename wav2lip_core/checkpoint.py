@@ -166,6 +166,24 @@ def non_finite_keys(state_dict: StateDict) -> list[str]:
     return [key for key in suspects if not bool(torch.isfinite(state_dict[key]).all())]
 
 
+def layout_problems(state_dict: StateDict, reference_shapes: dict[str, torch.Size]) -> list[str]:
+    """How a state dict's keys and shapes differ from a network's (BatchNorm counters may be absent)."""
+    missing = sorted(k for k in set(reference_shapes) - set(state_dict) if not k.endswith("num_batches_tracked"))
+    unexpected = sorted(set(state_dict) - set(reference_shapes))
+    reshaped = sorted(k for k in set(reference_shapes) & set(state_dict)
+                      if tuple(reference_shapes[k]) != tuple(state_dict[k].shape))
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if reshaped:
+        key = reshaped[0]
+        problems.append(f"{len(reshaped)} with another shape (e.g. {key}: {tuple(state_dict[key].shape)} "
+                        f"instead of {tuple(reference_shapes[key])})")
+    return problems
+
+
 def _wrong_file_message(path: Path, expected: str, found: str) -> str:
     return (f"{path}: this file is {ARCHITECTURE_DESCRIPTIONS[found]}, but {ARCHITECTURE_DESCRIPTIONS[expected]} "
             f"is needed here. {GET_WEIGHTS_HINT if expected == WAV2LIP else ''}").rstrip()
@@ -179,24 +197,13 @@ def load_into(model: nn.Module, state_dict: StateDict, path: Path, expected: str
     reference = model.state_dict()
     # Files saved before torch 0.4.1 have no BatchNorm counters; eval-mode BatchNorm does not use them.
     state_dict = dict(state_dict)
-    for key, value in reference.items():
+    for key in reference:
         if key.endswith("num_batches_tracked") and key not in state_dict:
             state_dict[key] = torch.zeros((), dtype=torch.long)
-    missing = sorted(set(reference) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(reference))
-    wrong_shape = sorted(k for k in set(reference) & set(state_dict) if reference[k].shape != state_dict[k].shape)
-    if missing or unexpected or wrong_shape:
-        details = []
-        if missing:
-            details.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            details.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if wrong_shape:
-            key = wrong_shape[0]
-            details.append(f"{len(wrong_shape)} with another shape (e.g. {key}: {tuple(state_dict[key].shape)} "
-                           f"instead of {tuple(reference[key].shape)})")
+    problems = layout_problems(state_dict, {key: value.shape for key, value in reference.items()})
+    if problems:
         raise CheckpointError(f"{path}: looks like {ARCHITECTURE_DESCRIPTIONS[expected]} but does not match its "
-                              f"layout: {'; '.join(details)}. It may be a modified or different-resolution variant.")
+                              f"layout: {'; '.join(problems)}. It may be a modified or different-resolution variant.")
     bad = non_finite_keys(state_dict)
     if bad:
         raise CheckpointError(f"{path}: {len(bad)} tensors hold NaN or infinite values (e.g. {bad[0]}); the file is "

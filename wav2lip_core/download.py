@@ -56,7 +56,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import (ARCHITECTURE_DESCRIPTIONS, GET_WEIGHTS_HINT, S3FD, SYNCNET, UNKNOWN, WAV2LIP,
-                         CheckpointError, identify_architecture, non_finite_keys, read_state_dict)
+                         CheckpointError, identify_architecture, layout_problems, non_finite_keys,
+                         read_state_dict)
 from .zoo import KNOWN_MODELS, HubSource, KnownModel, Source, UrlSource, find_known_model
 
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -187,23 +188,6 @@ def _reference_shapes(architecture: str) -> dict[str, torch.Size] | None:
         return {key: tensor.shape for key, tensor in network().state_dict().items()}
 
 
-def _layout_problems(state_dict: dict[str, torch.Tensor], reference: dict[str, torch.Size]) -> list[str]:
-    """Differences in keys and shapes from a reference network (BatchNorm counters may be absent)."""
-    missing = sorted(k for k in set(reference) - set(state_dict) if not k.endswith("num_batches_tracked"))
-    unexpected = sorted(set(state_dict) - set(reference))
-    reshaped = sorted(k for k in set(reference) & set(state_dict) if reference[k] != state_dict[k].shape)
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-    if reshaped:
-        key = reshaped[0]
-        problems.append(f"{len(reshaped)} with another shape (e.g. {key}: {tuple(state_dict[key].shape)} instead "
-                        f"of {tuple(reference[key])})")
-    return problems
-
-
 def _check_content(path: Path, architecture: str | None) -> str:
     """Deep check of a file's tensors; returns the architecture found. Raises CheckpointError.
 
@@ -218,7 +202,7 @@ def _check_content(path: Path, architecture: str | None) -> str:
             f"is needed here.")
     reference = _reference_shapes(found)
     if reference is not None:
-        problems = _layout_problems(state_dict, reference)
+        problems = layout_problems(state_dict, reference)
         if problems:
             raise CheckpointError(
                 f"{path}: looks like {ARCHITECTURE_DESCRIPTIONS[found]} but does not match its layout: "
