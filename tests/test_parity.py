@@ -36,3 +36,17 @@ def test_original_mode_matches_the_original_inference_pixel_for_pixel(wav2lip_mo
     outside[y1:y2, x1:x2] = False
     for index, frame in enumerate(out):
         np.testing.assert_array_equal(frame[outside], frames[index % len(frames)][outside])
+
+
+def test_the_fast_loading_path_keeps_parity_with_the_original(official_checkpoint):
+    """load_wav2lip folds BatchNorm and goes channels-last by default: still within 1 LSB on <= 0.1%."""
+    from wav2lip_core.checkpoint import load_wav2lip
+
+    case = np.load(GOLDEN)
+    box = tuple(int(v) for v in case["box"])
+    out = lipsync(case["frames_rgb"], case["wav"], float(case["fps"]), load_wav2lip(official_checkpoint),
+                  box=box, blend="original")
+    y1, y2, x1, x2 = box
+    difference = np.abs(out[:, y1:y2, x1:x2].astype(np.int16) - case["output_box_region_rgb"].astype(np.int16))
+    assert difference.max() <= 1
+    assert (difference > 0).mean() <= 0.001

@@ -53,7 +53,6 @@ import subprocess
 from typing import Union
 
 import numpy as np
-import scipy.signal
 import soundfile
 
 SAMPLE_RATE = 16000
@@ -253,6 +252,8 @@ def _mel_basis() -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _hann_window() -> np.ndarray:
     """Periodic Hann window of 800 samples, float64 (what librosa 0.7 ``stft`` uses)."""
+    import scipy.signal  # imported lazily: 0.6 s of start-up otherwise, for one 800-sample window
+
     window = scipy.signal.get_window("hann", WIN_SIZE, fftbins=True).astype(np.float64)
     window.setflags(write=False)
     return window

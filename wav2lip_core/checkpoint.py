@@ -220,10 +220,18 @@ def _empty(architecture: type[nn.Module]) -> nn.Module:
 
 
 def load_wav2lip(path: str | os.PathLike, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32) -> Wav2Lip:
-    """The Wav2Lip generator from a checkpoint file, on ``device`` in ``dtype``, in eval mode."""
+                 dtype: torch.dtype = torch.float32, fast: bool = True) -> Wav2Lip:
+    """The Wav2Lip generator from a checkpoint file, on ``device`` in ``dtype``, in eval mode.
+
+    fast=True (default) folds BatchNorm into the convolutions and stores weights channels-last
+    (wav2lip_core.fast_inference): the same outputs within float rounding, ~25% faster on CPU; the model's
+    state dict then lacks the BatchNorm entries. fast=False keeps the original module layout.
+    """
     path = Path(path)
-    model = load_into(_empty(Wav2Lip), read_state_dict(path), path, WAV2LIP)
+    model = load_into(_empty(Wav2Lip), read_state_dict(path), path, WAV2LIP).float()
+    if fast:
+        from .fast_inference import prepare_for_inference
+        return prepare_for_inference(model, device, dtype)
     return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 

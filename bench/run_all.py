@@ -1,0 +1,93 @@
+"""Every benchmark, one table: ``.venv/bin/python bench/run_all.py [--quick]`` (see bench/README.md).
+
+Runs, in order: the generator alone (per batch size, as loaded vs prepare_for_inference), the audio front-end,
+crop + paste per resolution, the CLI end to end against the original inference.py (--box at 256x256 and 720p,
+S3FD detection at 720p), where our CLI's time goes, and bench/bench_detection.py when present. Prints one
+markdown table (stage, resolution, frames, median seconds, fps, peak memory; ours and the original side by
+side) plus the machine, the load average before and after, and the method used for peak memory.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import bench_audio  # noqa: E402
+import bench_cli  # noqa: E402
+import bench_generator  # noqa: E402
+import bench_paste  # noqa: E402
+from common import PEAK_MEMORY_METHOD, PYTHON, format_table, machine_description, original_available  # noqa: E402
+
+SUITES = {"generator": bench_generator.run, "audio": bench_audio.run, "paste": bench_paste.run,
+          "cli": bench_cli.run}
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def _detection_report(quick: bool) -> str:
+    script = BENCH / "bench_detection.py"
+    if not script.is_file():
+        return "(bench/bench_detection.py is not present: detection benchmark skipped)"
+    command = [PYTHON, str(script)] + (["--quick"] if quick else [])
+    done = subprocess.run(command, capture_output=True, text=True, cwd=BENCH.parent)
+    if done.returncode != 0:
+        return f"bench_detection.py failed (exit {done.returncode}):\n{done.stderr[-1500:]}"
+    return done.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, batch sizes and frames (a few minutes)")
+    parser.add_argument("--only", choices=sorted(SUITES) + ["breakdown", "detection"], action="append",
+                        help="run only these parts (repeatable)")
+    parser.add_argument("--no-detection", action="store_true",
+                        help="skip the S3FD end-to-end case and bench_detection.py (the slowest parts)")
+    args = parser.parse_args()
+    wanted = set(args.only or [*SUITES, "breakdown", "detection"])
+    if args.no_detection:
+        wanted.discard("detection")
+
+    started = time.perf_counter()
+    print(f"Machine: {machine_description()}")
+    print(f"Peak memory: {PEAK_MEMORY_METHOD}; in-process rows (no subprocess) show '-'.")
+    if not original_available():
+        print("The original Wav2Lip (/work/orig) is not on this machine: the 'orig' columns are empty.")
+    rows = []
+    for name, run in SUITES.items():
+        if name not in wanted:
+            continue
+        print(f"... {name} (load {_load()})", file=sys.stderr, flush=True)
+        if name == "cli":
+            rows += run(args.quick, detection=not args.no_detection)
+        else:
+            rows += run(args.quick)
+    print()
+    print(format_table(rows))
+    if "breakdown" in wanted:
+        print(file=sys.stderr, flush=True)
+        print()
+        print(bench_cli.format_breakdown(bench_cli.breakdown(), "Where our CLI's time goes (720p, --box, 74 frames, "
+                                                                "generator as loaded):"))
+        if not bench_cli.engine_already_prepares():
+            print()
+            print(bench_cli.format_breakdown(bench_cli.breakdown(prepared=True),
+                                             "Same, with prepare_for_inference applied:"))
+            print()
+            print(bench_cli.format_breakdown(bench_cli.breakdown(prepared=True, sub_batches=True),
+                                             "Same, with prepare_for_inference and CPU sub-batches of 8:"))
+    if "detection" in wanted:
+        print("\nFace detection (bench/bench_detection.py):")
+        print(_detection_report(args.quick))
+    print(f"\nLoad average at the end: {_load()}; total {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
