@@ -8,13 +8,12 @@ both are timed in-process after one warm-up call, so imports and start-up are no
 """
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 
 import numpy as np
 
-from common import (ORIGINAL_DIR, PYTHON, SPEECH, Row, Timing, cache_dir, format_table, original_available,
+from common import (ORIGINAL_DIR, PYTHON, SPEECH, Row, Timing, cache_dir, original_available, standalone_main,
                     time_calls)
 
 SECONDS_OF_AUDIO = 30
@@ -77,9 +76,7 @@ def run(quick: bool = False) -> list[Row]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    print(format_table(run(parser.parse_args().quick)))
+    standalone_main(run, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

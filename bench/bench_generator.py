@@ -9,13 +9,12 @@ processes hits both alike; the median is reported, the best run is given in the 
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 
 import torch
 
-from common import Row, Timing, format_table
+from common import Row, Timing, standalone_main
 
 GFLOP_PER_FRAME = 7.93
 
@@ -67,9 +66,7 @@ def run(quick: bool = False) -> list[Row]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    print(format_table(run(parser.parse_args().quick)))
+    standalone_main(run, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

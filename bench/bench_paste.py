@@ -7,11 +7,10 @@ pipeline does. The face box spans about a third of the frame height (talking-hea
 """
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 
-from common import Row, astronaut_frames, face_box, format_table, time_calls
+from common import Row, astronaut_frames, face_box, standalone_main, time_calls
 
 RESOLUTIONS = {"256x256": (256, 256), "720p": (720, 1280), "1080p": (1080, 1920)}
 
@@ -43,9 +42,7 @@ def run(quick: bool = False) -> list[Row]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    print(format_table(run(parser.parse_args().quick)))
+    standalone_main(run, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

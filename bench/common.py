@@ -230,3 +230,12 @@ def format_table(rows: Sequence[Row]) -> str:
                  _format_fps(row.original, row.frames), _format_peak(row.original), speedup, row.note]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def standalone_main(run, description: str) -> None:
+    """``python bench/bench_X.py [--quick]``: one benchmark part alone, printed as a table."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true")
+    print(format_table(run(parser.parse_args().quick)))
