@@ -14,8 +14,11 @@ import soundfile
 
 from wav2lip_core import audio
 
-SAMPLES_DIR = Path("/work/shared/samples")
-GOLDEN_DIR = Path("/work/shared/reference/golden")
+# The shared reference folder (samples, and the original code's golden mel) sits beside the repository.
+SHARED_DIR = next((folder for folder in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared"))
+                   if (folder / "reference" / "golden").is_dir()), Path(__file__).resolve().parents[2] / "shared")
+SAMPLES_DIR = SHARED_DIR / "samples"
+GOLDEN_DIR = SHARED_DIR / "reference" / "golden"
 SPEECH_16K = SAMPLES_DIR / "speech_16k.wav"
 SPEECH_22K = SAMPLES_DIR / "speech_22k.wav"
 SPEECH_44K_STEREO = SAMPLES_DIR / "speech_44k_stereo.wav"
