@@ -15,6 +15,7 @@ from .blend import BLEND_MODES, paste_face
 from .detection import FaceTrack, detect_face_boxes, fixed_box_track
 from .faces import crop_face, generate_faces
 from .fast_inference import preferred_generator_batch
+from .memory import is_out_of_memory
 from .schedule import source_frame_indices
 
 Progress = Callable[[int, int], None]   # (frames done, frames total)
@@ -36,10 +37,6 @@ def check_boxes_fit(boxes: FaceTrack, frame_height: int, frame_width: int) -> No
                          f"frame (it must satisfy 0 <= y1 < y2 <= height and 0 <= x1 < x2 <= width)")
 
 
-def _oom_errors() -> tuple[type[BaseException], ...]:
-    return (torch.OutOfMemoryError,) if hasattr(torch, "OutOfMemoryError") else (RuntimeError,)
-
-
 def generate_faces_batched(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray,
                            batch_size: int) -> np.ndarray:
     """generate_faces over a batch in sub-batches (at most ``batch_size``, and at most the device's preferred
@@ -53,8 +50,8 @@ def generate_faces_batched(model: torch.nn.Module, faces_rgb: np.ndarray, chunks
             parts = [generate_faces(model, faces_rgb[i:i + batch_size], chunks[i:i + batch_size])
                      for i in range(0, len(faces_rgb), batch_size)]
             return np.concatenate(parts) if parts else np.zeros((0, 96, 96, 3), np.float32)
-        except _oom_errors():
-            if batch_size == 1:
+        except RuntimeError as error:
+            if not is_out_of_memory(error) or batch_size == 1:
                 raise
             batch_size //= 2
             if torch.cuda.is_available():

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..memory import is_out_of_memory
 from .common import FaceDetectionError, as_rgb_uint8_frame, empty_detections
 
 S3FD_URL = "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth"
@@ -102,10 +103,6 @@ def load_s3fd_network(weights_path: str | os.PathLike | None = None,
                 searched, f"the download failed: {type(error).__name__}: {error}")) from error
         network.load_state_dict(state_dict)
     return network.to(device).eval().requires_grad_(False)
-
-
-def _is_out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
 
 
 def nms_keep(detections: np.ndarray, iou_threshold: float = NMS_IOU) -> np.ndarray:
@@ -227,7 +224,7 @@ class S3FDDetector:
             try:
                 results.extend(self._forward(chunk))
             except RuntimeError as error:
-                if not _is_out_of_memory(error):
+                if not is_out_of_memory(error):
                     raise
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
