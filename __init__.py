@@ -23,6 +23,12 @@ if importlib.util.find_spec("face_alignment") is None:
         "ComfyUI-Wav2Lip: face-alignment is not installed, so the s3fd face detector is unavailable; run "
         "`python install.py` in %s (or use a manual box / the dlib detectors).", _PACK_DIR)
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
+if __package__:  # ComfyUI imports the pack as a package (named after its folder)
+    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
+else:
+    # Imported as a lone file, not as a package: pytest does this with the repository's own __init__.py when
+    # the clone's folder name is not a Python identifier. There is no ComfyUI then, so no nodes to register;
+    # the tests import nodes/ directly.
+    NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
