@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -75,6 +76,31 @@ def test_mel_of_the_sample_matches_the_original_code_within_1e_5(speech_16k, gol
     assert mel.shape == golden_mel.shape == (80, 239)
     assert mel.dtype == np.float32
     assert np.abs(mel.astype(np.float64) - golden_mel).max() < 1e-5
+
+
+def test_the_mel_filterbank_is_librosas_slaney_filterbank_bit_for_bit():
+    ours = audio._mel_basis()
+    expected = librosa.filters.mel(sr=16000, n_fft=800, n_mels=80, fmin=55, fmax=7600, htk=False, norm="slaney",
+                                   dtype=np.float32)
+    assert ours.dtype == np.float32 and ours.shape == (80, 401)
+    np.testing.assert_array_equal(ours, expected)
+
+
+def test_the_stft_window_is_scipys_periodic_hann_window():
+    import scipy.signal
+
+    expected = scipy.signal.get_window("hann", 800, fftbins=True)
+    np.testing.assert_allclose(audio._hann_window(), expected, rtol=0, atol=1e-15)
+
+
+def test_a_mel_spectrogram_of_16k_audio_imports_neither_librosa_nor_scipy():
+    """Both cost about a second of start-up; they are only needed to resample other rates."""
+    script = ("import sys, numpy as np; from wav2lip_core import audio; "
+              "audio.mel_chunks(audio.melspectrogram(np.zeros(16000, np.float32)), 25.0); "
+              "print(sorted(m for m in ('librosa', 'scipy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("num_samples", [3000, 3199, 3200, 16000, 47666])
