@@ -52,3 +52,35 @@ def test_odd_sized_frames_are_written_and_read_back_padded_to_even(tmp_path):
 
 def test_images_are_recognised_by_their_real_suffix():
     assert is_image_path("./faces/portrait.v2.PNG") and not is_image_path("clip.mp4")
+
+
+def test_the_limit_can_be_set_after_the_frame_rate_is_known_and_never_drops_below_one_frame():
+    lazy = VideoFrames(CLIP)
+    assert lazy.info.fps == 25 and lazy.info.width == lazy[0].shape[1]
+    assert len(lazy.limit_to(12)) == 12
+    assert len(lazy.limit_to(0)) == 1
+    assert len(lazy.limit_to(10**6)) == len(read_video(CLIP)[0])
+
+
+def test_frames_written_in_many_batches_come_back_in_order(tmp_path):
+    """The writer feeds ffmpeg from a background thread; order and count are kept."""
+    frames = astronaut_clip(12, size=64)
+    frames[:, :8, :8] = np.arange(12, dtype=np.uint8)[:, None, None, None] * 20   # a frame number in the corner
+    with Mp4Writer(tmp_path / "batches.mp4", 64, 64, 25) as writer:
+        for start in range(0, 12, 5):
+            writer.write(frames[start:start + 5])
+        writer.write(frames[0])                                                     # a single (H, W, 3) frame
+    decoded, _ = read_video(tmp_path / "batches.mp4")
+    assert len(decoded) == 13 and writer.frames_written == 13
+    corner = decoded[:, 2:6, 2:6].mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(corner, [20 * i for i in range(12)] + [0], atol=6)
+
+
+def test_a_failing_encoder_is_reported_with_ffmpegs_message_not_a_hang(tmp_path):
+    import pytest
+
+    with pytest.raises(RuntimeError, match="ffmpeg") as failure:
+        with Mp4Writer(tmp_path / "out.not_a_container", 64, 64, 25) as writer:
+            for _ in range(200):                        # far more than a pipe buffer holds
+                writer.write(astronaut_clip(8, size=64))
+    assert "not_a_container" in str(failure.value)

@@ -22,7 +22,7 @@ from .detection import AUTO, DETECTORS, FaceDetectionError, MISSING_FACE_POLICIE
 from .download import TqdmProgress, pack_weights_dir, resolve_checkpoint
 from .pipeline import check_boxes_fit, iter_lipsync
 from .schedule import LOOP_MODES
-from .video_io import Mp4Writer, VideoFrames, is_image_path, probe_video, read_image
+from .video_io import Mp4Writer, VideoFrames, is_image_path, read_image
 
 PACK_WEIGHTS_DIR = pack_weights_dir()
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -163,10 +163,10 @@ def run(args: argparse.Namespace) -> Path:
         chunks = mel_chunks(melspectrogram(wav), fps)
     else:
         # Decoded lazily, a window at a time: a long clip never sits in memory whole.
-        fps = probe_video(args.face).fps
+        frames = VideoFrames(args.face, transform=frame_preprocessor(args.resize_factor, args.rotate, args.crop))
+        fps = frames.info.fps
         chunks = mel_chunks(melspectrogram(wav), fps)
-        frames = VideoFrames(args.face, transform=frame_preprocessor(args.resize_factor, args.rotate, args.crop),
-                             limit=1 if static else len(chunks))
+        frames.limit_to(1 if static else len(chunks))
     height, width = frames[0].shape[:2]
     print(f"{len(frames)} face frame(s) {width}x{height} at {fps:g} fps; "
           f"{len(wav) / SAMPLE_RATE:.2f} s of audio -> {len(chunks)} output frames", file=sys.stderr)
