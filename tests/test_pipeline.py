@@ -165,3 +165,24 @@ def test_without_a_box_faces_are_detected_and_a_frame_without_a_face_passes_thro
     assert not np.array_equal(out[2], clip[2])
     untouched_top = out[0, :20]                                    # the face is below the top rows
     np.testing.assert_array_equal(untouched_top, clip[0, :20])
+
+
+def test_on_cpu_frames_stream_out_in_steps_of_two_generator_batches(wav2lip_model, speech_16k):
+    """Small steps let the video encoder work while the next step is generated; memory stays a few frames."""
+    from wav2lip_core.pipeline import iter_lipsync
+
+    frames = astronaut_clip(40, 64)
+    chunks = mel_chunks(melspectrogram(speech_16k[:16000 * 2]), 25.0)     # 50 output frames
+    boxes = fixed_box_track((5, 60, 5, 60), len(frames))
+    sizes = [len(batch) for batch in iter_lipsync(frames, chunks, wav2lip_model, boxes, batch_size=128)]
+    assert sum(sizes) == len(chunks) and max(sizes) == 16
+
+
+def test_steps_follow_the_batch_size_and_the_byte_budget_on_gpus():
+    from wav2lip_core.pipeline import MAX_STEP_BYTES, frames_per_step
+
+    hd_frame = 1080 * 1920 * 3
+    assert frames_per_step(128, 256 * 256 * 3, torch.device("cuda")) == 128
+    assert frames_per_step(128, hd_frame, torch.device("cuda")) == MAX_STEP_BYTES // hd_frame
+    assert frames_per_step(4, hd_frame, torch.device("cpu")) == 4
+    assert frames_per_step(128, 10**12, torch.device("cpu")) == 1

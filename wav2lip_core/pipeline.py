@@ -37,6 +37,17 @@ def check_boxes_fit(boxes: FaceTrack, frame_height: int, frame_width: int) -> No
                          f"frame (it must satisfy 0 <= y1 < y2 <= height and 0 <= x1 < x2 <= width)")
 
 
+def frames_per_step(batch_size: int, frame_bytes: int, device: torch.device) -> int:
+    """How many output frames iter_lipsync decodes, generates and pastes per step: at most ``batch_size`` and
+    MAX_STEP_BYTES of full frames; on CPU also at most two generator sub-batches (16 frames), so the encoder
+    downstream works on one step while the next is generated instead of waiting for one big batch at the end."""
+    step = min(batch_size, MAX_STEP_BYTES // max(1, frame_bytes))
+    preferred = preferred_generator_batch(device)
+    if preferred is not None:
+        step = min(step, 2 * preferred)
+    return max(1, step)
+
+
 def generate_faces_batched(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray,
                            batch_size: int) -> np.ndarray:
     """generate_faces over a batch in sub-batches (at most ``batch_size``, and at most the device's preferred
@@ -74,7 +85,7 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
         raise ValueError("batch_size must be at least 1")
     num_outputs = len(chunks)
     sources = source_frame_indices(len(frames), num_outputs, loop=loop, static=static)
-    step = max(1, min(batch_size, MAX_STEP_BYTES // max(1, frames[0].nbytes)))
+    step = frames_per_step(batch_size, frames[0].nbytes, next(model.parameters()).device)
     for start in range(0, num_outputs, step):
         batch_sources = sources[start:start + step]
         batch_chunks = chunks[start:start + step]
