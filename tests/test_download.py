@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import time
 from pathlib import Path
 
@@ -405,3 +406,35 @@ def test_an_exception_from_the_progress_callback_stops_the_download_and_leaves_n
         _fetch_gan(models_dir, progress=interrupt)
     assert _visible_files(models_dir) == []
     assert not any("camenduru" in request[1] for request in hub.requests)  # no next source after an interrupt
+
+
+def test_an_unchanged_verified_file_is_not_hashed_again_but_a_rewritten_one_is(
+        models_dir, generator_bytes, monkeypatch):
+    path = models_dir / "wav2lip_gan.pth"
+    path.write_bytes(generator_bytes)
+    old = time.time() - 3600
+    os.utime(path, (old, old))                     # written long before it is verified
+    download.verify_checkpoint(path, "wav2lip")
+    hashed = []
+    original_hash = download.file_sha256
+    monkeypatch.setattr(download, "file_sha256", lambda p: hashed.append(p) or original_hash(p))
+
+    assert download.verify_checkpoint(path, "wav2lip").sha256 == original_hash(path)
+    assert hashed == []                            # same size and time as recorded: trusted
+
+    path.write_bytes(generator_bytes)              # rewritten: a new modification time
+    download.verify_checkpoint(path, "wav2lip")
+    assert hashed == [path]
+
+
+def test_a_record_written_in_the_same_moment_as_the_file_is_never_trusted_without_hashing(
+        models_dir, generator_bytes, monkeypatch):
+    """A change within the file system's clock tick may keep the time: such records are always re-hashed."""
+    path = models_dir / "wav2lip_gan.pth"
+    path.write_bytes(generator_bytes)
+    download.verify_checkpoint(path, "wav2lip")    # right after writing
+    hashed = []
+    original_hash = download.file_sha256
+    monkeypatch.setattr(download, "file_sha256", lambda p: hashed.append(p) or original_hash(p))
+    download.verify_checkpoint(path, "wav2lip")
+    assert hashed == [path]

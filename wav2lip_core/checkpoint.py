@@ -104,7 +104,8 @@ def _read_raw(path: Path) -> object:
             f"{path}: the file is truncated (only {size / 2**20:.1f} MiB arrived; the official Wav2Lip "
             f"checkpoints are about 140-420 MiB). Delete it and download it again. {GET_WEIGHTS_HINT}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # Zip-format files are memory-mapped: tensors are read straight from the page cache, not copied twice.
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             f"{path}: refused: loading it would need arbitrary Python objects to be unpickled, which could run "
