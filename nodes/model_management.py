@@ -24,6 +24,11 @@ except Exception:  # ImportError, or an unrelated package that happens to be cal
     comfy_mm = comfy_patcher = comfy_utils = folder_paths = None
     IN_COMFYUI = False
 
+try:  # ComfyUI's way to mark one output of a node as unusable, with a message for whoever connects it
+    from comfy_execution.graph_utils import ExecutionBlocker
+except Exception:
+    ExecutionBlocker = None
+
 from wav2lip_core.download import pack_weights_dir
 
 log = logging.getLogger("ComfyUI-Wav2Lip")
@@ -251,3 +256,21 @@ def byte_progress() -> Callable[[int, int | None], None]:
     def callback(done: int, total: int | None) -> None:
         bar.set(done, total or max(int(done), 1))
     return callback
+
+
+# ------------------------------------------------------------------------------------------ disabled outputs
+
+class DisabledOutput:
+    """Stand-in for ComfyUI's ExecutionBlocker outside ComfyUI: an output switched off, with the reason."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"DisabledOutput({self.message!r})"
+
+
+def disabled_output(message: str) -> object:
+    """An output value that is switched off: a node connected to it stops with ``message`` (inside ComfyUI,
+    an ExecutionBlocker; nothing happens when nothing is connected)."""
+    return ExecutionBlocker(message) if IN_COMFYUI and ExecutionBlocker is not None else DisabledOutput(message)

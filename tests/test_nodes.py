@@ -52,7 +52,7 @@ def run(node_name: str, **inputs):
             assert value.device == mm.intermediate_device()
             assert 0.0 <= float(value.min()) and float(value.max()) <= 1.0
         elif kind == "MASK":
-            assert value.dtype == torch.float32 and value.ndim == 3
+            assert isinstance(value, mm.DisabledOutput) or (value.dtype == torch.float32 and value.ndim == 3)
         elif kind in PYTHON_TYPES:
             assert type(value) is PYTHON_TYPES[kind]
         else:
@@ -85,7 +85,7 @@ def generator(wav2lip_model) -> Wav2LipModel:
                         dtype=torch.float32)
 
 
-def chain(generator, clip, wav, *, loop="loop", blend="feather", batch_size=8, **detect):
+def chain(generator, clip, wav, *, loop="loop", blend="feather", batch_size=8, mask="changed region", **detect):
     """All five nodes (the model given), as a workflow wires them; returns every output."""
     images = as_image(clip)
     mel, frame_count, fps = run("AudioToMel", audio=as_audio(wav, 16000), fps=FPS)
@@ -93,7 +93,7 @@ def chain(generator, clip, wav, *, loop="loop", blend="feather", batch_size=8, *
     faces, crops = run("DetectFaces", images=images, frame_count=frame_count, **options)
     generated, plan = run("Wav2LipSync", wav2lip_model=generator, faces=faces, face_crops=crops, mel=mel,
                           loop_mode=loop, batch_size=batch_size)
-    frames, mask = run("PasteBack", images=images, generated_faces=generated, sync=plan, blend=blend)
+    frames, mask = run("PasteBack", images=images, generated_faces=generated, sync=plan, blend=blend, mask=mask)
     return dict(mel=mel, frame_count=frame_count, faces=faces, crops=crops, generated=generated, plan=plan,
                 frames=frames, mask=mask)
 
@@ -252,6 +252,34 @@ def test_the_mask_covers_the_face_box_only(generator, speech):
     assert 0 < float(feathered.mean()) < float(out["mask"].mean())
 
 
+def test_the_mask_is_off_by_default_and_a_node_using_it_is_told_how_to_switch_it_on(generator, speech):
+    """A 1080p float mask costs a third of the output images' memory, so it is only made when asked for."""
+    assert defaults("PasteBack")["mask"] == "off"
+    with_mask = chain(generator, astronaut_clip(3), speech, mask="changed region")
+    without = chain(generator, astronaut_clip(3), speech, mask="off")
+    assert torch.equal(with_mask["frames"], without["frames"])
+    assert isinstance(without["mask"], mm.DisabledOutput)
+    assert "'mask' to 'changed region'" in without["mask"].message
+
+
+def test_pixels_outside_the_face_box_keep_their_exact_float_values(generator, speech):
+    """Images from a float source (an upscaler, a 10-bit video) are not rounded to 8 bits outside the face."""
+    clip = astronaut_clip(3)
+    mel, *_ = run("AudioToMel", audio=as_audio(speech, 16000), fps=FPS)
+    images = as_image(clip) + 0.3 / 255          # between two 8-bit levels
+    images.clamp_(0, 1)
+    faces, crops = run("DetectFaces", images=images, **{**defaults("DetectFaces"), "manual_box": BOX_TEXT})
+    generated, plan = run("Wav2LipSync", wav2lip_model=generator, faces=faces, face_crops=crops, mel=mel,
+                          loop_mode="loop", batch_size=8)
+    frames, _ = run("PasteBack", images=images, generated_faces=generated, sync=plan, blend="feather")
+    y1, y2, x1, x2 = BOX
+    outside = torch.ones(frames.shape[1:3], dtype=torch.bool)
+    outside[y1:y2, x1:x2] = False
+    expected = images[torch.tensor(plan.source_frames, dtype=torch.long)]
+    assert torch.equal(frames[:, outside], expected[:, outside])
+    assert not torch.equal(frames[:, y1:y2, x1:x2], expected[:, y1:y2, x1:x2])
+
+
 def test_frames_without_a_face_pass_through_unchanged_with_an_empty_mask(generator, speech):
     clip = astronaut_clip(4)
     images = as_image(clip)
@@ -262,7 +290,8 @@ def test_frames_without_a_face_pass_through_unchanged_with_an_empty_mask(generat
                                for k, f in enumerate(clip)]))
     generated, plan = run("Wav2LipSync", wav2lip_model=generator, faces=faces, face_crops=crops, mel=mel,
                           loop_mode="loop", batch_size=16)
-    frames, mask = run("PasteBack", images=images, generated_faces=generated, sync=plan, blend="feather")
+    frames, mask = run("PasteBack", images=images, generated_faces=generated, sync=plan, blend="feather",
+                       mask="changed region")
     without_face = np.flatnonzero(~plan.found)
     np.testing.assert_array_equal(as_uint8(frames[without_face]), clip[plan.source_frames[without_face]])
     assert not mask[without_face].any() and mask[np.flatnonzero(plan.found)].any()
@@ -445,3 +474,15 @@ def test_pyproject_dependencies_match_requirements_txt_and_name_no_opencv_or_tor
     assert project["project"]["dependencies"] == requirements
     assert not any(line.lower().startswith(("opencv", "torch", "face-alignment")) for line in requirements)
     assert {"PublisherId", "DisplayName", "Icon"} <= set(project["tool"]["comfy"])
+
+
+def test_on_cpu_the_sync_node_feeds_the_generator_at_most_8_faces_at_a_time(generator, speech, monkeypatch):
+    """Parts of 8 are the fastest on CPU and keep the activations small whatever the node's batch size."""
+    from nodes import sync_node
+
+    seen = []
+    real = sync_node.generate_faces
+    monkeypatch.setattr(sync_node, "generate_faces", lambda net, crops, chunks: seen.append(len(crops)) or
+                        real(net, crops, chunks))
+    out = chain(generator, astronaut_clip(3), speech, batch_size=128)
+    assert sum(seen) == out["frame_count"] == 11 and max(seen) == 8
