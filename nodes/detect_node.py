@@ -15,7 +15,7 @@ from wav2lip_core.models.wav2lip import FACE_SIZE
 from wav2lip_core.pipeline import check_boxes_fit
 
 from . import model_management as mm
-from .tensors import Uint8Frames, check_image, uint8_to_image
+from .tensors import Uint8Frames, check_image, image_to_uint8, uint8_to_image
 from .types import CATEGORY, WAV2LIP_FACES, FaceBoxes
 
 CROP_BATCH = 64
@@ -153,7 +153,7 @@ class DetectFaces:
         faces = FaceBoxes(boxes=track.boxes, found=track.found, frame_height=frames.height,
                           frame_width=frames.width)
         progress.set(count)
-        crops = face_crops(frames, faces, progress)
+        crops = face_crops(images, faces, progress)
         return (faces, crops)
 
     @staticmethod
@@ -176,14 +176,23 @@ class DetectFaces:
                                  device=str(mm.compute_device()), search_dirs=mm.model_search_dirs(), **options)
 
 
-def face_crops(frames: Uint8Frames, faces: FaceBoxes, progress: mm.Progress) -> torch.Tensor:
-    """IMAGE (N, 96, 96, 3) float32 0..1: crop_face(frame, box) / 255 for frames with a face, black elsewhere."""
-    crops = torch.zeros((len(frames), FACE_SIZE, FACE_SIZE, 3), dtype=torch.float32, device=mm.intermediate_device())
+def face_crops(images: torch.Tensor, faces: FaceBoxes, progress: mm.Progress) -> torch.Tensor:
+    """IMAGE (N, 96, 96, 3) float32 0..1 for the first N = faces.num_frames images: crop_face(frame, box) / 255
+    for frames with a face, black elsewhere. Only the box of each frame is converted to uint8."""
+    crops = torch.zeros((faces.num_frames, FACE_SIZE, FACE_SIZE, 3), dtype=torch.float32,
+                        device=mm.intermediate_device())
     with_face = np.flatnonzero(faces.found)
     for start in range(0, len(with_face), CROP_BATCH):
         mm.throw_if_interrupted()
         indices = with_face[start:start + CROP_BATCH]
-        batch = np.stack([crop_face(frames[i], faces.boxes[i]) for i in indices])
+        batch = np.stack([_crop_from_image(images, int(i), faces.boxes[i]) for i in indices])
         crops[torch.from_numpy(indices)] = uint8_to_image(batch, crops.device)
         progress.advance(len(indices))
     return crops
+
+
+def _crop_from_image(images: torch.Tensor, index: int, box) -> np.ndarray:
+    """crop_face of frame ``index`` of an IMAGE batch, converting only the box region to uint8 RGB."""
+    y1, y2, x1, x2 = (int(v) for v in box)
+    region = image_to_uint8(images[index:index + 1, y1:y2, x1:x2])[0]
+    return crop_face(region, (0, y2 - y1, 0, x2 - x1))
