@@ -208,12 +208,30 @@ class OutOfMemoryAboveTwo(torch.nn.Module):
 
 
 def test_s3fd_halves_the_batch_on_out_of_memory_instead_of_failing(random_s3fd):
-    detector = S3FDDetector(network=OutOfMemoryAboveTwo(random_s3fd.network), batch_size=8)
+    detector = S3FDDetector(network=OutOfMemoryAboveTwo(random_s3fd.network))
+    detector.batch_size = 8                      # as on a GPU (the CPU runs one frame at a time)
     frames = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     results = detector.detect(frames)
     assert detector.batch_size == 2 and len(results) == 5
     for ours, reference in zip(results, random_s3fd.detect(frames)):
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-2)
+
+
+def test_s3fd_runs_one_frame_at_a_time_on_the_cpu_where_batches_only_cost_memory(random_s3fd):
+    seen = []
+
+    class Recording(torch.nn.Module):
+        def __init__(self, network):
+            super().__init__()
+            self.network = network
+
+        def forward(self, batch):
+            seen.append(batch.shape[0])
+            return self.network(batch)
+
+    detector = S3FDDetector(network=Recording(random_s3fd.network), device="cpu", batch_size=16)
+    assert len(detector.detect(np.zeros((3, 32, 32, 3), np.uint8))) == 3
+    assert seen == [1, 1, 1]
 
 
 def test_s3fd_accepts_frames_smaller_than_its_coarsest_stride(random_s3fd):
