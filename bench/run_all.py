@@ -2,7 +2,8 @@
 
 Runs, in order: the generator alone (per batch size, as loaded vs prepare_for_inference), the audio front-end,
 crop + paste per resolution, the CLI end to end against the original inference.py (--box at 256x256 and 720p,
-S3FD detection at 720p), where our CLI's time goes, and bench/bench_detection.py when present. Prints one
+S3FD detection at 720p), where our CLI's time goes, memory through the ComfyUI nodes at 1080p
+(bench/bench_nodes_memory.py), and bench/bench_detection.py when present. Prints one
 markdown table (stage, resolution, frames, median seconds, fps, peak memory; ours and the original side by
 side) plus the machine, the load average before and after, and the method used for peak memory.
 """
@@ -21,6 +22,7 @@ sys.path.insert(0, str(BENCH))
 import bench_audio  # noqa: E402
 import bench_cli  # noqa: E402
 import bench_generator  # noqa: E402
+import bench_nodes_memory  # noqa: E402
 import bench_paste  # noqa: E402
 from common import PEAK_MEMORY_METHOD, PYTHON, format_table, machine_description, original_available  # noqa: E402
 
@@ -46,12 +48,12 @@ def _detection_report(quick: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, batch sizes and frames (a few minutes)")
-    parser.add_argument("--only", choices=sorted(SUITES) + ["breakdown", "detection"], action="append",
+    parser.add_argument("--only", choices=sorted(SUITES) + ["breakdown", "nodes", "detection"], action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--no-detection", action="store_true",
                         help="skip the S3FD end-to-end case and bench_detection.py (the slowest parts)")
     args = parser.parse_args()
-    wanted = set(args.only or [*SUITES, "breakdown", "detection"])
+    wanted = set(args.only or [*SUITES, "breakdown", "nodes", "detection"])
     if args.no_detection:
         wanted.discard("detection")
 
@@ -83,6 +85,17 @@ def main() -> None:
             print()
             print(bench_cli.format_breakdown(bench_cli.breakdown(prepared=True, sub_batches=True),
                                              "Same, with prepare_for_inference and CPU sub-batches of 8:"))
+    if "nodes" in wanted:
+        print("\nMemory through the ComfyUI nodes, 1080p (bench/bench_nodes_memory.py; peak RSS of a fresh "
+              "process holding the input IMAGE batch; face box given):", flush=True)
+        results, skipped = bench_nodes_memory.run(args.quick)
+        if not args.quick:
+            for options in ({"mask": True}, {"detector": "s3fd"}):
+                more, more_skipped = bench_nodes_memory.run(frame_counts=[100], **options)
+                results, skipped = results + more, skipped + more_skipped
+        print(bench_nodes_memory.format_results(results))
+        for line in skipped:
+            print(line)
     if "detection" in wanted:
         print("\nFace detection (bench/bench_detection.py):")
         print(_detection_report(args.quick))
