@@ -39,7 +39,8 @@ class LoadWav2LipModel:
             "precision": (list(PRECISION_CHOICES), {
                 "default": "auto",
                 "tooltip": "auto: fp16 on NVIDIA/AMD GPUs and Apple, bf16 where only bf16 works well, fp32 on the "
-                           "CPU. fp32 is the reference; fp16/bf16 halve memory and are faster on GPUs."}),
+                           "CPU. fp32 is the reference; fp16/bf16 (decoder in half, encoders kept fp32) are faster on GPUs; fp16 "
+                           "stays within 2/255 of fp32, bf16 is faster on recent CPUs but less exact."}),
             "allow_download": ("BOOLEAN", {
                 "default": True,
                 "tooltip": "Download a missing known model (Hugging Face; HF_ENDPOINT / HF_HUB_OFFLINE are "

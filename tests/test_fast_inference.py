@@ -101,19 +101,51 @@ def _half_precision_error(model, dtype, faces, chunks) -> np.ndarray:
     return np.abs(half - reference[:2]) * 255.0
 
 
-def test_float16_generator_stays_close_to_float32_on_the_sample_face(wav2lip_model, sample_faces_and_chunks):
-    """Measured on the seeded random checkpoint: max 3.2/255, 99.9th percentile 1.6/255, mean 0.28/255.
-    The issue's target (all values within 2/255) is held by 99.9 % of values, not by all: see
-    test_bfloat16_... and bench/README.md (the random network amplifies every rounding)."""
+def test_in_half_precision_the_decoder_is_half_and_the_encoders_stay_float32(wav2lip_model):
+    """Rounding made early is amplified by every later layer; the encoders are ~10 % of the work."""
+    prepared = prepare_for_inference(copy.deepcopy(wav2lip_model), "cpu", torch.bfloat16)
+    assert {p.dtype for p in prepared.audio_encoder.parameters()} == {torch.float32}
+    assert {p.dtype for p in prepared.face_encoder_blocks.parameters()} == {torch.float32}
+    assert {p.dtype for p in prepared.face_decoder_blocks.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in prepared.output_block.parameters()} == {torch.bfloat16}
+    output = prepared(torch.zeros(1, 1, 80, 16), torch.zeros(1, 6, 96, 96))
+    assert output.dtype == torch.bfloat16 and output.shape == (1, 3, 96, 96)
+
+
+def test_float16_generator_is_within_2_of_255_of_float32_on_the_sample_face(wav2lip_model, sample_faces_and_chunks):
+    """Measured on the seeded random checkpoint: max 0.42/255 (2.5/255 with float16 encoders too)."""
     faces, chunks = sample_faces_and_chunks
     error = _half_precision_error(wav2lip_model, torch.float16, faces, chunks)
+    assert error.max() <= 2.0
+    assert error.mean() <= 0.1
+
+
+def test_float16_lip_synced_frames_are_within_2_of_255_of_float32(wav2lip_model, speech_16k):
+    """The whole picture: generated, resized to the box, feather-blended, rounded to uint8."""
+    from wav2lip_core.pipeline import lipsync
+
+    frames = astronaut_clip(6, 128)
+    wav = speech_16k[:16000 // 4]                                  # 0.25 s: 6 frames at 25 fps
+    outputs = [lipsync(frames, wav, 25.0, prepare_for_inference(copy.deepcopy(wav2lip_model), "cpu", dtype),
+                       box=SAMPLE_BOX).astype(np.int16) for dtype in (torch.float32, torch.float16)]
+    difference = np.abs(outputs[1] - outputs[0])
+    assert difference.max() <= 2
+
+
+def test_bfloat16_generator_keeps_999_per_mille_within_2_of_255_of_float32(wav2lip_model, sample_faces_and_chunks):
+    """Measured on the seeded random checkpoint (float32 encoders): 99.9th percentile 1.94/255, mean 0.38/255,
+    max 3.9/255 (17/255 with bfloat16 encoders). That network is unusually sensitive: invisible noise of
+    +-0.5/255 on the input face moves its float32 output by up to 11.7/255."""
+    faces, chunks = sample_faces_and_chunks
+    error = _half_precision_error(wav2lip_model, torch.bfloat16, faces, chunks)
     assert np.percentile(error, 99.9) <= 2.0
     assert error.mean() <= 0.5
+    assert error.max() <= 5.0
 
 
-@pytest.mark.xfail(strict=True, reason="bfloat16 on the random-weight checkpoint: max 17/255, mean 2/255 off "
-                                       "float32 (each single layer in bf16 already moves it 0.5-12/255); the "
-                                       "issue's 2/255 target is not met on CPU")
+@pytest.mark.xfail(strict=True, reason="bfloat16 on the random-weight checkpoint: max 3.9/255 on the faces (7/255 "
+                                       "on 0.01 % of the pasted frames' values) even with float32 encoders; "
+                                       "float16 meets the target, bfloat16 is opt-in")
 def test_bfloat16_generator_is_within_2_of_255_of_float32_on_the_sample_face(wav2lip_model, sample_faces_and_chunks):
     faces, chunks = sample_faces_and_chunks
     error = _half_precision_error(wav2lip_model, torch.bfloat16, faces, chunks)

@@ -233,7 +233,7 @@ def load_wav2lip(path: str | os.PathLike, device: str | torch.device = "cpu",
     if fast:
         from .fast_inference import prepare_for_inference
         return prepare_for_inference(model, device, dtype)
-    return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    return model.to(device=device).set_precision(dtype).eval().requires_grad_(False)
 
 
 def load_syncnet(path: str | os.PathLike, device: str | torch.device = "cpu",

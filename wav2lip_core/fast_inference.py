@@ -15,9 +15,9 @@ passing NCHW-contiguous inputs (the first convolution converts them once). Outpu
 What was measured (2-core AMD EPYC, torch 2.13 CPU; bench/bench_generator.py): per frame, as loaded vs
 prepared, 70 -> 50 ms at batch 128, 66 -> 50 ms at batch 32, 45 -> 43 ms at batch 8, 69 -> 57 ms at batch 1
 (folding alone gave about a third of that gain, channels_last the rest). Batches of 8 are fastest on CPU
-(activations stay in cache): see ``preferred_generator_batch``. Left out: TorchScript freezing (a few % on
-top, not robust across torch versions), bfloat16/float16 on CPU (bf16 is ~2x faster on AVX512-BF16 CPUs but
-moves the random-weight sample's output by up to 17/255; fp16 convolutions on CPU are ~40x slower).
+(activations stay in cache): see ``preferred_generator_batch``. Left out: TorchScript freezing (slower here).
+Half precision is opt-in on the CPU (``auto`` stays float32 there): bfloat16 with float32 encoders is ~1.6x
+faster on AVX512-BF16 CPUs (26 vs 43 ms/frame); float16 convolutions on the CPU are ~9x slower.
 
 A folded model is for inference only: its state dict no longer has the BatchNorm entries, so save or
 convert checkpoints from the unfolded model.
@@ -112,13 +112,19 @@ def prepare_for_inference(model: nn.Module, device: str | torch.device | None = 
     """Make a loaded generator (or SyncNet) fast for inference, in place; returns the model.
 
     Folds BatchNorm into the convolutions in float64 from the weights as loaded (load in float32 and pass the
-    half dtype here, so fp16/bf16 see one rounding of the folded weights), then moves to ``device`` / ``dtype``
-    (None keeps the current one), stores weights channels_last on CPU/CUDA, eval mode, no gradients.
+    half dtype here, so fp16/bf16 see one rounding of the folded weights), then moves to ``device`` and
+    ``dtype`` (None keeps the current one; the generator takes a half dtype in its decoder only, see
+    ``Wav2Lip.set_precision``), stores weights channels_last on CPU/CUDA, eval mode, no gradients.
     Call it once after ``checkpoint.load_wav2lip``.
     """
     fold_batchnorm(model)
-    if device is not None or dtype is not None:
-        model.to(device=device, dtype=dtype)
+    if device is not None:
+        model.to(device=device)
+    if dtype is not None:
+        if hasattr(model, "set_precision"):
+            model.set_precision(dtype)        # Wav2Lip: half precision in the decoder only
+        else:
+            model.to(dtype=dtype)
     if next(model.parameters()).device.type in CHANNELS_LAST_DEVICES:
         model.to(memory_format=torch.channels_last)
     return model.eval().requires_grad_(False)
