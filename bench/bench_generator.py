@@ -1,4 +1,5 @@
-"""The generator alone: ms per frame per batch size, as loaded vs after fast_inference.prepare_for_inference.
+"""The generator alone: ms per frame per batch size, as loaded vs after fast_inference.prepare_for_inference
+(and, on CPUs with native bfloat16, prepared with a bfloat16 decoder: the opt-in --precision bf16).
 
 One Wav2Lip forward pass costs 7.93 GFLOP per frame (multiply-adds counted as 2), so achieved GFLOP/s =
 7.93 / (seconds per frame); the machine's peak is the compute bound. Inputs are random (cost does not depend
@@ -39,8 +40,22 @@ def generator_variants() -> dict[str, torch.nn.Module]:
     from wav2lip_core.fast_inference import prepare_for_inference
 
     loaded = random_wav2lip(seed=0).eval().requires_grad_(False)
-    return {"generator (as loaded)": loaded,
-            "generator (prepare_for_inference)": prepare_for_inference(copy.deepcopy(loaded), "cpu", torch.float32)}
+    variants = {"generator (as loaded)": loaded,
+                "generator (prepare_for_inference)": prepare_for_inference(copy.deepcopy(loaded), "cpu",
+                                                                           torch.float32)}
+    if _cpu_has_fast_bfloat16():
+        variants["generator (prepared, bf16 decoder)"] = prepare_for_inference(copy.deepcopy(loaded), "cpu",
+                                                                              torch.bfloat16)
+    return variants
+
+
+def _cpu_has_fast_bfloat16() -> bool:
+    """AVX512-BF16 or AMX: oneDNN runs bf16 convolutions natively (elsewhere they are emulated, slower)."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def run(quick: bool = False) -> list[Row]:
