@@ -50,9 +50,9 @@ def engine_already_prepares() -> bool:
 
 
 def ours_command(clip: Path, outfile: Path, box: tuple[int, int, int, int] | None,
-                 extra: list[str] | None = None) -> list[str]:
+                 extra: list[str] | None = None, audio: Path = SPEECH) -> list[str]:
     command = [PYTHON, str(LAUNCHER), "--checkpoint", str(random_checkpoint()), "--face", str(clip),
-               "--audio", str(SPEECH), "--outfile", str(outfile)]
+               "--audio", str(audio), "--outfile", str(outfile)]
     if box is not None:
         command += ["--box", *map(str, box)]
     return command + (extra or [])
@@ -70,9 +70,11 @@ def ours_environment(prepared: bool = False, s3fd: Path | None = None, sub_batch
     return env
 
 
-def original_command(clip: Path, outfile: Path, box: tuple[int, int, int, int] | None) -> list[str]:
+def original_command(clip: Path, outfile: Path, box: tuple[int, int, int, int] | None,
+                     audio: Path = SPEECH) -> list[str]:
     command = [PYTHON, str(ORIGINAL_LAUNCHER), "--checkpoint_path", str(random_checkpoint()),
-               "--face", str(clip.resolve()), "--audio", str(SPEECH.resolve()), "--outfile", str(outfile.resolve())]
+               "--face", str(clip.resolve()), "--audio", str(Path(audio).resolve()), "--outfile",
+               str(outfile.resolve())]
     if box is not None:
         command += ["--box", *map(str, box)]
     return command
@@ -94,17 +96,18 @@ def _best(ours: Timing | None, original: Timing | None) -> str:
 
 
 def _rows_for_case(stage: str, label: str, clip: Path, box, repeats: int, s3fd: Path | None = None,
-                   ours_extra: list[str] | None = None) -> list[Row]:
+                   ours_extra: list[str] | None = None, audio: Path = SPEECH,
+                   output_frames: int = OUTPUT_FRAMES) -> list[Row]:
     out = cache_dir() / "out"
     out.mkdir(exist_ok=True)
-    label_for_files = f"{label}_{'box' if box is not None else 'detect'}"
-    ours, note = _measure(ours_command(clip, out / f"ours_{label_for_files}.mp4", box, ours_extra), repeats, ROOT,
-                          ours_environment(s3fd=s3fd))
+    label_for_files = f"{label}_{'box' if box is not None else 'detect'}_{output_frames}"
+    ours, note = _measure(ours_command(clip, out / f"ours_{label_for_files}.mp4", box, ours_extra, audio), repeats,
+                          ROOT, ours_environment(s3fd=s3fd))
     original, original_note = None, "original not on this machine"
     if original_available():
-        original, original_note = _measure(original_command(clip, out / f"orig_{label_for_files}.mp4", box),
+        original, original_note = _measure(original_command(clip, out / f"orig_{label_for_files}.mp4", box, audio),
                                            repeats, ORIGINAL_DIR, ours_environment(s3fd=s3fd))
-    rows = [Row(stage=stage, resolution=label, frames=OUTPUT_FRAMES, ours=ours, original=original,
+    rows = [Row(stage=stage, resolution=label, frames=output_frames, ours=ours, original=original,
                 note="; ".join(n for n in (note, original_note, f"median of {repeats}", _best(ours, original)) if n))]
     if not engine_already_prepares():
         for suffix, sub_batches in (("prepare_for_inference", False), ("prepare_for_inference + CPU sub-batches of 8",
@@ -142,6 +145,17 @@ def run(quick: bool = False, detection: bool = True) -> list[Row]:
     for label, (height, width) in BOX_CASES.items():
         clip = make_clip(height, width, CLIP_FRAMES)
         rows += _rows_for_case("CLI end to end, --box", label, clip, face_box(height, width), repeats)
+    if not quick:
+        # Memory must not grow with the clip: a 30 s 720p video (750 frames) under 30 s of speech, --box.
+        from bench_audio import long_speech
+
+        from wav2lip_core.audio import load_audio, melspectrogram, num_mel_chunks
+
+        speech = Path(long_speech())
+        frames = num_mel_chunks(melspectrogram(load_audio(speech)).shape[1], 25.0)
+        clip = make_clip(720, 1280, frames)
+        rows += _rows_for_case(f"CLI end to end, --box, {frames / 25:.0f} s clip", "720p", clip, face_box(720, 1280),
+                               1, audio=speech, output_frames=frames)
     if detection:
         # Full run: a 720p clip as long as the speech, a face detected on every frame (what a user's video
         # costs); the original takes about 5 minutes for it, so one run each. Quick: 8 frames, looped.

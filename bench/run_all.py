@@ -77,7 +77,7 @@ def main() -> None:
         print(file=sys.stderr, flush=True)
         print()
         print(bench_cli.format_breakdown(bench_cli.breakdown(), "Where our CLI's time goes (720p, --box, 74 frames, "
-                                                                "generator as loaded):"))
+                                                                "in one process):"))
         if not bench_cli.engine_already_prepares():
             print()
             print(bench_cli.format_breakdown(bench_cli.breakdown(prepared=True),
