@@ -38,9 +38,10 @@ class LoadWav2LipModel:
                            "looks best; wav2lip syncs slightly more accurately. Research / non-commercial use."}),
             "precision": (list(PRECISION_CHOICES), {
                 "default": "auto",
-                "tooltip": "auto: fp16 on NVIDIA/AMD GPUs and Apple, bf16 where only bf16 works well, fp32 on the "
-                           "CPU. fp32 is the reference; fp16/bf16 (decoder in half, encoders kept fp32) are faster on GPUs; fp16 "
-                           "stays within 2/255 of fp32, bf16 is faster on recent CPUs but less exact."}),
+                "tooltip": "auto: fp16 on NVIDIA/AMD GPUs and Apple where ComfyUI uses fp16, else fp32 (always on "
+                           "the CPU). fp32 is the reference; fp16/bf16 (decoder in half, encoders kept fp32) are "
+                           "faster on GPUs; fp16 stays within 2/255 of fp32, bf16 is faster on recent CPUs but "
+                           "less exact."}),
             "allow_download": ("BOOLEAN", {
                 "default": True,
                 "tooltip": "Download a missing known model (Hugging Face; HF_ENDPOINT / HF_HUB_OFFLINE are "

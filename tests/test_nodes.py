@@ -400,6 +400,25 @@ def model_folder(tmp_path, monkeypatch) -> Path:
     return folder
 
 
+def test_auto_precision_inside_comfyui_is_fp16_where_comfyui_uses_it_and_never_bf16(monkeypatch):
+    class FakeComfy:
+        def __init__(self, fp16: bool):
+            self.fp16 = fp16
+
+        def should_use_fp16(self, device):
+            return self.fp16
+
+        def should_use_bf16(self, device):
+            return True
+
+    monkeypatch.setattr(mm, "IN_COMFYUI", True)
+    monkeypatch.setattr(mm, "comfy_mm", FakeComfy(fp16=True))
+    assert mm.pick_dtype("auto", torch.device("cuda")) == torch.float16
+    monkeypatch.setattr(mm, "comfy_mm", FakeComfy(fp16=False))
+    assert mm.pick_dtype("auto", torch.device("cuda")) == torch.float32
+    assert mm.pick_dtype("bf16", torch.device("cuda")) == torch.bfloat16
+
+
 def test_the_loader_lists_the_folder_and_the_known_models_and_loads_in_the_chosen_precision(
         model_folder, official_checkpoint, wav2lip_model):
     import shutil
