@@ -23,6 +23,7 @@ import bench_audio  # noqa: E402
 import bench_cli  # noqa: E402
 import bench_generator  # noqa: E402
 import bench_nodes_memory  # noqa: E402
+import bench_precision  # noqa: E402
 import bench_paste  # noqa: E402
 from common import PEAK_MEMORY_METHOD, PYTHON, format_table, machine_description, original_available  # noqa: E402
 
@@ -48,12 +49,13 @@ def _detection_report(quick: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, batch sizes and frames (a few minutes)")
-    parser.add_argument("--only", choices=sorted(SUITES) + ["breakdown", "nodes", "detection"], action="append",
+    parser.add_argument("--only", choices=sorted(SUITES) + ["breakdown", "nodes", "precision", "detection"],
+                        action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--no-detection", action="store_true",
                         help="skip the S3FD end-to-end case and bench_detection.py (the slowest parts)")
     args = parser.parse_args()
-    wanted = set(args.only or [*SUITES, "breakdown", "nodes", "detection"])
+    wanted = set(args.only or [*SUITES, "breakdown", "nodes", "precision", "detection"])
     if args.no_detection:
         wanted.discard("detection")
 
@@ -95,6 +97,11 @@ def main() -> None:
                 results, skipped = results + more, skipped + more_skipped
         print(bench_nodes_memory.format_results(results))
         for line in skipped:
+            print(line)
+    if "precision" in wanted:
+        print("\nHalf precision against float32 on the sample (bench/bench_precision.py; fp16 too: --precision "
+              "fp16 there):", flush=True)
+        for line in bench_precision.run(None, "cpu", ["bf16"]):
             print(line)
     if "detection" in wanted:
         print("\nFace detection (bench/bench_detection.py):")
