@@ -208,8 +208,8 @@ class OutOfMemoryAboveTwo(torch.nn.Module):
 
 
 def test_s3fd_halves_the_batch_on_out_of_memory_instead_of_failing(random_s3fd):
-    detector = S3FDDetector(network=OutOfMemoryAboveTwo(random_s3fd.network))
-    detector.batch_size = 8                      # as on a GPU (the CPU runs one frame at a time)
+    detector = S3FDDetector(network=OutOfMemoryAboveTwo(random_s3fd.network), batch_size=8)
+    detector.cpu_batch_limit = None              # batches as on a GPU (the CPU runs one frame at a time)
     frames = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     results = detector.detect(frames)
     assert detector.batch_size == 2 and len(results) == 5
@@ -232,6 +232,19 @@ def test_s3fd_runs_one_frame_at_a_time_on_the_cpu_where_batches_only_cost_memory
     detector = S3FDDetector(network=Recording(random_s3fd.network), device="cpu", batch_size=16)
     assert len(detector.detect(np.zeros((3, 32, 32, 3), np.uint8))) == 3
     assert seen == [1, 1, 1]
+    seen.clear()
+    detector.batch_size = 16                     # as make_detector and the CLI's --face_det_batch_size set it
+    detector.detect(np.zeros((2, 32, 32, 3), np.uint8))
+    assert seen == [1, 1]
+
+
+def test_the_cli_path_gets_a_one_frame_s3fd_on_the_cpu(random_s3fd, monkeypatch):
+    from wav2lip_core.detection import s3fd as s3fd_module
+    from wav2lip_core.detection.track import make_detector
+
+    monkeypatch.setattr(s3fd_module, "load_s3fd_network", lambda *args, **kwargs: random_s3fd.network)
+    detector = make_detector("s3fd", device="cpu", batch_size=16, cache=False)
+    assert detector.batch_size == 1
 
 
 def test_s3fd_accepts_frames_smaller_than_its_coarsest_stride(random_s3fd):
