@@ -2,7 +2,8 @@
 
 The sample clip (workflows/media/astronaut_face.mp4, 320x320, 25 fps) and speech (workflows/media/speech.wav)
 go through the engine's ``lipsync`` with the same face boxes (dlib_hog, detected once) in float32 and in each
-half precision (decoder in half, encoders float32, as the engine loads them). Reported, in 1/255 units: the
+half precision (decoder in half, encoders float32, as the engine loads them; and, for comparison, everything in
+half). Reported, in 1/255 units: the
 largest difference of the final uint8 RGB frames, their 99.9th percentile over changed values, the share of
 values off by more than 2; and the same for the 96x96 generated faces (float, before pasting). For scale, the
 float32 network's own response to invisible input noise (+-0.5/255 on the face crops) is given too.
@@ -37,6 +38,35 @@ def _generator(checkpoint: str | None, device: str, dtype: torch.dtype) -> torch
     from random_weights import random_wav2lip
 
     return prepare_for_inference(random_wav2lip(seed=0).eval(), device, dtype)
+
+
+def briefly_trained_checkpoint(steps: int) -> str:
+    """The seeded random generator trained for ``steps`` Adam steps (6 jittered astronaut face crops each, lr 2e-4)
+    to rebuild the face from its masked copy and a reference, L1 loss: a stand-in for a trained network when the
+    real weights are not at hand. Cached in the benchmark cache folder; 400 steps take ~6 minutes on 2 cores."""
+    import numpy as np
+
+    from common import cache_dir
+    from random_weights import _calibration_faces, _calibration_mels, official_container, random_wav2lip
+
+    path = cache_dir() / f"wav2lip_seed0_trained{steps}.pth"
+    if path.is_file():
+        return str(path)
+    torch.manual_seed(0)
+    model = random_wav2lip(seed=0).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
+    rng = np.random.default_rng(0)
+    for step in range(steps):
+        faces = _calibration_faces(6, rng)                    # (6, 3, 96, 96) BGR 0..1
+        masked = faces.clone()
+        masked[:, :, 48:] = 0
+        output = model(_calibration_mels(6, step), torch.cat([masked, faces[torch.randperm(6)]], dim=1))
+        loss = (output - faces).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.save(official_container(model.eval()), path)
+    return str(path)
 
 
 def _describe(difference: np.ndarray) -> str:
@@ -79,6 +109,10 @@ def run(checkpoint: str | None, device: str, precisions: list[str]) -> list[str]
         faces = generate_faces(model, crops, chunks[:8])
         lines.append(f"{name}: {seconds:.2f} s; pasted frames: {_describe(np.abs(output - reference))}; "
                      f"faces: {_describe(np.abs(faces - reference_faces) * 255)}")
+        everywhere = model.to(HALF[name])                   # for comparison: the encoders in half precision too
+        output = lipsync(frames, wav, fps, everywhere, face_boxes=boxes).astype(np.int16)
+        lines.append(f"  {name} in the encoders too (not what the engine does): pasted frames: "
+                     f"{_describe(np.abs(output - reference))}")
     return lines
 
 
@@ -100,13 +134,17 @@ def _faces_from_float_crops(model: torch.nn.Module, crops: np.ndarray, chunks: n
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="a Wav2Lip checkpoint (default: seeded random weights)")
+    parser.add_argument("--train-steps", type=int, default=0,
+                        help="instead of a checkpoint: the random generator briefly trained for this many steps "
+                             "(400 in bench/README.md), a stand-in for a trained network")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=sorted(HALF), action="append",
                         help="half precisions to compare (default: bf16, and fp16 except on the CPU, where fp16 "
                              "convolutions take ~10x longer; add it to measure anyway)")
     args = parser.parse_args()
     precisions = args.precision or (["bf16"] if args.device == "cpu" else ["fp16", "bf16"])
-    for line in run(args.checkpoint, args.device, precisions):
+    checkpoint = args.checkpoint or (briefly_trained_checkpoint(args.train_steps) if args.train_steps > 0 else None)
+    for line in run(checkpoint, args.device, precisions):
         print(line)
 
 

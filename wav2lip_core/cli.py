@@ -20,6 +20,7 @@ from .blend import BLEND_MODES
 from .checkpoint import S3FD, WAV2LIP
 from .detection import AUTO, DETECTORS, FaceDetectionError, MISSING_FACE_POLICIES, detect_face_boxes, fixed_box_track
 from .download import TqdmProgress, pack_weights_dir, resolve_checkpoint
+from .memory import reuse_freed_heap_memory
 from .pipeline import check_boxes_fit, iter_lipsync
 from .schedule import LOOP_MODES
 from .video_io import Mp4Writer, VideoFrames, is_image_path, read_image
@@ -217,6 +218,7 @@ def convert_main(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    reuse_freed_heap_memory()      # our own process: reuse large freed buffers instead of faulting in new pages
     try:
         run(args)
     except (checkpoint_module.CheckpointError, FaceDetectionError, ValueError, FileNotFoundError,
