@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wav2lip_core.faces import generate_faces
 from wav2lip_core.fast_inference import preferred_generator_batch
 from wav2lip_core.models.wav2lip import FACE_SIZE
+from wav2lip_core.pipeline import generate_faces_in_parts
 from wav2lip_core.schedule import LOOP_MODES, source_frame_indices
 
 from . import model_management as mm
@@ -94,8 +94,8 @@ class Wav2LipSync:
             with_face = np.flatnonzero(plan.found[start:stop])
             if with_face.size:
                 try:
-                    batch[with_face] = _generate_in_parts(network, crops[with_face], chunks[start:stop][with_face],
-                                                          preferred)
+                    batch[with_face] = generate_faces_in_parts(network, crops[with_face],
+                                                               chunks[start:stop][with_face], preferred)
                 except mm.out_of_memory_errors():
                     if batch_size == 1:
                         raise
@@ -106,13 +106,3 @@ class Wav2LipSync:
             progress.advance(stop - start)
             start = stop
         return output
-
-
-def _generate_in_parts(network: torch.nn.Module, crops_rgb: np.ndarray, chunks: np.ndarray,
-                       part_size: int | None) -> np.ndarray:
-    """generate_faces in parts of at most ``part_size`` faces (None: all at once): on CPU, parts of 8 are the
-    fastest and keep activations small whatever the node's batch size."""
-    if part_size is None or len(crops_rgb) <= part_size:
-        return generate_faces(network, crops_rgb, chunks)
-    return np.concatenate([generate_faces(network, crops_rgb[i:i + part_size], chunks[i:i + part_size])
-                           for i in range(0, len(crops_rgb), part_size)])

@@ -497,11 +497,11 @@ def test_pyproject_dependencies_match_requirements_txt_and_name_no_opencv_or_tor
 
 def test_on_cpu_the_sync_node_feeds_the_generator_at_most_8_faces_at_a_time(generator, speech, monkeypatch):
     """Parts of 8 are the fastest on CPU and keep the activations small whatever the node's batch size."""
-    from nodes import sync_node
+    from wav2lip_core import pipeline
 
     seen = []
-    real = sync_node.generate_faces
-    monkeypatch.setattr(sync_node, "generate_faces", lambda net, crops, chunks: seen.append(len(crops)) or
+    real = pipeline.generate_faces
+    monkeypatch.setattr(pipeline, "generate_faces", lambda net, crops, chunks: seen.append(len(crops)) or
                         real(net, crops, chunks))
     out = chain(generator, astronaut_clip(3), speech, batch_size=128)
     assert sum(seen) == out["frame_count"] == 11 and max(seen) == 8

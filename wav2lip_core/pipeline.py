@@ -16,6 +16,7 @@ from .detection import FaceTrack, detect_face_boxes, fixed_box_track
 from .faces import crop_face, generate_faces
 from .fast_inference import preferred_generator_batch
 from .memory import is_out_of_memory
+from .models.wav2lip import FACE_SIZE
 from .schedule import source_frame_indices
 
 Progress = Callable[[int, int], None]   # (frames done, frames total)
@@ -48,6 +49,16 @@ def frames_per_step(batch_size: int, frame_bytes: int, device: torch.device) -> 
     return max(1, step)
 
 
+def generate_faces_in_parts(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray,
+                            part_size: int | None) -> np.ndarray:
+    """generate_faces with at most ``part_size`` faces per network call (None: all in one call)."""
+    if len(faces_rgb) == 0:
+        return np.zeros((0, FACE_SIZE, FACE_SIZE, 3), np.float32)
+    step = len(faces_rgb) if part_size is None else max(1, int(part_size))
+    parts = [generate_faces(model, faces_rgb[i:i + step], chunks[i:i + step]) for i in range(0, len(faces_rgb), step)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def generate_faces_batched(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray,
                            batch_size: int) -> np.ndarray:
     """generate_faces over a batch in sub-batches (at most ``batch_size``, and at most the device's preferred
@@ -58,9 +69,7 @@ def generate_faces_batched(model: torch.nn.Module, faces_rgb: np.ndarray, chunks
         batch_size = min(batch_size, preferred)
     while True:
         try:
-            parts = [generate_faces(model, faces_rgb[i:i + batch_size], chunks[i:i + batch_size])
-                     for i in range(0, len(faces_rgb), batch_size)]
-            return np.concatenate(parts) if parts else np.zeros((0, 96, 96, 3), np.float32)
+            return generate_faces_in_parts(model, faces_rgb, chunks, batch_size)
         except RuntimeError as error:
             if not is_out_of_memory(error) or batch_size == 1:
                 raise
