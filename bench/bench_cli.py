@@ -43,12 +43,6 @@ S3FD_LOGIT_SCALE = 20.0
 S3FD_LOGIT_CENTRE = 0.95
 
 
-def engine_already_prepares() -> bool:
-    """True once the CLI path calls prepare_for_inference itself (then the extra 'prepared' row is dropped)."""
-    sources = ["cli.py", "pipeline.py", "checkpoint.py"]
-    return any("prepare_for_inference" in (ROOT / "wav2lip_core" / name).read_text() for name in sources)
-
-
 def ours_command(clip: Path, outfile: Path, box: tuple[int, int, int, int] | None,
                  extra: list[str] | None = None, audio: Path = SPEECH) -> list[str]:
     command = [PYTHON, str(LAUNCHER), "--checkpoint", str(random_checkpoint()), "--face", str(clip),
@@ -58,13 +52,9 @@ def ours_command(clip: Path, outfile: Path, box: tuple[int, int, int, int] | Non
     return command + (extra or [])
 
 
-def ours_environment(prepared: bool = False, s3fd: Path | None = None, sub_batches: bool = False) -> dict:
-    """Environment for launch_ours.py: the benchmark switches, nothing else changed."""
+def ours_environment(s3fd: Path | None = None) -> dict:
+    """Environment for launch_ours.py: the benchmark switch (S3FD weights), nothing else changed."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("WAV2LIP_BENCH_")}
-    if prepared:
-        env["WAV2LIP_BENCH_PREPARE"] = "1"
-    if sub_batches:
-        env["WAV2LIP_BENCH_SUBBATCH"] = "1"
     if s3fd is not None:
         env["WAV2LIP_BENCH_S3FD"] = str(s3fd)
     return env
@@ -109,17 +99,6 @@ def _rows_for_case(stage: str, label: str, clip: Path, box, repeats: int, s3fd: 
                                            repeats, ORIGINAL_DIR, ours_environment(s3fd=s3fd))
     rows = [Row(stage=stage, resolution=label, frames=output_frames, ours=ours, original=original,
                 note="; ".join(n for n in (note, original_note, f"median of {repeats}", _best(ours, original)) if n))]
-    if not engine_already_prepares():
-        for suffix, sub_batches in (("prepare_for_inference", False), ("prepare_for_inference + CPU sub-batches of 8",
-                                                                      True)):
-            environment = ours_environment(prepared=True, s3fd=s3fd, sub_batches=sub_batches)
-            outfile = out / f"ours_prepared{'_sub' if sub_batches else ''}_{label_for_files}.mp4"
-            prepared, prepared_note = _measure(ours_command(clip, outfile, box, ours_extra), repeats, ROOT,
-                                               environment)
-            rows.append(Row(stage=f"{stage} + {suffix}", resolution=label, frames=OUTPUT_FRAMES, ours=prepared,
-                            original=original, note=prepared_note or "applied by bench/launch_ours.py (not wired "
-                                                                     f"in yet); median of {repeats}; "
-                                                                     + _best(prepared, original)))
     return rows
 
 
@@ -167,14 +146,12 @@ def run(quick: bool = False, detection: bool = True) -> list[Row]:
 
 
 # ------------------------------------------------------------------------------------------ time breakdown
-def breakdown(height: int = 720, width: int = 1280, prepared: bool = False,
-              sub_batches: bool = False) -> list[tuple[str, float]]:
+def breakdown(height: int = 720, width: int = 1280) -> list[tuple[str, float]]:
     """(stage, seconds) of one in-process run of our CLI with --box on the 720p clip, plus the import time
     measured in a fresh process. Wraps the functions cli.run calls; 'other' is the unaccounted rest."""
     import wav2lip_core.checkpoint as checkpoint_module
     import wav2lip_core.cli as cli
     import wav2lip_core.pipeline as pipeline
-    from wav2lip_core import fast_inference
 
     spent: dict[str, float] = {}
 
@@ -186,9 +163,6 @@ def breakdown(height: int = 720, width: int = 1280, prepared: bool = False,
             finally:
                 spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
         return wrapper
-
-    load = checkpoint_module.load_wav2lip
-    load_and_prepare = (lambda *a, **k: fast_inference.prepare_for_inference(load(*a, **k))) if prepared else load
 
     class TimedWriter(cli.Mp4Writer):
         write = timed("ffmpeg encode (waiting on the pipe + close)", cli.Mp4Writer.write)
@@ -205,16 +179,9 @@ def breakdown(height: int = 720, width: int = 1280, prepared: bool = False,
                   (pipeline, "generate_faces_batched", "generator"),
                   (pipeline, "crop_face", "crop + paste"),
                   (pipeline, "paste_face", "crop + paste")]
-    generate = pipeline.generate_faces_batched
-
-    def generate_in_sub_batches(model, faces_rgb, chunks, batch_size):
-        cap = fast_inference.preferred_generator_batch(next(model.parameters()).device)
-        return generate(model, faces_rgb, chunks, min(batch_size, cap) if cap else batch_size)
-
-    replacements = {"generate_faces_batched": generate_in_sub_batches} if sub_batches else {}
-    patches = [(owner, name, timed(label, replacements.get(name, getattr(owner, name))))
+    patches = [(owner, name, timed(label, getattr(owner, name)))
                for owner, name, label in candidates if hasattr(owner, name)]
-    patches += [(checkpoint_module, "load_wav2lip", timed("checkpoint load", load_and_prepare)),
+    patches += [(checkpoint_module, "load_wav2lip", timed("checkpoint load", checkpoint_module.load_wav2lip)),
                 (cli, "Mp4Writer", TimedWriter)]
     saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
     for module, name, replacement in patches:
@@ -264,10 +231,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.breakdown_only:
         print(format_table(run(args.quick, detection=not args.no_detection)))
-    print(format_breakdown(breakdown(), "Our CLI, 720p, --box, 74 frames, as loaded:"))
-    print(format_breakdown(breakdown(prepared=True), "Our CLI, 720p, --box, 74 frames, with prepare_for_inference:"))
-    print(format_breakdown(breakdown(prepared=True, sub_batches=True),
-                           "Our CLI, 720p, --box, 74 frames, with prepare_for_inference and CPU sub-batches of 8:"))
+    print(format_breakdown(breakdown(), "Our CLI, 720p, --box, 74 frames, in one process:"))
 
 
 if __name__ == "__main__":

@@ -80,13 +80,6 @@ def main() -> None:
         print()
         print(bench_cli.format_breakdown(bench_cli.breakdown(), "Where our CLI's time goes (720p, --box, 74 frames, "
                                                                 "in one process):"))
-        if not bench_cli.engine_already_prepares():
-            print()
-            print(bench_cli.format_breakdown(bench_cli.breakdown(prepared=True),
-                                             "Same, with prepare_for_inference applied:"))
-            print()
-            print(bench_cli.format_breakdown(bench_cli.breakdown(prepared=True, sub_batches=True),
-                                             "Same, with prepare_for_inference and CPU sub-batches of 8:"))
     if "nodes" in wanted:
         print("\nMemory through the ComfyUI nodes, 1080p (bench/bench_nodes_memory.py; peak RSS of a fresh "
               "process holding the input IMAGE batch; face box given):", flush=True)

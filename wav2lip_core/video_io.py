@@ -64,12 +64,6 @@ def _open_reader(path: str | os.PathLike) -> tuple[Iterator[bytes], dict]:
     return reader, meta
 
 
-def probe_video(path: str | os.PathLike) -> VideoInfo:
-    reader, meta = _open_reader(path)
-    reader.close()
-    return _info(meta)
-
-
 def _info(meta: dict) -> VideoInfo:
     width, height = meta["size"]
     frames = meta.get("n_frames")
