@@ -1,0 +1,46 @@
+"""Where the networks run and in which precision: one meaning of ``auto`` for the CLI and the nodes."""
+from __future__ import annotations
+
+import torch
+
+PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+# fp16 convolutions are fast from this CUDA compute capability on (Pascal); older cards emulate them.
+MIN_FP16_CUDA_CAPABILITY = 6
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA, else Apple's MPS, else the CPU; any other name is a torch device ("cpu", "cuda:1")."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def fp16_suits(device: torch.device) -> bool:
+    """Whether half precision is the fast choice on ``device`` by itself: CUDA from Pascal on, and MPS."""
+    if device.type == "cuda":
+        major, _ = torch.cuda.get_device_capability(device)
+        return major >= MIN_FP16_CUDA_CAPABILITY
+    return device.type == "mps"
+
+
+def pick_dtype(precision: str, device: torch.device, fp16_preferred: bool | None = None) -> torch.dtype:
+    """The generator's dtype for ``precision`` on ``device``.
+
+    ``auto``: fp32 on the CPU; fp16 where it is fast (``fp16_preferred`` when the host application knows
+    better, e.g. ComfyUI's own judgement of the GPU; else ``fp16_suits``); fp32 otherwise. bf16 is never picked
+    by itself: it moves the picture more than fp16 does, so it stays the user's explicit choice.
+    ``fp32`` / ``fp16`` / ``bf16``: that precision (half precision applies to the decoder only).
+    """
+    if precision in PRECISIONS:
+        return PRECISIONS[precision]
+    if precision != "auto":
+        raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}; not {precision!r}")
+    if device.type == "cpu":
+        return torch.float32
+    half = fp16_suits(device) if fp16_preferred is None else fp16_preferred
+    return torch.float16 if half else torch.float32
