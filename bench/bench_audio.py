@@ -1,7 +1,7 @@
 """Audio front-end: read a 16 kHz wav, mel spectrogram, mel chunks at 25 fps; ours vs the original's audio.py.
 
-The speech sample (3 s) is tiled to 30 s so the cost is measurable. The original is timed inside a subprocess
-started in /work/orig (its runner's library patches applied, its audio.load_wav + audio.melspectrogram);
+The speech sample (3 s) is tiled to 30 s so the cost is measurable. The original is timed in a subprocess,
+``bench/run_original.py audio`` (its library patches applied, the checkout's audio.load_wav + audio.melspectrogram);
 both are timed in-process after one warm-up call, so imports and start-up are not counted.
 
     .venv/bin/python bench/bench_audio.py [--quick]
@@ -13,29 +13,11 @@ import subprocess
 
 import numpy as np
 
-from common import (ORIGINAL_DIR, PYTHON, SPEECH, Row, Timing, cache_dir, original_available, standalone_main,
+from common import (ORIGINAL_RUNNER, PYTHON, SPEECH, Row, Timing, cache_dir, original_available, standalone_main,
                     time_calls)
 
 SECONDS_OF_AUDIO = 30
 FPS = 25.0
-
-# Runs in a subprocess in /work/orig: times the original's audio functions on a wav given as argv[1].
-_ORIGINAL_AUDIO_TIMER = """
-import json, sys, time
-sys.path.insert(0, {runner_dir!r})
-import run_original
-run_original.apply_patches()
-import audio
-seconds = []
-for attempt in range(int(sys.argv[2]) + 1):
-    start = time.perf_counter()
-    wav = audio.load_wav(sys.argv[1], 16000)
-    mel = audio.melspectrogram(wav)
-    if attempt:
-        seconds.append(time.perf_counter() - start)
-print(json.dumps({{"seconds": seconds, "mel_shape": list(mel.shape)}}))
-"""
-
 
 def long_speech() -> str:
     """The speech sample tiled to SECONDS_OF_AUDIO seconds, as a 16 kHz mono float wav in the cache folder."""
@@ -56,9 +38,8 @@ def _ours(path: str) -> None:
 
 
 def _original(path: str, repeats: int) -> Timing:
-    script = _ORIGINAL_AUDIO_TIMER.format(runner_dir=str(ORIGINAL_DIR))
-    done = subprocess.run([PYTHON, "-c", script, path, str(repeats)], capture_output=True, text=True,
-                          cwd=ORIGINAL_DIR, check=True)
+    done = subprocess.run([PYTHON, str(ORIGINAL_RUNNER), "audio", path, str(repeats)], capture_output=True,
+                          text=True, check=True)
     return Timing(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
 
 

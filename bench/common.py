@@ -22,19 +22,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 SPEECH = ROOT / "workflows" / "media" / "speech.wav"
-ORIGINAL_DIR = Path(os.environ.get("WAV2LIP_ORIGINAL_DIR", "/work/orig"))
-ORIGINAL_RUNNER = ORIGINAL_DIR / "run_original.py"
-ORIGINAL_CHECKPOINT = ORIGINAL_DIR / "random_wav2lip_seed0.pth"
+ORIGINAL_RUNNER = Path(__file__).resolve().parent / "run_original.py"   # runs the original checkout (README)
 PEAK_MEMORY_METHOD = "peak RSS of the largest process of the run (getrusage RUSAGE_CHILDREN, ru_maxrss)"
 
-for path in (ROOT, ROOT / "tests"):
+for path in (ROOT, ROOT / "tests", ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-
-def original_available() -> bool:
-    """True when the original Wav2Lip runner is on this machine (it never is in CI)."""
-    return ORIGINAL_RUNNER.is_file() and ORIGINAL_CHECKPOINT.is_file()
+from run_original import ORIGINAL_CHECKPOINT, ORIGINAL_DIR, original_available  # noqa: E402,F401  (bench/)
 
 
 def cache_dir() -> Path:

@@ -25,7 +25,8 @@ import bench_generator  # noqa: E402
 import bench_nodes_memory  # noqa: E402
 import bench_precision  # noqa: E402
 import bench_paste  # noqa: E402
-from common import PEAK_MEMORY_METHOD, PYTHON, format_table, machine_description, original_available  # noqa: E402
+from common import (ORIGINAL_DIR, PEAK_MEMORY_METHOD, PYTHON, format_table, machine_description,  # noqa: E402
+                    original_available)
 
 SUITES = {"generator": bench_generator.run, "audio": bench_audio.run, "paste": bench_paste.run,
           "cli": bench_cli.run}
@@ -63,7 +64,8 @@ def main() -> None:
     print(f"Machine: {machine_description()}")
     print(f"Peak memory: {PEAK_MEMORY_METHOD}; in-process rows (no subprocess) show '-'.")
     if not original_available():
-        print("The original Wav2Lip (/work/orig) is not on this machine: the 'orig' columns are empty.")
+        print(f"The original Wav2Lip ({ORIGINAL_DIR}) is not on this machine: the 'orig' columns are empty "
+              "(bench/README.md says how to get it).")
     rows = []
     for name, run in SUITES.items():
         if name not in wanted:
