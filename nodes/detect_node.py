@@ -6,10 +6,9 @@ import re
 import numpy as np
 import torch
 
-from wav2lip_core.checkpoint import S3FD
-from wav2lip_core.detection import (DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES, detect_face_boxes,
-                                    fixed_box_track)
-from wav2lip_core.download import resolve_checkpoint
+from wav2lip_core.detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
+                                    DetectionOptions, detect_face_boxes, fixed_box_track)
+from wav2lip_core.detection.s3fd import S3FDDetector, load_s3fd_network, s3fd_weights, s3fd_working_memory
 from wav2lip_core.faces import crop_face
 from wav2lip_core.models.wav2lip import FACE_SIZE
 from wav2lip_core.pipeline import check_boxes_fit
@@ -41,28 +40,15 @@ def parse_manual_box(text: str) -> tuple[int, int, int, int] | None:
 def managed_s3fd() -> mm.ManagedModel:
     """The S3FD network, wrapped for model management, loaded once per weights file.
 
-    Weights: s3fd.pth in the wav2lip model folders (or face-alignment's cache); else downloaded into
-    models/wav2lip with verification. A missing file gives a message naming the file and the folder.
+    Weights: s3fd.pth in the wav2lip model folders; else downloaded into models/wav2lip with verification. A
+    missing file gives a message naming the file, the folder and the offline detector.
     """
-    from wav2lip_core.detection.s3fd import find_s3fd_weights, load_s3fd_network
-
-    folders = mm.model_search_dirs()
-    path = find_s3fd_weights(None, folders)
-    if path is None:
-        path = resolve_checkpoint("s3fd", search_dirs=folders, download_dir=mm.download_dir(), architecture=S3FD,
-                                  progress=mm.byte_progress())
+    path = s3fd_weights(None, mm.model_search_dirs(), allow_download=True, progress=mm.byte_progress())
     key = str(path)
     if key not in _s3fd_models:
         network = load_s3fd_network(path, device=mm.offload_device())
         _s3fd_models[key] = mm.ManagedModel(network, name=f"S3FD ({path.name})")
     return _s3fd_models[key]
-
-
-def s3fd_working_memory(height: int, width: int, detect_size: int | None, batch_size: int) -> int:
-    """Rough activation memory of one S3FD batch: two 64-channel float maps of the detection copy per frame."""
-    scale = 1.0 if detect_size is None else min(1.0, detect_size / max(height, width))
-    pixels = int(height * scale) * int(width * scale)
-    return batch_size * pixels * 64 * 4 * 2
 
 
 class DetectFaces:
@@ -74,35 +60,35 @@ class DetectFaces:
             "required": {
                 "images": ("IMAGE", {"tooltip": "The video frames (or one still image) with the face to animate."}),
                 "detector": (list(DETECTORS), {
-                    "default": "s3fd",
+                    "default": DEFAULT_DETECTION.detector,
                     "tooltip": "s3fd: the original Wav2Lip's detector, best (needs s3fd.pth, about 86 MB, downloaded "
                                "into models/wav2lip on first use). dlib_hog: offline, CPU-only, no weights to "
                                "download (pip install dlib-bin), weaker on small or turned faces. dlib_cnn: dlib's "
                                "CNN detector (needs mmod_human_face_detector.dat)."}),
-                "pad_top": ("INT", {"default": 0, "min": -512, "max": 1024,
+                "pad_top": ("INT", {"default": DEFAULT_DETECTION.pads[0], "min": -512, "max": 1024,
                                     "tooltip": "Pixels added above the detected face box."}),
-                "pad_bottom": ("INT", {"default": 10, "min": -512, "max": 1024,
+                "pad_bottom": ("INT", {"default": DEFAULT_DETECTION.pads[1], "min": -512, "max": 1024,
                                        "tooltip": "Pixels added below the face box. The original's 10 keeps the chin "
                                                   "inside; raise it if the chin is cut off."}),
-                "pad_left": ("INT", {"default": 0, "min": -512, "max": 1024,
+                "pad_left": ("INT", {"default": DEFAULT_DETECTION.pads[2], "min": -512, "max": 1024,
                                      "tooltip": "Pixels added left of the face box."}),
-                "pad_right": ("INT", {"default": 0, "min": -512, "max": 1024,
+                "pad_right": ("INT", {"default": DEFAULT_DETECTION.pads[3], "min": -512, "max": 1024,
                                       "tooltip": "Pixels added right of the face box."}),
                 "smoothing": (list(SMOOTHING_MODES), {
-                    "default": "centered",
+                    "default": DEFAULT_DETECTION.smoothing,
                     "tooltip": "Steadies the box over time. centered: no lag (recommended). original: the original "
                                "Wav2Lip's forward-looking average (for comparisons). none: raw boxes."}),
-                "smooth_window": ("INT", {"default": 5, "min": 1, "max": 101,
+                "smooth_window": ("INT", {"default": DEFAULT_DETECTION.smooth_window, "min": 1, "max": 101,
                                           "tooltip": "Frames averaged by the smoothing (the original uses 5)."}),
                 "detect_size": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 16,
                                         "tooltip": "Longest side of the copy the detector looks at, in pixels. 0: "
                                                    "the detector's default (640 for s3fd). Larger finds smaller "
                                                    "faces but is slower; boxes are always in full-size pixels."}),
-                "detect_every": ("INT", {"default": 1, "min": 1, "max": 100,
+                "detect_every": ("INT", {"default": DEFAULT_DETECTION.detect_every, "min": 1, "max": 100,
                                          "tooltip": "Detect on every n-th frame and interpolate in between "
                                                     "(faster on long, steady shots)."}),
                 "on_missing": (list(MISSING_FACE_POLICIES), {
-                    "default": "nearest",
+                    "default": DEFAULT_DETECTION.on_missing,
                     "tooltip": "Frames where no face is found. nearest: use the nearest frame's box. skip: leave "
                                "those frames unchanged. error: stop and name the frame."}),
                 "face_index": ("INT", {"default": -1, "min": -1, "max": 64,
@@ -112,7 +98,7 @@ class DetectFaces:
                                           "tooltip": "Leave empty to detect. Or 'y1, y2, x1, x2' (top, bottom, left, "
                                                      "right in pixels): that box on every frame, used as it is, "
                                                      "with no detection, pads or smoothing (the original's --box)."}),
-                "batch_size": ("INT", {"default": 16, "min": 1, "max": 256,
+                "batch_size": ("INT", {"default": DEFAULT_DETECTION.batch_size, "min": 1, "max": 256,
                                        "tooltip": "Frames per detection batch on the GPU; halves by itself when the "
                                                   "GPU runs out of memory."}),
             },
@@ -133,10 +119,13 @@ class DetectFaces:
     CATEGORY = CATEGORY
     DESCRIPTION = "Finds the face in every frame and cuts out the 96x96 crops Wav2Lip works on."
 
-    def detect(self, images: torch.Tensor, detector: str = "s3fd", pad_top: int = 0, pad_bottom: int = 10,
-               pad_left: int = 0, pad_right: int = 0, smoothing: str = "centered", smooth_window: int = 5,
-               detect_size: int = 0, detect_every: int = 1, on_missing: str = "nearest", face_index: int = -1,
-               manual_box: str = "", batch_size: int = 16, frame_count: int | None = None):
+    def detect(self, images: torch.Tensor, detector: str = DEFAULT_DETECTION.detector,
+               pad_top: int = DEFAULT_DETECTION.pads[0], pad_bottom: int = DEFAULT_DETECTION.pads[1],
+               pad_left: int = DEFAULT_DETECTION.pads[2], pad_right: int = DEFAULT_DETECTION.pads[3],
+               smoothing: str = DEFAULT_DETECTION.smoothing, smooth_window: int = DEFAULT_DETECTION.smooth_window,
+               detect_size: int = 0, detect_every: int = DEFAULT_DETECTION.detect_every,
+               on_missing: str = DEFAULT_DETECTION.on_missing, face_index: int = -1, manual_box: str = "",
+               batch_size: int = DEFAULT_DETECTION.batch_size, frame_count: int | None = None):
         check_image(images, "images")
         count = images.shape[0] if frame_count is None or int(frame_count) <= 0 else min(int(frame_count),
                                                                                         images.shape[0])
@@ -146,9 +135,12 @@ class DetectFaces:
         if box is not None:
             track = fixed_box_track(box, count)
         else:
-            track = self._detect(frames, detector, (pad_top, pad_bottom, pad_left, pad_right), smoothing,
-                                 smooth_window, None if detect_size <= 0 else int(detect_size), detect_every,
-                                 on_missing, None if face_index < 0 else int(face_index), batch_size, progress)
+            options = DetectionOptions(
+                detector=detector, pads=(pad_top, pad_bottom, pad_left, pad_right), smoothing=smoothing,
+                smooth_window=int(smooth_window), detect_size=DEFAULT_DETECTION.detect_size if detect_size <= 0
+                else int(detect_size), detect_every=int(detect_every), on_missing=on_missing,
+                face_index=None if face_index < 0 else int(face_index), batch_size=int(batch_size))
+            track = self._detect(frames, options, progress)
         check_boxes_fit(track, frames.height, frames.width)
         faces = FaceBoxes(boxes=track.boxes, found=track.found, frame_height=frames.height,
                           frame_width=frames.width)
@@ -157,23 +149,16 @@ class DetectFaces:
         return (faces, crops)
 
     @staticmethod
-    def _detect(frames: Uint8Frames, detector: str, pads, smoothing: str, smooth_window: int,
-                detect_size: int | None, detect_every: int, on_missing: str, face_index: int | None,
-                batch_size: int, progress: mm.Progress):
-        options = dict(pads=tuple(int(p) for p in pads), smoothing=smoothing, smooth_window=int(smooth_window),
-                       detect_every=int(detect_every), on_missing=on_missing, face_index=face_index,
-                       batch_size=int(batch_size),
-                       progress=mm.interruptible_progress(progress, start=0, span=len(frames)))
-        if detector == "s3fd":
-            from wav2lip_core.detection.s3fd import S3FDDetector
-
+    def _detect(frames: Uint8Frames, options: DetectionOptions, progress: mm.Progress):
+        on_progress = mm.interruptible_progress(progress, start=0, span=len(frames))
+        if options.detector == "s3fd":
             managed = managed_s3fd()
-            size = S3FDDetector.default_detect_size if detect_size is None else detect_size
-            network = managed.load(s3fd_working_memory(frames.height, frames.width, size, int(batch_size)))
-            instance = S3FDDetector(network=network, device=managed.load_device, batch_size=int(batch_size))
-            return detect_face_boxes(frames, detector=instance, detect_size=size, **options)
-        return detect_face_boxes(frames, detector=detector, detect_size="auto" if detect_size is None else detect_size,
-                                 device=str(mm.compute_device()), search_dirs=mm.model_search_dirs(), **options)
+            size = S3FDDetector.default_detect_size if options.detect_size == AUTO else options.detect_size
+            network = managed.load(s3fd_working_memory(frames.height, frames.width, size, options.batch_size))
+            instance = S3FDDetector(network, device=managed.load_device, batch_size=options.batch_size)
+            return detect_face_boxes(frames, options, detector=instance, progress=on_progress)
+        return detect_face_boxes(frames, options, device=str(mm.compute_device()), search_dirs=mm.model_search_dirs(),
+                                 progress=on_progress)
 
 
 def face_crops(images: torch.Tensor, faces: FaceBoxes, progress: mm.Progress) -> torch.Tensor:

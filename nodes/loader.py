@@ -1,27 +1,59 @@
-"""LoadWav2LipModel: a checkpoint from ComfyUI's models/wav2lip folder (or a known model, downloaded on demand)."""
+"""LoadWav2LipModel: a checkpoint from ComfyUI's models/wav2lip folder (or a known model, downloaded on demand),
+and the dropdown entries of model files: files on disk, then known models marked "(will be downloaded)"."""
 from __future__ import annotations
 
-from wav2lip_core.checkpoint import WAV2LIP, load_wav2lip
-from wav2lip_core.download import choice_to_request, is_download_choice, list_choices, resolve_checkpoint
-from wav2lip_core.zoo import find_known_model
+import os
+from collections.abc import Iterable, Sequence
+
+from wav2lip_core.checkpoints import (KNOWN_MODELS, WAV2LIP, find_in_folders, find_known_model, load_wav2lip,
+                                      resolve_checkpoint)
+from wav2lip_core.devices import PRECISION_CHOICES
 
 from . import model_management as mm
 from .types import CATEGORY, WAV2LIP_MODEL, Wav2LipModel
 
-PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16")
+DOWNLOAD_MARK = " (will be downloaded)"
+
+
+def is_download_choice(choice: str) -> bool:
+    return choice.endswith(DOWNLOAD_MARK)
+
+
+def choice_to_request(choice: str) -> str:
+    """A dropdown entry back to what ``resolve_checkpoint`` takes (the download mark removed)."""
+    return choice[: -len(DOWNLOAD_MARK)] if choice.endswith(DOWNLOAD_MARK) else choice
+
+
+def list_choices(file_names: Sequence[str], architecture: str) -> list[str]:
+    """Dropdown entries: ``file_names`` on disk (relative names, as ComfyUI shows them) that are not a known
+    model of another architecture, then every known model of ``architecture`` that is not on disk, as
+    ``"<file><DOWNLOAD_MARK>"``."""
+    on_disk = [name for name in file_names
+               if (known := find_known_model(name)) is None or known.architecture == architecture]
+    present = {name.rsplit("/", 1)[-1].lower() for name in file_names}
+    missing = [model.filename + DOWNLOAD_MARK for model in KNOWN_MODELS.values()
+               if model.architecture == architecture
+               and not present & {filename.lower() for filename in model.filenames}]
+    return on_disk + missing
+
+
+def validate_choice(choice: str, file_names: Iterable[str], search_dirs: Iterable[str | os.PathLike]) -> bool | str:
+    """True when ``choice`` can be resolved (a file on disk or a known model, marked or not), else a message.
+    For VALIDATE_INPUTS: the list changes when a model arrives on disk ("wav2lip_gan.pth (will be downloaded)"
+    becomes "wav2lip_gan.pth"), and saved workflows must keep working either way."""
+    request = choice_to_request(str(choice))
+    folders = list(search_dirs)
+    if request in set(file_names) or find_known_model(request) is not None or \
+            find_in_folders(request, folders) is not None:
+        return True
+    known = ", ".join(model.filename for model in KNOWN_MODELS.values() if model.architecture == WAV2LIP)
+    return (f"Wav2Lip checkpoint {request!r} is not in {', '.join(map(str, folders)) or 'any model folder'}. Put it "
+            f"there (and refresh the page), or pick a known model: {known}.")
 
 
 def model_choices() -> list[str]:
-    """Dropdown entries: the checkpoint files on disk (not the detector's or SyncNet's, which have their own
-    use), then each known Wav2Lip model that is not on disk yet, marked "(will be downloaded)"."""
-    on_disk = []
-    for name in mm.model_file_names():
-        known = find_known_model(name)
-        if known is None or known.architecture == WAV2LIP:
-            on_disk.append(name)
-    downloadable = [choice for choice in list_choices(mm.model_search_dirs(), architectures=[WAV2LIP])
-                    if is_download_choice(choice) and choice_to_request(choice) not in on_disk]
-    return on_disk + downloadable
+    """The generator dropdown (the detector's and SyncNet's files have their own use and are left out)."""
+    return list_choices(mm.model_file_names(), WAV2LIP)
 
 
 class LoadWav2LipModel:
@@ -50,14 +82,7 @@ class LoadWav2LipModel:
 
     @classmethod
     def VALIDATE_INPUTS(cls, model_name):
-        """Accept a file on disk or a known model, with or without the "(will be downloaded)" mark, so a saved
-        workflow keeps working after its model was downloaded (the dropdown entry then loses the mark)."""
-        request = choice_to_request(str(model_name))
-        if request in mm.model_file_names() or find_known_model(request) is not None:
-            return True
-        folders = ", ".join(str(folder) for folder in mm.model_search_dirs())
-        return (f"Wav2Lip checkpoint {request!r} is not in {folders}. Put it there (and refresh the page), or pick "
-                f"a known model: wav2lip_gan.pth or wav2lip.pth.")
+        return validate_choice(model_name, mm.model_file_names(), mm.model_search_dirs())
 
     RETURN_TYPES = (WAV2LIP_MODEL,)
     RETURN_NAMES = ("wav2lip_model",)
@@ -67,9 +92,9 @@ class LoadWav2LipModel:
     DESCRIPTION = "Loads a Wav2Lip lip-sync checkpoint (wav2lip_gan.pth or wav2lip.pth)."
 
     def load(self, model_name: str, precision: str = "auto", allow_download: bool = True):
-        path = resolve_checkpoint(model_name, search_dirs=mm.model_search_dirs(), download_dir=mm.download_dir(),
-                                  allow_download=bool(allow_download), architecture=WAV2LIP,
-                                  progress=mm.byte_progress())
+        path = resolve_checkpoint(choice_to_request(model_name), search_dirs=mm.model_search_dirs(),
+                                  download_dir=mm.download_dir(), allow_download=bool(allow_download),
+                                  architecture=WAV2LIP, progress=mm.byte_progress())
         dtype = mm.pick_dtype(precision, mm.compute_device())
         module = load_wav2lip(path, device=mm.offload_device(), dtype=dtype)
         return (Wav2LipModel(managed=mm.ManagedModel(module, name=path.name), path=path, dtype=dtype),)

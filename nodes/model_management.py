@@ -29,14 +29,14 @@ try:  # ComfyUI's way to mark one output of a node as unusable, with a message f
 except Exception:
     ExecutionBlocker = None
 
-from wav2lip_core.download import pack_weights_dir
+from wav2lip_core.batching import release_cached_device_memory
+from wav2lip_core.checkpoints import CHECKPOINT_EXTENSIONS, list_model_files, pack_weights_dir
+from wav2lip_core.devices import pick_device
+from wav2lip_core.devices import pick_dtype as engine_pick_dtype
 
 log = logging.getLogger("ComfyUI-Wav2Lip")
 
 MODEL_FOLDER = "wav2lip"        # ComfyUI's models/wav2lip, plus the pack's weights/ and extra_model_paths.yaml
-MODEL_EXTENSIONS = {".pth", ".pt", ".safetensors", ".ckpt", ".bin"}
-
-PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class InterruptedByUser(Exception):
@@ -63,7 +63,7 @@ def register_model_folder() -> None:
     for path in (default, str(pack_weights_dir())):
         if path not in paths:
             paths.append(path)
-    folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, set(extensions) | MODEL_EXTENSIONS)
+    folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, set(extensions) | set(CHECKPOINT_EXTENSIONS))
 
 
 def model_search_dirs() -> list[Path]:
@@ -84,28 +84,14 @@ def model_file_names() -> list[str]:
     """Checkpoint files in the wav2lip folders, as relative names (ComfyUI's cached listing when present)."""
     if IN_COMFYUI and MODEL_FOLDER in folder_paths.folder_names_and_paths:
         return list(folder_paths.get_filename_list(MODEL_FOLDER))
-    names: list[str] = []
-    for folder in model_search_dirs():
-        if folder.is_dir():
-            for path in sorted(folder.rglob("*")):
-                relative = path.relative_to(folder)
-                if path.is_file() and path.suffix.lower() in MODEL_EXTENSIONS and \
-                        not any(part.startswith(".") for part in relative.parts):
-                    names.append(relative.as_posix())
-    return sorted(set(names))
+    return sorted(list_model_files(model_search_dirs()))
 
 
 # ------------------------------------------------------------------------------------------------ devices
 
 def compute_device() -> torch.device:
-    """Where networks run: ComfyUI's torch device, else CUDA, MPS or the CPU."""
-    if IN_COMFYUI:
-        return comfy_mm.get_torch_device()
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """Where networks run: ComfyUI's torch device, else the engine's ``auto`` choice (CUDA, MPS or the CPU)."""
+    return comfy_mm.get_torch_device() if IN_COMFYUI else pick_device("auto")
 
 
 def offload_device() -> torch.device:
@@ -119,41 +105,25 @@ def intermediate_device() -> torch.device:
 
 
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """``auto``: fp32 on the CPU; fp16 where ComfyUI (or CUDA/MPS) says fp16 is good; else fp32. bf16 is never
-    picked by itself: it moves the picture by more than 2/255 on the random test network (fp16 stays within), so
-    it is the user's explicit choice. ``fp32`` / ``fp16`` / ``bf16``: that precision."""
-    if precision in PRECISIONS:
-        return PRECISIONS[precision]
-    if precision != "auto":
-        raise ValueError(f"precision must be auto, {', '.join(PRECISIONS)}; not {precision!r}")
-    if device.type == "cpu":
-        return torch.float32
-    if IN_COMFYUI:
-        return torch.float16 if comfy_mm.should_use_fp16(device) else torch.float32
-    if device.type == "cuda":
-        major, _ = torch.cuda.get_device_capability(device)
-        if major >= 6:
-            return torch.float16
-        return torch.float32
-    return torch.float16 if device.type == "mps" else torch.float32
+    """The engine's precision choice (``auto``: fp16 where it is fast, never bf16), with ComfyUI's own judgement
+    of the GPU deciding where fp16 is fast."""
+    fp16_preferred = bool(comfy_mm.should_use_fp16(device)) if IN_COMFYUI and device.type != "cpu" else None
+    return engine_pick_dtype(precision, device, fp16_preferred)
 
 
-def out_of_memory_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean the device ran out of memory."""
-    errors: list[type[BaseException]] = []
+def out_of_memory_types() -> tuple[type[BaseException], ...]:
+    """ComfyUI's own out-of-memory exception type, for the engine's batch loop to recognise too."""
     if IN_COMFYUI and isinstance(comfy_mm.OOM_EXCEPTION, type) and comfy_mm.OOM_EXCEPTION is not Exception:
-        errors.append(comfy_mm.OOM_EXCEPTION)
-    if hasattr(torch, "OutOfMemoryError"):
-        errors.append(torch.OutOfMemoryError)
-    return tuple(errors) or (RuntimeError,)
+        return (comfy_mm.OOM_EXCEPTION,)
+    return ()
 
 
 def free_cached_memory() -> None:
     """Return cached blocks to the device after an out-of-memory error."""
     if IN_COMFYUI:
         comfy_mm.soft_empty_cache()
-    elif torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    else:
+        release_cached_device_memory()
 
 
 # ---------------------------------------------------------------------------------------- the wrapped models
@@ -177,9 +147,6 @@ class ManagedModel:
             self.module.to(self.offload_device)
             self.patcher = comfy_patcher.ModelPatcher(self.module, load_device=self.load_device,
                                                       offload_device=self.offload_device)
-
-    def size_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.module.state_dict().values())
 
     def load(self, working_memory_bytes: int = 0) -> torch.nn.Module:
         """The module on the compute device, ready to run; ``working_memory_bytes``: activations expected."""

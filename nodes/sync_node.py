@@ -8,20 +8,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wav2lip_core.fast_inference import preferred_generator_batch
-from wav2lip_core.models.wav2lip import FACE_SIZE
-from wav2lip_core.pipeline import generate_faces_in_parts
+from wav2lip_core.faces import generate_faces
+from wav2lip_core.models.wav2lip import FACE_SIZE, working_memory_bytes
+from wav2lip_core.pipeline import generator_batches
 from wav2lip_core.schedule import LOOP_MODES, source_frame_indices
 
 from . import model_management as mm
 from .tensors import check_image, image_to_uint8, unit_float_to_image
 from .types import CATEGORY, WAV2LIP_FACES, WAV2LIP_MEL, WAV2LIP_MODEL, WAV2LIP_SYNC, FaceBoxes, MelChunks, \
     SyncPlan, Wav2LipModel
-
-# Activation memory of one generator sample in float32, scaled by the dtype's size: the encoder's skip features
-# (~1.1 MiB) plus the few largest decoder maps alive at once (2.25 MiB each) come to ~9 MiB; 12 MiB leaves a margin.
-# (All leaf-layer outputs together are 51 MiB, but most are freed as soon as the next layer has run.)
-WORKING_BYTES_PER_SAMPLE_FP32 = 12 * 2**20
 
 
 def make_sync_plan(faces: FaceBoxes, num_output_frames: int, loop: str) -> SyncPlan:
@@ -80,29 +75,21 @@ class Wav2LipSync:
         num_outputs = plan.num_frames
         output = torch.empty((num_outputs, FACE_SIZE, FACE_SIZE, 3), dtype=torch.float32,
                              device=mm.intermediate_device())
-        bytes_per_sample = WORKING_BYTES_PER_SAMPLE_FP32 * torch.finfo(model.dtype).bits // 32
-        network = model.managed.load(bytes_per_sample * min(batch_size, max(1, num_outputs)))
+        network = model.managed.load(working_memory_bytes(min(batch_size, max(1, num_outputs)), model.dtype))
+        batches = generator_batches(batch_size, next(network.parameters()).device, mm.out_of_memory_types(),
+                                    mm.free_cached_memory)
         progress = mm.Progress(num_outputs)
-        preferred = preferred_generator_batch(next(network.parameters()).device)   # 8 on CPU, None on GPUs
-        start = 0
-        while start < num_outputs:
+
+        def process(start: int, stop: int) -> None:
             mm.throw_if_interrupted()
-            stop = min(start + batch_size, num_outputs)
             sources = plan.source_frames[start:stop]
             crops = image_to_uint8(face_crops[torch.tensor(sources, dtype=torch.long)])
             batch = crops.astype(np.float32) / np.float32(255.0)       # no face: the crop, unchanged
             with_face = np.flatnonzero(plan.found[start:stop])
             if with_face.size:
-                try:
-                    batch[with_face] = generate_faces_in_parts(network, crops[with_face],
-                                                               chunks[start:stop][with_face], preferred)
-                except mm.out_of_memory_errors():
-                    if batch_size == 1:
-                        raise
-                    batch_size = max(1, batch_size // 2)
-                    mm.free_cached_memory()
-                    continue
+                batch[with_face] = generate_faces(network, crops[with_face], chunks[start:stop][with_face])
             output[start:stop] = unit_float_to_image(batch, output.device)
             progress.advance(stop - start)
-            start = stop
+
+        batches.run(num_outputs, process)
         return output

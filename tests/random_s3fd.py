@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from wav2lip_core.detection.s3fd import build_s3fd_network  # noqa: E402
+from wav2lip_core.checkpoints import ARCHITECTURES, S3FD  # noqa: E402
 
 
 def random_s3fd_state_dict(seed: int = 0, face_logit_bias: float = 0.0) -> dict[str, torch.Tensor]:
@@ -25,7 +25,7 @@ def random_s3fd_state_dict(seed: int = 0, face_logit_bias: float = 0.0) -> dict[
     face, so timings measure the network and not NMS over thousands of random boxes.
     """
     torch.manual_seed(seed)
-    state = {key: value.clone() for key, value in build_s3fd_network().state_dict().items()}
+    state = {key: value.clone() for key, value in ARCHITECTURES[S3FD].build().state_dict().items()}
     for key in state:
         if key.endswith("mbox_conf.bias"):
             state[key][-1] += face_logit_bias   # the last channel is "face" (conv3_3 has 3 background maps)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from random_weights import official_container
-from wav2lip_core import checkpoint
-from wav2lip_core.checkpoint import CheckpointError, load_syncnet, load_wav2lip
+from wav2lip_core.checkpoints import (S3FD, CheckpointError, convert_to_safetensors, identify_architecture,
+                                      load_syncnet, load_wav2lip, read_state_dict)
 from wav2lip_core.models import SyncNetColor, Wav2Lip
 
 
@@ -70,7 +70,7 @@ def test_fp16_tensors_load_and_the_model_takes_the_requested_dtype(tmp_path, wav
 def test_converter_writes_safetensors_with_bare_keys_that_load(tmp_path, official_checkpoint, wav2lip_model, dtype):
     from safetensors.torch import load_file
 
-    out = checkpoint.convert_to_safetensors(official_checkpoint, tmp_path / "wav2lip.safetensors", dtype=dtype)
+    out = convert_to_safetensors(official_checkpoint, tmp_path / "wav2lip.safetensors", dtype=dtype)
     tensors = load_file(str(out))
     assert all(not key.startswith("module.") for key in tensors)
     assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {dtype}
@@ -104,7 +104,7 @@ def test_s3fd_and_discriminator_files_are_recognised_and_refused(tmp_path):
         load_wav2lip(tmp_path / "s3fd.pth")
     with pytest.raises(CheckpointError, match="visual-quality discriminator"):
         load_wav2lip(tmp_path / "disc.pth")
-    assert checkpoint.inspect_checkpoint(tmp_path / "s3fd.pth").architecture == checkpoint.S3FD
+    assert identify_architecture(read_state_dict(tmp_path / "s3fd.pth")).id == S3FD
 
 
 def test_a_truncated_download_is_called_truncated(tmp_path, official_checkpoint):

@@ -56,45 +56,9 @@ def test_cli_explains_a_missing_checkpoint_without_a_traceback(tmp_path):
 
 
 def test_convert_subcommand_writes_a_loadable_safetensors_file(tmp_path, official_checkpoint):
-    from wav2lip_core.checkpoint import load_wav2lip
+    from wav2lip_core.checkpoints import load_wav2lip
 
     out = tmp_path / "wav2lip.safetensors"
     result = _run_cli("convert", str(official_checkpoint), str(out), "--dtype", "fp32")
     assert result.returncode == 0, result.stderr
     load_wav2lip(out)
-
-
-_FAULTS_OF_A_SECOND_GENERATOR_PASS = """
-import resource, sys
-import torch
-torch.set_num_threads(1)                                     # one heap arena: fewer run-to-run differences
-from wav2lip_core.memory import reuse_freed_heap_memory
-from wav2lip_core.models.wav2lip import Wav2Lip
-if sys.argv[1] == "reuse":
-    assert reuse_freed_heap_memory()
-def faults():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-model = Wav2Lip().eval()
-mel, faces = torch.zeros(8, 1, 80, 16), torch.zeros(8, 6, 96, 96)
-with torch.inference_mode():
-    for _ in range(3):
-        model(mel, faces)                                    # the first batches map their memory
-    before = faults()
-    model(mel, faces)                                        # the next batch: fresh pages again, or reused ones?
-print(faults() - before)
-"""
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt")
-def test_the_cli_process_reuses_large_freed_buffers_instead_of_faulting_in_new_pages():
-    """Each batch allocates tens of MB; mapped and zeroed anew every time they cost ~10 % of a long run."""
-    def faults(mode: str) -> int:
-        done = subprocess.run([sys.executable, "-c", _FAULTS_OF_A_SECOND_GENERATOR_PASS, mode], capture_output=True,
-                              text=True, check=True, cwd=ROOT)
-        return int(done.stdout.strip())
-
-    # Which thread's heap serves an allocation, and glibc's own adaptive threshold, vary from run to run.
-    default = [faults("default") for _ in range(3)]
-    reused = [faults("reuse") for _ in range(3)]
-    assert max(default) > 15_000           # measured: 24,000-68,000 pages faulted in and zeroed again
-    assert min(reused) < 3_000             # measured: 0 (sometimes 2,300)

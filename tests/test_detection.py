@@ -14,9 +14,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from random_s3fd import random_s3fd_state_dict, write_random_s3fd  # noqa: E402
 
 from wav2lip_core.detection import (DETECTORS, FaceDetectionError, FaceNotDetectedError, FaceTrack,  # noqa: E402
-                                    detect_face_boxes, fixed_box_track, make_detector, pad_and_clamp,
-                                    select_face, smooth_boxes, smooth_centered, smooth_original)
-from wav2lip_core.detection.s3fd import S3FDDetector, decode_s3fd_outputs, find_s3fd_weights  # noqa: E402
+                                    detect_face_boxes, fixed_box_track, make_detector)
+from wav2lip_core.detection.boxes import (pad_and_clamp, select_face, smooth_boxes, smooth_centered,  # noqa: E402
+                                          smooth_original)
+from wav2lip_core.detection.s3fd import S3FDDetector, decode_s3fd_outputs, s3fd_weights  # noqa: E402
 
 # skimage's astronaut: her face spans about x 180..270, y 83..187 (hairline to chin).
 FACE_CROP = (slice(40, 296), slice(100, 356))          # a 256x256 head-and-shoulders crop
@@ -129,11 +130,11 @@ def random_s3fd_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def random_s3fd(random_s3fd_file) -> S3FDDetector:
-    return S3FDDetector(weights_path=random_s3fd_file, allow_download=False)
+    return S3FDDetector.from_weights(random_s3fd_file)
 
 
 def test_s3fd_weights_are_loaded_from_a_local_file_in_the_real_layout(random_s3fd_file):
-    assert find_s3fd_weights(search_dirs=[random_s3fd_file.parent]) == random_s3fd_file
+    assert s3fd_weights(search_dirs=[random_s3fd_file.parent], allow_download=False) == random_s3fd_file
     detector = make_detector("s3fd", search_dirs=[random_s3fd_file.parent], allow_download=False, cache=False)
     expected = random_s3fd_state_dict(seed=0)
     for key, value in detector.network.state_dict().items():
@@ -142,7 +143,7 @@ def test_s3fd_weights_are_loaded_from_a_local_file_in_the_real_layout(random_s3f
 
 def test_s3fd_weights_are_also_found_under_face_alignments_file_name(tmp_path):
     path = write_random_s3fd(tmp_path / "s3fd-619a316812.pth", seed=1)
-    assert find_s3fd_weights(search_dirs=[tmp_path / "missing", tmp_path]) == path
+    assert s3fd_weights(search_dirs=[tmp_path / "missing", tmp_path], allow_download=False) == path
 
 
 def test_s3fd_returns_one_array_of_x1_y1_x2_y2_score_per_frame(random_s3fd):
@@ -186,8 +187,7 @@ def test_s3fd_decode_puts_a_box_on_the_anchor_that_fires():
                                                    centre_x + side / 2, centre_y + side / 2])
 
 
-def test_s3fd_without_a_file_and_without_downloads_says_which_file_to_put_where(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+def test_s3fd_without_a_file_and_without_downloads_says_which_file_to_put_where(tmp_path):
     with pytest.raises(FaceDetectionError) as error:
         make_detector("s3fd", search_dirs=[tmp_path / "weights"], allow_download=False, cache=False)
     assert "s3fd.pth" in str(error.value) and str(tmp_path / "weights") in str(error.value)
@@ -242,6 +242,7 @@ def test_the_cli_path_gets_a_one_frame_s3fd_on_the_cpu(random_s3fd, monkeypatch)
     from wav2lip_core.detection import s3fd as s3fd_module
     from wav2lip_core.detection.track import make_detector
 
+    monkeypatch.setattr(s3fd_module, "s3fd_weights", lambda *args, **kwargs: "s3fd.pth")
     monkeypatch.setattr(s3fd_module, "load_s3fd_network", lambda *args, **kwargs: random_s3fd.network)
     detector = make_detector("s3fd", device="cpu", batch_size=16, cache=False)
     assert detector.batch_size == 1

@@ -1,7 +1,7 @@
 """Getting the weights: find, fetch from the hub (a local fake, no network), verify, place; offline messages.
 
 The fake hub (tests/hub_server.py) serves the files under the repository paths of the real table
-(``wav2lip_core.zoo``), and ``HF_ENDPOINT`` points at it, as a regional mirror would. The downloader reads
+(``wav2lip_core.checkpoints.known_models``), and ``HF_ENDPOINT`` points at it, as a regional mirror would. The downloader reads
 ``HF_ENDPOINT`` / ``HF_HUB_OFFLINE`` / ``HF_HUB_ETAG_TIMEOUT`` when it is called, so the tests set them with
 monkeypatch in this process; ``huggingface_hub.constants`` values frozen at import time are patched too.
 """
@@ -19,12 +19,11 @@ import pytest
 import torch
 
 from hub_server import FakeHub, SilentServer, closed_port_url
-from wav2lip_core import download
-from wav2lip_core.checkpoint import S3FD, CheckpointError
-from wav2lip_core.download import (DOWNLOAD_MARK, ChangedOnDiskError, DownloadError, choice_to_request,
-                                   download_main, download_model, list_choices, resolve_checkpoint)
+from wav2lip_core.checkpoints import (KNOWN_MODELS, S3FD, ChangedOnDiskError, CheckpointError, DownloadError,
+                                      KnownModel, UrlSource, download_model, find_known_model, record_path,
+                                      resolve_checkpoint, store, verify_checkpoint)
+from wav2lip_core.cli.models import download_main
 from wav2lip_core.models import Wav2Lip
-from wav2lip_core.zoo import KNOWN_MODELS, KnownModel, UrlSource, find_known_model
 
 GAN_REPO, GAN_PATH = "Nekochu/Wav2Lip", "wav2lip_gan.pth"  # first source of wav2lip_gan in the table
 
@@ -205,7 +204,7 @@ def test_a_source_with_the_official_bytes_is_preferred_to_an_earlier_valid_copy(
     path = _fetch_gan(models_dir)
 
     assert path.read_bytes() == generator_bytes
-    assert json.loads(download.record_path(path).read_text())["official"] is True
+    assert json.loads(record_path(path).read_text())["official"] is True
     assert _visible_files(models_dir) == ["wav2lip_gan.pth", "wav2lip_gan.pth.verified.json"]
 
 
@@ -217,7 +216,7 @@ def test_without_an_official_copy_anywhere_the_first_verified_copy_is_used_and_m
     path = _fetch_gan(models_dir)
 
     assert path.read_bytes() == other_generator_bytes
-    record = json.loads(download.record_path(path).read_text())
+    record = json.loads(record_path(path).read_text())
     assert record["official"] is False and record["source"].endswith(f"/{GAN_REPO}/resolve/main/{GAN_PATH}")
     assert _visible_files(models_dir) == ["wav2lip_gan.pth", "wav2lip_gan.pth.verified.json"]
 
@@ -311,7 +310,7 @@ def test_a_file_that_changed_on_disk_after_verification_is_noticed_and_left_alon
     assert _visible_files(models_dir) == ["wav2lip_gan.pth", "wav2lip_gan.pth.verified.json"]
     assert len(hub.requests) == count
 
-    download.record_path(path).unlink()  # what the message says to do after a deliberate swap
+    record_path(path).unlink()  # what the message says to do after a deliberate swap
     assert _fetch_gan(models_dir) == path
 
 
@@ -331,22 +330,6 @@ def test_an_unknown_name_that_is_not_on_disk_says_which_models_can_be_downloaded
         resolve_checkpoint("nonexistent.pth", search_dirs=[models_dir])
 
 
-# --------------------------------------------------------------------------------------- dropdown choices
-
-def test_choices_list_files_on_disk_and_known_models_that_will_be_downloaded(models_dir, generator_bytes):
-    (models_dir / "wav2lip.pth").write_bytes(b"x")
-    (models_dir / "extra").mkdir()
-    (models_dir / "extra" / "mine.safetensors").write_bytes(b"x")
-    (models_dir / ".wav2lip_gan.pth.1234.partial").write_bytes(b"x")
-    (models_dir / "old.pth.rejected").write_bytes(b"x")
-
-    choices = list_choices([models_dir], architectures=["wav2lip"])
-
-    assert choices == ["extra/mine.safetensors", "wav2lip.pth", "wav2lip_gan.pth" + DOWNLOAD_MARK]
-    assert choice_to_request(choices[-1]) == "wav2lip_gan.pth"
-    assert list_choices([models_dir], architectures=[S3FD])[-1] == "s3fd.pth" + DOWNLOAD_MARK
-
-
 # -------------------------------------------------------------------------------------------------- CLI
 
 def test_the_download_command_fetches_the_named_models(hub, models_dir, generator_bytes, capsys):
@@ -364,16 +347,6 @@ def test_the_download_command_offline_prints_one_message_and_no_traceback(hub, m
     assert hub.requests == []
 
 
-def test_a_saved_choice_stays_valid_before_and_after_its_model_arrives_on_disk(models_dir):
-    from wav2lip_core.download import validate_choice
-
-    assert validate_choice("wav2lip_gan.pth" + DOWNLOAD_MARK, [models_dir]) is True
-    assert validate_choice("wav2lip_gan.pth", [models_dir]) is True
-    assert "not found" in validate_choice("someone_elses.pth", [models_dir])
-    (models_dir / "someone_elses.pth").write_bytes(b"x")
-    assert validate_choice("someone_elses.pth", [models_dir]) is True
-
-
 @pytest.mark.parametrize("damage, said", [
     ("nan", "NaN or infinite values"),
     ("reshape", "does not match its layout"),
@@ -388,8 +361,8 @@ def test_verification_checks_every_value_and_the_layout_of_the_expected_network(
     path = models_dir / "damaged.pth"
     torch.save({"state_dict": state}, path)
     with pytest.raises(CheckpointError, match=said):
-        download.verify_checkpoint(path, "wav2lip")
-    assert not download.record_path(path).exists()
+        verify_checkpoint(path, "wav2lip")
+    assert not record_path(path).exists()
 
 
 def test_an_exception_from_the_progress_callback_stops_the_download_and_leaves_no_file(
@@ -414,16 +387,16 @@ def test_an_unchanged_verified_file_is_not_hashed_again_but_a_rewritten_one_is(
     path.write_bytes(generator_bytes)
     old = time.time() - 3600
     os.utime(path, (old, old))                     # written long before it is verified
-    download.verify_checkpoint(path, "wav2lip")
+    verify_checkpoint(path, "wav2lip")
     hashed = []
-    original_hash = download.file_sha256
-    monkeypatch.setattr(download, "file_sha256", lambda p: hashed.append(p) or original_hash(p))
+    original_hash = store.file_sha256
+    monkeypatch.setattr(store, "file_sha256", lambda p: hashed.append(p) or original_hash(p))
 
-    assert download.verify_checkpoint(path, "wav2lip").sha256 == original_hash(path)
+    assert verify_checkpoint(path, "wav2lip").sha256 == original_hash(path)
     assert hashed == []                            # same size and time as recorded: trusted
 
     path.write_bytes(generator_bytes)              # rewritten: a new modification time
-    download.verify_checkpoint(path, "wav2lip")
+    verify_checkpoint(path, "wav2lip")
     assert hashed == [path]
 
 
@@ -432,9 +405,9 @@ def test_a_record_written_in_the_same_moment_as_the_file_is_never_trusted_withou
     """A change within the file system's clock tick may keep the time: such records are always re-hashed."""
     path = models_dir / "wav2lip_gan.pth"
     path.write_bytes(generator_bytes)
-    download.verify_checkpoint(path, "wav2lip")    # right after writing
+    verify_checkpoint(path, "wav2lip")    # right after writing
     hashed = []
-    original_hash = download.file_sha256
-    monkeypatch.setattr(download, "file_sha256", lambda p: hashed.append(p) or original_hash(p))
-    download.verify_checkpoint(path, "wav2lip")
+    original_hash = store.file_sha256
+    monkeypatch.setattr(store, "file_sha256", lambda p: hashed.append(p) or original_hash(p))
+    verify_checkpoint(path, "wav2lip")
     assert hashed == [path]

@@ -11,10 +11,15 @@ from torch import nn
 
 from conftest import astronaut_clip
 from wav2lip_core.audio import mel_chunks, melspectrogram
-from wav2lip_core.fast_inference import count_batchnorms, fold_batchnorm, fold_conv_and_norm, prepare_for_inference
+from wav2lip_core.fast_inference import fold_batchnorm, fold_conv_and_norm, prepare_for_inference
 from wav2lip_core.faces import crop_face, generate_faces
 
 SAMPLE_BOX = (10, 120, 10, 118)   # (y1, y2, x1, x2): the astronaut's face in a 128x128 astronaut_clip frame
+
+
+def count_batchnorms(model: torch.nn.Module) -> int:
+    """How many BatchNorm layers are left in ``model``."""
+    return sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def _trained_looking_norm(channels: int, seed: int) -> nn.BatchNorm2d:

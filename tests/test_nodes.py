@@ -13,7 +13,8 @@ from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from nodes import model_management as mm
 from nodes.types import CUSTOM_TYPES, FaceBoxes, MelChunks, SyncPlan, Wav2LipModel
 from wav2lip_core.audio import mel_chunks, melspectrogram, to_mono_16k
-from wav2lip_core.checkpoint import CheckpointError
+from wav2lip_core.checkpoints import CheckpointError
+from wav2lip_core.detection import detect_face_boxes
 from wav2lip_core.faces import crop_face
 from wav2lip_core.pipeline import lipsync
 
@@ -193,7 +194,6 @@ def random_s3fd_folder(tmp_path_factory) -> Path:
 
 
 def test_s3fd_detection_runs_through_the_node_and_matches_the_engines_tracker(random_s3fd_folder, monkeypatch):
-    from wav2lip_core.detection import detect_face_boxes
     monkeypatch.setattr(mm, "model_search_dirs", lambda: [random_s3fd_folder])
     clip = astronaut_clip(4)
     options = {**defaults("DetectFaces"), "on_missing": "skip", "smoothing": "none"}
@@ -229,8 +229,9 @@ def test_the_chain_with_detection_equals_lipsync_with_the_same_detection_options
     monkeypatch.setattr(mm, "model_search_dirs", lambda: [random_s3fd_folder])
     clip = astronaut_clip(5)
     out = chain(generator, clip, speech, manual_box="", on_missing="nearest", smoothing="centered")
-    expected = lipsync(clip, speech, FPS, wav2lip_model, batch_size=8, detector="s3fd", detect_options=dict(
-        weights_path=random_s3fd_folder / "s3fd.pth", allow_download=False))
+    boxes = detect_face_boxes(clip, detector="s3fd", weights_path=random_s3fd_folder / "s3fd.pth",
+                              allow_download=False)
+    expected = lipsync(clip, speech, FPS, wav2lip_model, batch_size=8, face_boxes=boxes)
     np.testing.assert_array_equal(as_uint8(out["frames"]), expected)
 
 
@@ -445,6 +446,37 @@ def test_a_saved_workflow_naming_a_known_model_with_or_without_the_download_mark
     assert isinstance(message, str) and str(model_folder) in message
 
 
+def test_the_dropdown_lists_files_on_disk_then_known_models_that_will_be_downloaded(tmp_path):
+    from nodes.loader import DOWNLOAD_MARK, choice_to_request, list_choices
+    from wav2lip_core.checkpoints import S3FD, WAV2LIP, list_model_files
+
+    (tmp_path / "wav2lip.pth").write_bytes(b"x")
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "mine.safetensors").write_bytes(b"x")
+    (tmp_path / ".wav2lip_gan.pth.1234.partial").write_bytes(b"x")
+    (tmp_path / "old.pth.rejected").write_bytes(b"x")
+    (tmp_path / "s3fd.pth").write_bytes(b"x")                    # the detector has its own use
+
+    choices = list_choices(list_model_files([tmp_path]), WAV2LIP)
+
+    assert choices == ["extra/mine.safetensors", "wav2lip.pth", "wav2lip_gan.pth" + DOWNLOAD_MARK]
+    assert choice_to_request(choices[-1]) == "wav2lip_gan.pth"
+    assert list_choices([], S3FD) == ["s3fd.pth" + DOWNLOAD_MARK]
+
+
+def test_a_saved_choice_stays_valid_before_and_after_its_model_arrives_on_disk(tmp_path):
+    from nodes.loader import DOWNLOAD_MARK, validate_choice
+    from wav2lip_core.checkpoints import list_model_files
+
+    def valid(choice):
+        return validate_choice(choice, list_model_files([tmp_path]), [tmp_path])
+
+    assert valid("wav2lip_gan.pth" + DOWNLOAD_MARK) is True and valid("wav2lip_gan.pth") is True
+    assert "is not in" in valid("someone_elses.pth")
+    (tmp_path / "someone_elses.pth").write_bytes(b"x")
+    assert valid("someone_elses.pth") is True
+
+
 def test_an_empty_folder_says_what_to_download_and_where(model_folder):
     with pytest.raises(CheckpointError) as error:
         run("LoadWav2LipModel", model_name="wav2lip_gan.pth (will be downloaded)", precision="auto",
@@ -497,11 +529,11 @@ def test_pyproject_dependencies_match_requirements_txt_and_name_no_opencv_or_tor
 
 def test_on_cpu_the_sync_node_feeds_the_generator_at_most_8_faces_at_a_time(generator, speech, monkeypatch):
     """Parts of 8 are the fastest on CPU and keep the activations small whatever the node's batch size."""
-    from wav2lip_core import pipeline
+    from nodes import sync_node
 
     seen = []
-    real = pipeline.generate_faces
-    monkeypatch.setattr(pipeline, "generate_faces", lambda net, crops, chunks: seen.append(len(crops)) or
+    real = sync_node.generate_faces
+    monkeypatch.setattr(sync_node, "generate_faces", lambda net, crops, chunks: seen.append(len(crops)) or
                         real(net, crops, chunks))
     out = chain(generator, astronaut_clip(3), speech, batch_size=128)
     assert sum(seen) == out["frame_count"] == 11 and max(seen) == 8

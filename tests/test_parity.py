@@ -40,7 +40,7 @@ def test_original_mode_matches_the_original_inference_pixel_for_pixel(wav2lip_mo
 
 def test_the_fast_loading_path_keeps_parity_with_the_original(official_checkpoint):
     """load_wav2lip folds BatchNorm and goes channels-last by default: still within 1 LSB on <= 0.1%."""
-    from wav2lip_core.checkpoint import load_wav2lip
+    from wav2lip_core.checkpoints import load_wav2lip
 
     case = np.load(GOLDEN)
     box = tuple(int(v) for v in case["box"])

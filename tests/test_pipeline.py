@@ -10,7 +10,7 @@ from wav2lip_core import faces as faces_module
 from wav2lip_core.audio import mel_chunks, melspectrogram
 from wav2lip_core.blend import changed_region_mask, feather_mask, paste_face
 from wav2lip_core.faces import crop_face, generate_faces, model_face_input
-from wav2lip_core.detection import fixed_box_track
+from wav2lip_core.detection import DetectionOptions, fixed_box_track
 from wav2lip_core.pipeline import lipsync
 from wav2lip_core.schedule import source_frame_indices
 
@@ -159,7 +159,8 @@ def test_frames_must_be_uint8_rgb(wav2lip_model, speech_16k):
 def test_without_a_box_faces_are_detected_and_a_frame_without_a_face_passes_through(wav2lip_model, speech_16k):
     clip = astronaut_clip(6, size=160)
     clip[3] = 0                                                   # a blank frame: no face
-    out = lipsync(clip, speech_16k[:5000], 25, wav2lip_model, detector="dlib_hog", on_missing="skip")
+    out = lipsync(clip, speech_16k[:5000], 25, wav2lip_model,
+                  detection=DetectionOptions(detector="dlib_hog", on_missing="skip"))
     assert len(out) == len(mel_chunks(melspectrogram(speech_16k[:5000]), 25))
     np.testing.assert_array_equal(out[3], clip[3])
     assert not np.array_equal(out[2], clip[2])

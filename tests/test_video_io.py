@@ -5,9 +5,8 @@ import cv2
 import numpy as np
 
 from conftest import SAMPLES, astronaut_clip
-from wav2lip_core.cli import frame_preprocessor
 from wav2lip_core.schedule import source_frame_indices
-from wav2lip_core.video_io import Mp4Writer, VideoFrames, is_image_path, read_video
+from wav2lip_core.video_io import Mp4Writer, VideoFrames, frame_preprocessor, is_image_path, read_video
 
 CLIP = SAMPLES / "astronaut_face.mp4"
 

@@ -12,12 +12,10 @@ convolution and the skip concatenations in NHWC without reordering the activatio
 passing NCHW-contiguous inputs (the first convolution converts them once). Outputs come back channels_last;
 ``.contiguous()`` or ``.numpy()`` on a permuted view handles that.
 
-What was measured (2-core AMD EPYC, torch 2.13 CPU; bench/bench_generator.py): per frame, as loaded vs
-prepared, 70 -> 50 ms at batch 128, 66 -> 50 ms at batch 32, 45 -> 43 ms at batch 8, 69 -> 57 ms at batch 1
-(folding alone gave about a third of that gain, channels_last the rest). Batches of 8 are fastest on CPU
-(activations stay in cache): see ``preferred_generator_batch``. Left out: TorchScript freezing (slower here).
-Half precision is opt-in on the CPU (``auto`` stays float32 there): bfloat16 with float32 encoders is ~1.6x
-faster on AVX512-BF16 CPUs (26 vs 43 ms/frame); float16 convolutions on the CPU are ~9x slower.
+Folding and channels-last each remove work; batches of 8 are fastest on the CPU (activations stay in cache,
+see ``preferred_generator_batch``). Half precision is opt-in on the CPU (``auto`` stays float32 there):
+bfloat16 with float32 encoders is faster on CPUs with native bfloat16, float16 convolutions on the CPU are
+much slower. The figures are in bench/README.md ("Generator").
 
 A folded model is for inference only: its state dict no longer has the BatchNorm entries, so save or
 convert checkpoints from the unfolded model.
@@ -29,8 +27,8 @@ from torch import nn
 
 ConvLayer = nn.Conv2d | nn.ConvTranspose2d
 CHANNELS_LAST_DEVICES = ("cpu", "cuda")
-# Frames per generator call on CPU: the activations of 8 frames stay in cache; per-frame cost (2-core EPYC,
-# prepared) is 42-43 ms at batch 8, 49 at 16, 50 at 32 and 128 (70 ms at 128 as loaded).
+# Frames per generator call on CPU: the activations of 8 frames stay in cache (per-frame cost by batch size in
+# bench/README.md).
 CPU_GENERATOR_BATCH = 8
 
 
@@ -93,11 +91,6 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
                 sequential[index] = fold_conv_and_norm(conv, norm)
                 sequential[index + 1] = nn.Identity()
     return model
-
-
-def count_batchnorms(model: nn.Module) -> int:
-    """How many BatchNorm layers are left in ``model`` (0 after ``fold_batchnorm`` on Wav2Lip/SyncNet)."""
-    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def preferred_generator_batch(device: str | torch.device) -> int | None:

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from .audio import mel_chunks, melspectrogram
+from .batching import HalvingBatches, release_cached_device_memory
 from .blend import BLEND_MODES, paste_face
-from .detection import FaceTrack, detect_face_boxes, fixed_box_track
+from .detection import DEFAULT_DETECTION, DetectionOptions, FaceTrack, detect_face_boxes, fixed_box_track
 from .faces import crop_face, generate_faces
 from .fast_inference import preferred_generator_batch
-from .memory import is_out_of_memory
 from .models.wav2lip import FACE_SIZE
 from .schedule import source_frame_indices
 
@@ -49,33 +49,26 @@ def frames_per_step(batch_size: int, frame_bytes: int, device: torch.device) -> 
     return max(1, step)
 
 
-def generate_faces_in_parts(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray,
-                            part_size: int | None) -> np.ndarray:
-    """generate_faces with at most ``part_size`` faces per network call (None: all in one call)."""
-    if len(faces_rgb) == 0:
-        return np.zeros((0, FACE_SIZE, FACE_SIZE, 3), np.float32)
-    step = len(faces_rgb) if part_size is None else max(1, int(part_size))
-    parts = [generate_faces(model, faces_rgb[i:i + step], chunks[i:i + step]) for i in range(0, len(faces_rgb), step)]
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+def generator_batches(batch_size: int, device: torch.device | str,
+                      out_of_memory_types: tuple[type[BaseException], ...] = (),
+                      release: Callable[[], None] = release_cached_device_memory) -> HalvingBatches:
+    """The generator's batches: at most ``batch_size`` faces per network call, and at most the device's preferred
+    batch (8 on the CPU, where bigger batches only cost cache misses), halving on out-of-memory."""
+    return HalvingBatches(batch_size, cap=preferred_generator_batch(device), out_of_memory_types=out_of_memory_types,
+                          release=release)
 
 
 def generate_faces_batched(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray,
-                           batch_size: int) -> np.ndarray:
-    """generate_faces over a batch in sub-batches (at most ``batch_size``, and at most the device's preferred
-    generator batch: 8 on CPU, where bigger batches only cost cache misses), halving the sub-batch size on
-    out-of-memory instead of failing."""
-    preferred = preferred_generator_batch(next(model.parameters()).device)
-    if preferred is not None:
-        batch_size = min(batch_size, preferred)
-    while True:
-        try:
-            return generate_faces_in_parts(model, faces_rgb, chunks, batch_size)
-        except RuntimeError as error:
-            if not is_out_of_memory(error) or batch_size == 1:
-                raise
-            batch_size //= 2
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+                           batches: HalvingBatches) -> np.ndarray:
+    """generate_faces over any number of faces, in ``batches``: (B, 96, 96, 3) uint8 RGB crops + (B, 80, 16) mel
+    chunks -> (B, 96, 96, 3) float32 RGB 0..1."""
+    generated = np.empty((len(faces_rgb), FACE_SIZE, FACE_SIZE, 3), np.float32)
+
+    def process(start: int, stop: int) -> None:
+        generated[start:stop] = generate_faces(model, faces_rgb[start:stop], chunks[start:stop])
+
+    batches.run(len(faces_rgb), process)
+    return generated
 
 
 def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, model: torch.nn.Module,
@@ -94,7 +87,9 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
         raise ValueError("batch_size must be at least 1")
     num_outputs = len(chunks)
     sources = source_frame_indices(len(frames), num_outputs, loop=loop, static=static)
-    step = frames_per_step(batch_size, frames[0].nbytes, next(model.parameters()).device)
+    device = next(model.parameters()).device
+    step = frames_per_step(batch_size, frames[0].nbytes, device)
+    batches = generator_batches(batch_size, device)
     for start in range(0, num_outputs, step):
         batch_sources = sources[start:start + step]
         batch_chunks = chunks[start:start + step]
@@ -102,7 +97,7 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
         with_face = np.flatnonzero(boxes.found[batch_sources])
         if with_face.size:
             crops = np.stack([crop_face(outputs[j], boxes.boxes[batch_sources[j]]) for j in with_face])
-            generated = generate_faces_batched(model, crops, batch_chunks[with_face], batch_size)
+            generated = generate_faces_batched(model, crops, batch_chunks[with_face], batches)
             for face, j in zip(generated, with_face):
                 paste_face(outputs[j], face, tuple(boxes.boxes[batch_sources[j]]), blend)
         if progress is not None:
@@ -111,20 +106,16 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
 
 
 def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Module, *,
-            box: Sequence[int] | None = None, static: bool = False, blend: str = "feather",
-            batch_size: int = 128, loop: str = "loop", face_boxes: FaceTrack | None = None,
-            detector: str = "s3fd", pads: tuple[int, int, int, int] = (0, 10, 0, 0), on_missing: str = "nearest",
-            smoothing: str = "centered", detect_options: dict | None = None,
-            progress: Progress | None = None) -> np.ndarray:
+            box: Sequence[int] | None = None, face_boxes: FaceTrack | None = None,
+            detection: DetectionOptions = DEFAULT_DETECTION, static: bool = False, blend: str = "feather",
+            batch_size: int = 128, loop: str = "loop", progress: Progress | None = None) -> np.ndarray:
     """Lip-sync ``frames`` to ``wav``; returns (M, H, W, 3) uint8 RGB, M = number of mel chunks of the audio.
 
     frames: uint8 RGB (N, H, W, 3) video frames (or one still image with static=True); wav: float32 mono
     16 kHz; fps: frame rate of the output (and of the video).
-    box: a fixed (y1, y2, x1, x2) face box used verbatim with no pads (the original's --box); None detects
-    faces with ``detector`` (on the model's device), adding ``pads`` (top, bottom, left, right), applying
-    ``on_missing`` ("nearest", "skip", "error") and ``smoothing`` ("centered", "original", "none"); further
-    options of wav2lip_core.detection.detect_face_boxes go in ``detect_options``.
-    face_boxes: boxes you already have (a FaceTrack), one per input frame.
+    Face boxes: ``face_boxes`` you already have (a FaceTrack, one per input frame); else ``box``, a fixed
+    (y1, y2, x1, x2) used verbatim with no pads (the original's --box); else detected as ``detection`` says,
+    on the model's device.
     With blend="original" the result reproduces the original inference.py with --box.
     """
     frames = np.asarray(frames)
@@ -136,9 +127,7 @@ def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Mod
         if box is not None:
             face_boxes = fixed_box_track(box, len(frames))
         else:
-            options = {"device": str(next(model.parameters()).device), **(detect_options or {})}
-            face_boxes = detect_face_boxes(frames, detector=detector, pads=pads, on_missing=on_missing,
-                                           smoothing=smoothing, **options)
+            face_boxes = detect_face_boxes(frames, detection, device=str(next(model.parameters()).device))
     elif len(face_boxes.boxes) < len(frames):
         raise ValueError(f"{len(face_boxes.boxes)} face boxes for {len(frames)} frames")
     check_boxes_fit(face_boxes, frames.shape[1], frames.shape[2])

@@ -12,9 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .common import FaceNotDetectedError
-
-SMOOTHING_MODES = ("centered", "original", "none")
-MISSING_FACE_POLICIES = ("error", "skip", "nearest")
+from .options import MISSING_FACE_POLICIES, SMOOTHING_MODES
 
 
 def select_face(detections: np.ndarray, face_index: int | None = None) -> np.ndarray | None:

@@ -78,10 +78,8 @@ class DlibHOGDetector:
     """
     name = "dlib_hog"
     upscales_small_frames = True
-    # Measured (bench/bench_detection.py): at 960 boxes match the true face as well as at full resolution
-    # (IoU 0.88 vs 0.79-0.84) in 3.6x less time on 1080p, and small frames are enlarged to it, which fixes
-    # HOG's too-large boxes on faces under its 80 px window (IoU 0.60 -> 0.87 at 256x256). Below 960 boxes
-    # grow on talking-head faces. Faces under ~15 % of a 1080p frame's height need detect_size=None.
+    # 960: boxes as good as at full resolution for much less time (bench/README.md, "Detection sizes"), and
+    # small frames are enlarged to it, since HOG's boxes are too large on faces under its 80 px window.
     default_detect_size: int | None = 960
 
     def __init__(self, upsample: int = 0, score_threshold: float = 0.0, s3fd_like: bool = True):
@@ -124,7 +122,7 @@ class DlibCNNDetector:
     """dlib's MMOD CNN face detector; same interface as DlibHOGDetector."""
     name = "dlib_cnn"
     upscales_small_frames = True
-    default_detect_size: int | None = 640   # about 1.5 s a frame on 2 CPU cores at this size
+    default_detect_size: int | None = 640   # the CNN's cost grows with the pixels it sees
 
     def __init__(self, weights_path: str | os.PathLike | None = None,
                  search_dirs: Sequence[str | os.PathLike] = (), upsample: int = 0,

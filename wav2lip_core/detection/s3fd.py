@@ -1,10 +1,8 @@
 """S3FD, the original Wav2Lip's face detector, through face-alignment's network definition.
 
-Weights come from a local file when one is found (an explicit path, then ``s3fd.pth`` /
-``s3fd-619a316812.pth`` in the search folders, then face-alignment's torch-hub cache), otherwise from
-face-alignment's download URL; with no file and no download allowed (or no network) the error says which
-file to put where. Inference is batched on the model's device; on out-of-memory the batch is halved and the
-same frames are retried instead of failing.
+The weights file comes through the pack's one checkpoint path (``checkpoints.resolve_checkpoint``: found,
+fetched, verified and recorded like every model). Inference is batched on the model's device; on
+out-of-memory the batch is halved and the same frames are retried instead of failing.
 
 Decoding is vectorised (all anchors of a batch at once, on the device) and gives the same boxes as
 face-alignment's per-anchor loop followed by NMS(0.3) and the score > 0.5 filter: candidates at or below
@@ -13,6 +11,7 @@ face-alignment's per-anchor loop followed by NMS(0.3) and the score > 0.5 filter
 from __future__ import annotations
 
 import os
+from itertools import groupby
 from pathlib import Path
 from typing import Sequence
 
@@ -20,11 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..memory import is_out_of_memory
+from ..batching import HalvingBatches
+from ..checkpoints import S3FD, CheckpointError, load_network, pack_weights_dir, resolve_checkpoint
 from .common import FaceDetectionError, as_rgb_uint8_frame, empty_detections
 
-S3FD_URL = "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth"
-S3FD_FILENAMES = ("s3fd.pth", "s3fd-619a316812.pth", "s3fd.safetensors")
 # Per-channel means of the Caffe-trained (BGR) S3FD, subtracted in this order. The original Wav2Lip hands the
 # network RGB frames with these means (spec 6.6); "rgb" replicates that, "bgr" is face-alignment's own order.
 S3FD_MEANS = (104.0, 117.0, 123.0)
@@ -33,76 +31,39 @@ SCORE_THRESHOLD = 0.5
 ANCHOR_STRIDES = (4, 8, 16, 32, 64, 128)   # one per output level; the anchor is a square of 4 * stride
 BOX_VARIANCES = (0.1, 0.2)
 MIN_INPUT_SIDE = 32   # five 2x poolings; smaller inputs are padded (the original crashed on them, issue #705)
+# Frames per S3FD call on the CPU: batches there are no faster and cost memory per frame (bench/README.md).
+CPU_BATCH = 1
+OFFLINE_DETECTOR_HINT = ("Or use the offline face detector dlib_hog, which needs no weights file "
+                         "(--detector dlib_hog, or detector 'dlib_hog' in Detect Faces; pip install dlib-bin).")
 
 
-def _missing_weights_message(searched: Sequence[Path], reason: str) -> str:
-    places = "\n".join(f"  - {p}" for p in searched) or "  - (no folders were given)"
-    return (
-        f"S3FD face-detector weights not found ({reason}). Put the file s3fd.pth (the original Wav2Lip's "
-        f"face_detection/detection/sfd/s3fd.pth, or face-alignment's s3fd-619a316812.pth, about 86 MB) in one of:\n"
-        f"{places}\n"
-        f"or let it be downloaded from {S3FD_URL} (needs a network), or pick an offline detector that "
-        f"needs no download: detector='dlib_hog' (pip install dlib-bin).")
+def s3fd_weights(weights_path: str | os.PathLike | None = None, search_dirs: Sequence[str | os.PathLike] = (),
+                 allow_download: bool = True, progress=None) -> Path:
+    """The verified S3FD weights file: ``weights_path`` if given, else s3fd.pth from ``search_dirs`` (default: the
+    pack's weights/ folder), fetched into the first of them when missing and allowed."""
+    folders = list(search_dirs) or [pack_weights_dir()]
+    try:
+        return resolve_checkpoint(weights_path or "s3fd", search_dirs=folders, allow_download=allow_download,
+                                  progress=progress, architecture=S3FD)
+    except CheckpointError as error:
+        raise FaceDetectionError(f"S3FD face-detector weights: {error} {OFFLINE_DETECTOR_HINT}") from error
 
 
-def torch_hub_s3fd_path() -> Path:
-    """Where face-alignment's own download of S3FD is cached."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(S3FD_URL)
+def load_s3fd_network(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The S3FD network with the weights of ``path`` (see ``s3fd_weights``), eval mode, on ``device``."""
+    try:
+        network = load_network(path, S3FD)
+    except CheckpointError as error:
+        raise FaceDetectionError(f"S3FD weights unusable: {error}") from error
+    return network.to(device)
 
 
-def find_s3fd_weights(weights_path: str | os.PathLike | None = None,
-                      search_dirs: Sequence[str | os.PathLike] = ()) -> Path | None:
-    """The first S3FD weights file found, or None. An explicit ``weights_path`` must exist."""
-    if weights_path is not None:
-        path = Path(weights_path).expanduser()
-        if not path.is_file():
-            raise FaceDetectionError(_missing_weights_message([path], f"{path} does not exist"))
-        return path
-    for folder in search_dirs:
-        folder = Path(folder).expanduser()
-        if not folder.is_dir():
-            continue
-        for name in S3FD_FILENAMES:
-            if (folder / name).is_file():
-                return folder / name
-        others = sorted(p for p in folder.glob("*s3fd*") if p.suffix in (".pth", ".pt", ".safetensors"))
-        if others:
-            return others[0]
-    cached = torch_hub_s3fd_path()
-    return cached if cached.is_file() else None
-
-
-def build_s3fd_network() -> torch.nn.Module:
-    """face-alignment's S3FD network (same parameter names as s3fd.pth), randomly initialised."""
-    from face_alignment.detection.sfd.net_s3fd import s3fd
-    return s3fd()
-
-
-def load_s3fd_network(weights_path: str | os.PathLike | None = None,
-                      search_dirs: Sequence[str | os.PathLike] = (), allow_download: bool = True,
-                      device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The S3FD network with weights from a local file, else from face-alignment's download; eval mode."""
-    from ..checkpoint import S3FD, CheckpointError, load_into, read_state_dict
-
-    network = build_s3fd_network()
-    path = find_s3fd_weights(weights_path, search_dirs)
-    if path is not None:
-        try:
-            load_into(network, read_state_dict(path), path, S3FD)
-        except CheckpointError as error:
-            raise FaceDetectionError(f"S3FD weights unusable: {error}") from error
-    else:
-        searched = [Path(d).expanduser() for d in search_dirs] + [torch_hub_s3fd_path().parent]
-        if not allow_download:
-            raise FaceDetectionError(_missing_weights_message(searched, "downloads are switched off"))
-        try:
-            state_dict = torch.hub.load_state_dict_from_url(S3FD_URL, map_location="cpu", progress=True,
-                                                            weights_only=True)
-        except Exception as error:  # URLError, HTTPError, timeouts, truncated downloads: all mean "no file"
-            raise FaceDetectionError(_missing_weights_message(
-                searched, f"the download failed: {type(error).__name__}: {error}")) from error
-        network.load_state_dict(state_dict)
-    return network.to(device).eval().requires_grad_(False)
+def s3fd_working_memory(height: int, width: int, detect_size: int | None, batch_size: int) -> int:
+    """Rough activation memory in bytes of one S3FD batch: two 64-channel float maps of the detection copy per
+    frame (its first layers are the largest)."""
+    scale = 1.0 if detect_size is None else min(1.0, detect_size / max(height, width))
+    pixels = int(height * scale) * int(width * scale)
+    return batch_size * pixels * 64 * 4 * 2
 
 
 def nms_keep(detections: np.ndarray, iou_threshold: float = NMS_IOU) -> np.ndarray:
@@ -170,12 +131,6 @@ def decode_s3fd_outputs(outputs: Sequence[torch.Tensor], score_threshold: float 
     return results
 
 
-# Frames per S3FD call on the CPU. Measured on 2 cores at 640x360 (bench, random weights): batch 1 0.75 s a
-# frame, 2 0.80, 4 0.81, 16 0.81, while peak memory grows ~0.12 GB per frame of batch (2.7 GB at 16). Batches
-# only pay off on GPUs.
-CPU_BATCH = 1
-
-
 class S3FDDetector:
     """Batched S3FD. ``detect(frames)`` -> per frame (K, 5) float (x1, y1, x2, y2, score), input pixels.
 
@@ -186,40 +141,52 @@ class S3FDDetector:
     """
     name = "s3fd"
     upscales_small_frames = False
-    # 640: 1080p frames shrink 3x (9.7x less time measured), 720p 2x (3.7x); a face of 10 % of the frame
-    # height is still 36 px in the copy, inside S3FD's anchor range (16..512 px). Its box accuracy there could
-    # not be measured without the real weights; detect_size=None gives the original's full-resolution pass.
+    # 640: a 1080p frame shrinks 3x, 720p 2x; a face of 10 % of the frame height is still 36 px in the copy,
+    # inside S3FD's anchor range (16..512 px). detect_size=None gives the original's full-resolution pass.
     default_detect_size: int | None = 640
 
-    def __init__(self, network: torch.nn.Module | None = None, device: str | torch.device = "cpu",
-                 batch_size: int = 16, weights_path: str | os.PathLike | None = None,
-                 search_dirs: Sequence[str | os.PathLike] = (), allow_download: bool = True,
+    def __init__(self, network: torch.nn.Module, device: str | torch.device = "cpu", batch_size: int = 16,
                  color_order: str = "rgb", score_threshold: float = SCORE_THRESHOLD):
         if color_order not in ("rgb", "bgr"):
             raise ValueError(f"color_order must be 'rgb' or 'bgr', not {color_order!r}")
         self.device = torch.device(device)
-        if network is None:
-            network = load_s3fd_network(weights_path, search_dirs, allow_download, self.device)
-        # channels-last convolutions are about 25% faster on CPU (oneDNN) and on CUDA tensor cores.
+        # channels-last convolutions are faster on CPU (oneDNN) and on CUDA tensor cores.
         self.network = network.to(self.device, memory_format=torch.channels_last).eval().requires_grad_(False)
-        self.cpu_batch_limit: int | None = CPU_BATCH
-        self.batch_size = batch_size
+        self._batches = HalvingBatches(batch_size, cap=CPU_BATCH if self.device.type == "cpu" else None,
+                                       single_item_error=self._single_frame_error)
         self.color_order = color_order
         self.score_threshold = score_threshold
         self._means = torch.tensor(S3FD_MEANS, device=self.device).view(1, 3, 1, 1)
 
+    @classmethod
+    def from_weights(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
+                     batch_size: int = 16) -> "S3FDDetector":
+        return cls(load_s3fd_network(path), device=device, batch_size=batch_size)
+
+    @property
+    def cpu_batch_limit(self) -> int | None:
+        """At most this many frames per call on the CPU (None: no limit)."""
+        return self._batches.cap
+
+    @cpu_batch_limit.setter
+    def cpu_batch_limit(self, value: int | None) -> None:
+        self._batches.cap = value
+
     @property
     def batch_size(self) -> int:
-        """Frames per network call: the requested batch size, at most ``cpu_batch_limit`` on the CPU."""
-        if self.device.type == "cpu" and self.cpu_batch_limit is not None:
-            return min(self._batch_size, self.cpu_batch_limit)
-        return self._batch_size
+        """Frames per network call: the requested batch size (halved after out-of-memory), at most
+        ``cpu_batch_limit`` on the CPU."""
+        return self._batches.current_size
 
     @batch_size.setter
     def batch_size(self, value: int) -> None:
-        self._batch_size = max(1, int(value))
+        self._batches.size = max(1, int(value))
 
-    def _forward(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+    def _single_frame_error(self, error: BaseException) -> FaceDetectionError:
+        return FaceDetectionError(f"S3FD ran out of memory on a single frame on {self.device}. Detect on a smaller "
+                                  f"copy (a lower detect_size, e.g. 640) or on the CPU.")
+
+    def _forward(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         batch = torch.from_numpy(np.stack(frames)).to(self.device)
         batch = batch.permute(0, 3, 1, 2).float()
         if self.color_order == "bgr":
@@ -236,24 +203,11 @@ class S3FDDetector:
     def detect(self, batch: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
         frames = [as_rgb_uint8_frame(frame, index) for index, frame in enumerate(batch)]
         results: list[np.ndarray] = []
-        start = 0
-        while start < len(frames):
-            chunk = frames[start:start + self.batch_size]
-            same_size = next((i for i, f in enumerate(chunk) if f.shape != chunk[0].shape), len(chunk))
-            chunk = chunk[:same_size]
-            try:
-                results.extend(self._forward(chunk))
-            except RuntimeError as error:
-                if not is_out_of_memory(error):
-                    raise
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                if len(chunk) == 1:
-                    height, width = chunk[0].shape[:2]
-                    raise FaceDetectionError(
-                        f"S3FD ran out of memory on a single {width}x{height} frame on {self.device}. Detect on a "
-                        f"smaller copy (a lower detect_size, e.g. 640) or on the CPU.") from error
-                self.batch_size = max(1, len(chunk) // 2)   # remembered for the following batches
-                continue
-            start += len(chunk)
+        for _, run in groupby(frames, key=lambda frame: frame.shape):   # one network call holds one frame size
+            same_size = list(run)
+
+            def process(start: int, stop: int) -> None:
+                results.extend(self._forward(same_size[start:stop]))
+
+            self._batches.run(len(same_size), process)
         return results

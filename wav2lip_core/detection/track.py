@@ -15,29 +15,30 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from .boxes import (MISSING_FACE_POLICIES, SMOOTHING_MODES, apply_missing_face_policy, detection_to_box,
-                    interpolate_between_keyframes, missing_face_message, pad_and_clamp, select_face,
-                    smooth_boxes)
+from .boxes import (apply_missing_face_policy, detection_to_box, interpolate_between_keyframes,
+                    missing_face_message, pad_and_clamp, select_face, smooth_boxes)
 from .common import FaceDetector, FaceNotDetectedError, FaceTrack, as_rgb_uint8_frame
+from .options import AUTO, DEFAULT_DETECTION, DetectionOptions
 
-DETECTORS: tuple[str, ...] = ("s3fd", "dlib_hog", "dlib_cnn")
-AUTO = "auto"   # detect_size default: the detector's measured default (see bench/bench_detection.py)
 _detector_cache: dict[tuple, FaceDetector] = {}
 
 
 def make_detector(name: str, device: str = "cpu", batch_size: int = 16,
                   weights_path: str | os.PathLike | None = None, search_dirs: Sequence[str | os.PathLike] = (),
                   allow_download: bool = True, cache: bool = True) -> FaceDetector:
-    """A detector by name (one of DETECTORS), reused across calls when ``cache`` is True."""
-    if name not in DETECTORS:
-        raise ValueError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
+    """A detector by name (one of DETECTORS), reused across calls when ``cache`` is True.
+
+    S3FD's weights come from ``weights_path``, else s3fd.pth in ``search_dirs`` (default: the pack's weights/),
+    fetched when missing and ``allow_download``; dlib_cnn's model file from ``weights_path`` or ``search_dirs``.
+    """
+    DetectionOptions(detector=name)          # an unknown name says which ones exist
     key = (name, str(device), str(weights_path), tuple(str(d) for d in search_dirs), bool(allow_download))
     if cache and key in _detector_cache:
         detector = _detector_cache[key]
     elif name == "s3fd":
-        from .s3fd import S3FDDetector
-        detector = S3FDDetector(device=device, batch_size=batch_size, weights_path=weights_path,
-                                search_dirs=search_dirs, allow_download=allow_download)
+        from .s3fd import S3FDDetector, s3fd_weights
+        detector = S3FDDetector.from_weights(s3fd_weights(weights_path, search_dirs, allow_download),
+                                             device=device, batch_size=batch_size)
     elif name == "dlib_hog":
         from .dlib_detectors import DlibHOGDetector
         detector = DlibHOGDetector()
@@ -86,60 +87,43 @@ def _as_frame_sequence(frames) -> Sequence[np.ndarray]:
     return list(frames)
 
 
-def _validate_options(smoothing: str, on_missing: str, detect_every: int, pads: Sequence[int]) -> None:
-    if smoothing not in SMOOTHING_MODES:
-        raise ValueError(f"smoothing must be one of {SMOOTHING_MODES}, not {smoothing!r}")
-    if on_missing not in MISSING_FACE_POLICIES:
-        raise ValueError(f"on_missing must be one of {MISSING_FACE_POLICIES}, not {on_missing!r}")
-    if int(detect_every) < 1:
-        raise ValueError(f"detect_every must be >= 1, not {detect_every}")
-    if len(pads) != 4:
-        raise ValueError(f"pads must be (top, bottom, left, right), got {pads!r}")
-
-
-def detect_face_boxes(frames, *, detector: str | FaceDetector = "s3fd", device="cpu",
-                      pads: Sequence[int] = (0, 10, 0, 0), smoothing: str = "centered", smooth_window: int = 5,
-                      detect_size: int | None | str = AUTO, detect_every: int = 1, on_missing: str = "nearest",
-                      face_index: int | None = None, batch_size: int = 16,
+def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
+                      detector: str | FaceDetector | None = None, device: str = "cpu",
                       weights_path: str | os.PathLike | None = None, search_dirs: Sequence[str | os.PathLike] = (),
                       allow_download: bool = True, progress: Callable[[int, int], None] | None = None,
-                      max_missing_gap: int | None = None) -> FaceTrack:
-    """One face box per frame of a clip.
+                      **changes) -> FaceTrack:
+    """One face box per frame of a clip, as ``options`` say (see DetectionOptions), with any of its fields
+    changed by keyword (``detect_face_boxes(clip, detector="dlib_hog", pads=(0, 0, 0, 0))``).
 
     frames: (N, H, W, 3) uint8 RGB 0..255, or a sequence of (H, W, 3) frames of one size.
-    detector: a name from DETECTORS or a detector object (``detect(list of frames) -> list of (K, 5)``).
-    pads: (top, bottom, left, right) pixels added around each box, then clamped to the frame.
-    smoothing: "centered" (no lag), "original" (the original's forward-looking int window, for parity),
-        "none"; over ``smooth_window`` frames, never across frames without a face.
-    detect_size: longest side of the copy the detector sees ("auto": the detector's default, None: full
-        resolution); boxes are mapped back to full-resolution pixels.
-    detect_every: detect on every k-th frame (and the last), interpolate linearly in between; between a
-        keyframe with a face and one without, every frame is detected.
-    on_missing: "nearest" borrows the nearest frame's box (within ``max_missing_gap`` frames, if given),
-        "skip" marks the frame not found (it must pass through unchanged), "error" raises
-        FaceNotDetectedError naming the frame. With "nearest" and no face anywhere, every frame is
-        marked not found (with a warning).
-    face_index: None = the largest face; k = the k-th face from the left.
+    detector: a name (sets ``options.detector``), or a detector object (``detect(list of frames) -> list of
+        (K, 5)``) to use instead of making one with ``make_detector(device, weights_path, search_dirs,
+        allow_download)``.
+    With on_missing "nearest" and no face anywhere, every frame is marked not found (with a warning).
     progress: called as progress(frames_done, num_frames) after each detection batch.
     Returns a FaceTrack: boxes (N, 4) int64 (y1, y2, x1, x2) and found (N,) bool.
     """
-    _validate_options(smoothing, on_missing, detect_every, pads)
+    if isinstance(detector, str):
+        changes["detector"], detector = detector, None
+    if changes:
+        options = options.with_changes(**changes)
     sequence = _as_frame_sequence(frames)
     num_frames = len(sequence)
     if num_frames == 0:
         return FaceTrack(np.zeros((0, 4), np.int64), np.zeros(0, bool))
-    if isinstance(detector, str):
-        detector = make_detector(detector, device, batch_size, weights_path, search_dirs, allow_download)
-    if isinstance(detect_size, str):
-        if detect_size != AUTO:
-            raise ValueError(f"detect_size must be an int, None or {AUTO!r}, not {detect_size!r}")
+    if detector is None:
+        detector = make_detector(options.detector, device, options.batch_size, weights_path, search_dirs,
+                                 allow_download)
+    detect_size = options.detect_size
+    if detect_size == AUTO:
         detect_size = getattr(detector, "default_detect_size", None)
+    on_missing, face_index, detect_every = options.on_missing, options.face_index, int(options.detect_every)
 
     height, width = as_rgb_uint8_frame(sequence[0], 0).shape[:2]
     scale = detection_scale(height, width, detect_size, getattr(detector, "upscales_small_frames", False))
     boxes = np.zeros((num_frames, 4), np.int64)
     found = np.zeros(num_frames, bool)
-    batch_size = max(1, int(batch_size))
+    batch_size = int(options.batch_size)
 
     def detect_frames(indices: np.ndarray, report: bool) -> None:
         for start in range(0, len(indices), batch_size):
@@ -176,12 +160,12 @@ def detect_face_boxes(frames, *, detector: str | FaceDetector = "s3fd", device="
 
     if detect_every > 1:
         boxes, found = interpolate_between_keyframes(boxes, found, keyframes)
-    boxes, found = apply_missing_face_policy(boxes, found, on_missing, max_missing_gap)
+    boxes, found = apply_missing_face_policy(boxes, found, on_missing, options.max_missing_gap)
     if on_missing == "nearest" and not found.any():
         warnings.warn(f"no face was detected in any of the {num_frames} frames; they pass through unchanged",
                       RuntimeWarning, stacklevel=2)
-    boxes = pad_and_clamp(boxes, pads, height, width)
-    boxes = smooth_boxes(boxes, found, smoothing, smooth_window)
+    boxes = pad_and_clamp(boxes, options.pads, height, width)
+    boxes = smooth_boxes(boxes, found, options.smoothing, options.smooth_window)
     boxes[~found] = 0
     return FaceTrack(boxes, found)
 

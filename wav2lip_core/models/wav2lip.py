@@ -5,11 +5,9 @@ Input:  mel (B, 1, 80, 16) float, rows = mel bins low->high, columns = time (mel
         channels 3-5 = reference face B,G,R.
 Output: (B, 3, 96, 96) float in (0, 1), channel order B,G,R.
 
-Half precision (``set_precision``): float16 / bfloat16 apply to the decoder and the output block (about 90 %
-of the 7.93 GFLOP per frame); the audio and face encoders stay float32. A rounding error made early is
-amplified by every layer after it: on the seeded random-weight test checkpoint with the sample face, bfloat16
-everywhere moves the output by up to 17/255, with float32 encoders by 2.9/255 (99.9 % of values within
-2/255); float16 by 2.5/255 and 0.6/255 (tests/test_fast_inference.py).
+Half precision (``set_precision``): float16 / bfloat16 apply to the decoder and the output block (most of
+the 7.93 GFLOP per frame); the audio and face encoders stay float32, because a rounding error made early is
+amplified by every layer after it (bench/README.md, "Half precision", has the deviations measured).
 """
 from __future__ import annotations
 
@@ -22,6 +20,16 @@ from .blocks import ConvTransposeBnRelu as TBR
 FACE_SIZE = 96
 MEL_STEPS = 16
 MEL_BINS = 80
+# Activation memory of one sample in float32: the encoder's skip features (~1.1 MiB) plus the few largest decoder
+# maps alive at once (2.25 MiB each) come to ~9 MiB; 12 MiB leaves a margin. (All layer outputs together are
+# 51 MiB, but most are freed as soon as the next layer has run.)
+WORKING_BYTES_PER_SAMPLE_FP32 = 12 * 2**20
+
+
+def working_memory_bytes(batch_size: int, dtype: torch.dtype) -> int:
+    """Device memory the generator's activations need for ``batch_size`` samples in ``dtype`` (for a model
+    manager that must make room first)."""
+    return WORKING_BYTES_PER_SAMPLE_FP32 * torch.finfo(dtype).bits // 32 * max(1, int(batch_size))
 
 
 def _residuals(channels: int, count: int) -> list[nn.Module]:

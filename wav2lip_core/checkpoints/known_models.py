@@ -1,6 +1,6 @@
 """The models this pack knows by name: file names, sizes, architectures and where to download them.
 
-One table, ``KNOWN_MODELS``, read by the downloader (``download.py``), the CLI and the ComfyUI nodes.
+One table, ``KNOWN_MODELS``, read by the resolver and the fetcher (this package), the CLI and the ComfyUI nodes.
 Sources are tried in order; the first one that answers with a file that passes verification wins.
 
 Where the sources come from (checked by reading public code that downloads from them, not by listing the
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .checkpoint import S3FD, SYNCNET, WAV2LIP
+from .architectures import S3FD, SYNCNET, WAV2LIP
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class KnownModel:
 
     ``filenames``: names it usually has on disk, the first is the name a download is saved under.
     ``approx_bytes``: size of the official file, for messages and the free-space check.
-    ``architecture``: what ``wav2lip_core.checkpoint.identify_architecture`` must find in it.
+    ``architecture``: the id (in ``architectures.ARCHITECTURES``) of what the file must hold.
     ``sha256``: the published hash of the official file, or None when none is known. A download with other
     bytes that still passes verification is kept only if no source has the official bytes.
     """

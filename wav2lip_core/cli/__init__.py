@@ -1,0 +1,32 @@
+"""Command line of the engine: ``python -m wav2lip_core [lip-sync options]`` or ``python -m wav2lip_core
+SUBCOMMAND ...`` (``SUBCOMMANDS`` names them, and ``--help`` lists them)."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from .models import convert_main, download_main
+from .run import build_parser, run_main
+
+SUBCOMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
+    "download": (download_main, "fetch and verify the known checkpoints ahead of time (--list: what is on disk)"),
+    "convert": (convert_main, "write a checkpoint as a bare-key .safetensors file"),
+}
+
+
+def subcommands_help() -> str:
+    """The end of ``--help``: every subcommand and what it does."""
+    lines = [f"  python -m wav2lip_core {name + ' ...':13s} {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    return "subcommands (each has its own --help):\n" + "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand or the lip-sync job; returns the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in SUBCOMMANDS:
+        command, _ = SUBCOMMANDS[arguments[0]]
+        return command(arguments[1:])
+    return run_main(arguments, epilog=subcommands_help())
+
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
