@@ -2,15 +2,15 @@
 
 Each run is a fresh process (start-up, imports, checkpoint load, decode, audio, face boxes, generator, paste,
 encode, mux all counted), timed wall-clock, with the peak RSS of its largest process. The original runs where
-it is (/work/orig, through run_original.py, random weights in its format); when it is absent its columns
-read "-". Clips: skimage's astronaut, 3 s at 25 fps (75 frames), H.264, made into the cache folder; audio:
-workflows/media/speech.wav (real speech, 2.98 s -> 74 output frames).
+its checkout is ($WAV2LIP_ORIGINAL_DIR, default /work/orig), through bench/run_original.py, with random weights
+in its format; when it is absent its columns read "-". Clips: skimage's astronaut, 3 s at 25 fps (75 frames),
+H.264, made into the cache folder; audio: workflows/media/speech.wav (real speech, 2.98 s -> 74 output frames).
 
 - ``--box``: the face box given; 256x256 and 720p.
 - detection: 720p, a shorter clip (the video loops under the 3 s of audio, as in both programs); S3FD with
   the same random weights on both sides (the network's cost does not depend on them; their classifier is scaled
   so that ~0.1 % of anchors pass the 0.05 threshold, as with a real face, see S3FD_LOGIT_SCALE),
-  handed over by bench/launch_ours.py and bench/launch_original.py (WAV2LIP_BENCH_S3FD).
+  handed over by bench/launch_ours.py and bench/run_original.py (WAV2LIP_BENCH_S3FD).
 
 Also ``breakdown()``: where our CLI spends its time, by wrapping its stages in-process.
 
@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import (ORIGINAL_DIR, PYTHON, ROOT, SPEECH, CommandFailed, Row, Timing, cache_dir,
+from common import (ORIGINAL_DIR, ORIGINAL_RUNNER, PYTHON, ROOT, SPEECH, CommandFailed, Row, Timing, cache_dir,
                     face_box, format_table, make_clip, original_available, random_checkpoint, repeat_measured)
 
 CLIP_FRAMES = 75
@@ -33,7 +33,6 @@ BOX_CASES = {"256x256": (256, 256), "720p": (720, 1280)}
 OUTPUT_FRAMES = 74   # mel chunks of speech.wav at 25 fps
 
 LAUNCHER = Path(__file__).resolve().parent / "launch_ours.py"
-ORIGINAL_LAUNCHER = Path(__file__).resolve().parent / "launch_original.py"
 # Random S3FD weights as they come give every anchor a face score near 0.6: both programs would then time
 # NMS over ~77,000 random boxes per 720p frame instead of face detection. So the classifier logits are
 # scaled by S3FD_LOGIT_SCALE and shifted so that a face-minus-background logit of S3FD_LOGIT_CENTRE (the
@@ -62,7 +61,7 @@ def ours_environment(s3fd: Path | None = None) -> dict:
 
 def original_command(clip: Path, outfile: Path, box: tuple[int, int, int, int] | None,
                      audio: Path = SPEECH) -> list[str]:
-    command = [PYTHON, str(ORIGINAL_LAUNCHER), "--checkpoint_path", str(random_checkpoint()),
+    command = [PYTHON, str(ORIGINAL_RUNNER), "inference", "--checkpoint_path", str(random_checkpoint()),
                "--face", str(clip.resolve()), "--audio", str(Path(audio).resolve()), "--outfile",
                str(outfile.resolve())]
     if box is not None:
@@ -149,8 +148,8 @@ def run(quick: bool = False, detection: bool = True) -> list[Row]:
 def breakdown(height: int = 720, width: int = 1280) -> list[tuple[str, float]]:
     """(stage, seconds) of one in-process run of our CLI with --box on the 720p clip, plus the import time
     measured in a fresh process. Wraps the functions cli.run calls; 'other' is the unaccounted rest."""
-    import wav2lip_core.checkpoint as checkpoint_module
     import wav2lip_core.cli as cli
+    import wav2lip_core.cli.run as cli_run
     import wav2lip_core.pipeline as pipeline
 
     spent: dict[str, float] = {}
@@ -164,25 +163,24 @@ def breakdown(height: int = 720, width: int = 1280) -> list[tuple[str, float]]:
                 spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
         return wrapper
 
-    class TimedWriter(cli.Mp4Writer):
-        write = timed("ffmpeg encode (waiting on the pipe + close)", cli.Mp4Writer.write)
-        close = timed("ffmpeg encode (waiting on the pipe + close)", cli.Mp4Writer.close)
+    class TimedWriter(cli_run.Mp4Writer):
+        write = timed("ffmpeg encode (waiting on the pipe + close)", cli_run.Mp4Writer.write)
+        close = timed("ffmpeg encode (waiting on the pipe + close)", cli_run.Mp4Writer.close)
 
     from wav2lip_core import video_io
 
-    candidates = [(cli, "read_video", "decode video (ffmpeg -> numpy)"),
-                  (video_io.VideoFrames, "__getitem__", "decode video (ffmpeg -> numpy)"),
-                  (cli, "load_audio", "audio: read + mel + chunks"),
-                  (cli, "melspectrogram", "audio: read + mel + chunks"),
-                  (cli, "mel_chunks", "audio: read + mel + chunks"),
-                  (cli, "fetch_if_known", "checkpoint look-up + verification"),
+    candidates = [(video_io.VideoFrames, "__getitem__", "decode video (ffmpeg -> numpy)"),
+                  (cli_run, "load_audio", "audio: read + mel + chunks"),
+                  (cli_run, "melspectrogram", "audio: read + mel + chunks"),
+                  (cli_run, "mel_chunks", "audio: read + mel + chunks"),
+                  (cli_run, "fetch_with_progress", "checkpoint look-up + verification"),
                   (pipeline, "generate_faces_batched", "generator"),
                   (pipeline, "crop_face", "crop + paste"),
                   (pipeline, "paste_face", "crop + paste")]
     patches = [(owner, name, timed(label, getattr(owner, name)))
                for owner, name, label in candidates if hasattr(owner, name)]
-    patches += [(checkpoint_module, "load_wav2lip", timed("checkpoint load", checkpoint_module.load_wav2lip)),
-                (cli, "Mp4Writer", TimedWriter)]
+    patches += [(cli_run, "load_wav2lip", timed("checkpoint load", cli_run.load_wav2lip)),
+                (cli_run, "Mp4Writer", TimedWriter)]
     saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
     for module, name, replacement in patches:
         setattr(module, name, replacement)

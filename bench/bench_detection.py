@@ -115,7 +115,7 @@ def bench_s3fd(frames_full: int, frames_small: int, sizes: list[int]) -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         path = write_random_s3fd(Path(folder) / "s3fd.pth", face_logit_bias=-20.0)
-        detector = S3FDDetector(weights_path=path, allow_download=False, batch_size=4)
+        detector = S3FDDetector.from_weights(path, batch_size=4)
     for label, (height, width) in RESOLUTIONS.items():
         _, seconds = timed_track(astronaut_clip(height, width, frames_full)[0], detector, None)
         row("s3fd", label, "full", f"{seconds:.3f}", "n/a", "n/a (random weights)", "n/a")

@@ -106,7 +106,7 @@ def child(num_frames: int, mask: bool, detector: str) -> dict:
     from nodes import NODE_CLASS_MAPPINGS
     from nodes import model_management as mm
     from nodes.types import Wav2LipModel
-    from wav2lip_core.checkpoint import load_wav2lip
+    from wav2lip_core.checkpoints import load_wav2lip
 
     torch.set_grad_enabled(False)
     result: dict = {"frames": num_frames, "mask": mask, "detector": detector}
@@ -160,12 +160,10 @@ def child(num_frames: int, mask: bool, detector: str) -> dict:
 def _use_random_s3fd() -> None:
     """Point the DetectFaces node at random S3FD weights in the real layout (no download, same cost)."""
     import bench_cli
-    from wav2lip_core.detection import s3fd
+    from nodes import detect_node
 
     path = bench_cli.random_s3fd_weights()
-    find = s3fd.find_s3fd_weights
-    s3fd.find_s3fd_weights = lambda weights_path, folders: path if weights_path is None else find(weights_path,
-                                                                                                   folders)
+    detect_node.s3fd_weights = lambda *args, **kwargs: path
 
 
 def measure(num_frames: int, mask: bool = False, detector: str = "manual box") -> dict:

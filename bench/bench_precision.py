@@ -30,7 +30,7 @@ HALF = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def _generator(checkpoint: str | None, device: str, dtype: torch.dtype) -> torch.nn.Module:
-    from wav2lip_core.checkpoint import load_wav2lip
+    from wav2lip_core.checkpoints import load_wav2lip
     from wav2lip_core.fast_inference import prepare_for_inference
 
     if checkpoint:

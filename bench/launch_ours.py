@@ -12,15 +12,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wav2lip_core import checkpoint, cli  # noqa: E402
+from wav2lip_core import cli  # noqa: E402
+from wav2lip_core.checkpoints import S3FD  # noqa: E402
+from wav2lip_core.cli import run as cli_run  # noqa: E402
 
 
 def _install_switches() -> None:
     s3fd_path = os.environ.get("WAV2LIP_BENCH_S3FD")
     if s3fd_path:
-        fetch = cli.fetch_if_known
-        cli.fetch_if_known = lambda name, architecture, allow_download: (
-            Path(s3fd_path) if architecture == checkpoint.S3FD else fetch(name, architecture, allow_download))
+        fetch = cli_run.fetch_with_progress
+        cli_run.fetch_with_progress = lambda name, architecture, folder, allow_download: (
+            Path(s3fd_path) if architecture == S3FD else fetch(name, architecture, folder, allow_download))
 
 
 if __name__ == "__main__":
