@@ -4,7 +4,8 @@ Each run is a fresh process (start-up, imports, checkpoint load, decode, audio, 
 encode, mux all counted), timed wall-clock, with the peak RSS of its largest process. The original runs where
 its checkout is ($WAV2LIP_ORIGINAL_DIR, default /work/orig), through bench/run_original.py, with random weights
 in its format; when it is absent its columns read "-". Clips: skimage's astronaut, 3 s at 25 fps (75 frames),
-H.264, made into the cache folder; audio: workflows/media/speech.wav (real speech, 2.98 s -> 74 output frames).
+H.264, made into the cache folder; audio: workflows/media/wav2lip_sample_speech.wav (real speech, 2.98 s -> 74 output
+frames).
 
 - ``--box``: the face box given; 256x256 and 720p.
 - detection: 720p, a shorter clip (the video loops under the 3 s of audio, as in both programs); S3FD with
@@ -30,7 +31,7 @@ from common import (ORIGINAL_DIR, ORIGINAL_RUNNER, PYTHON, ROOT, SPEECH, Command
 
 CLIP_FRAMES = 75
 BOX_CASES = {"256x256": (256, 256), "720p": (720, 1280)}
-OUTPUT_FRAMES = 74   # mel chunks of speech.wav at 25 fps
+OUTPUT_FRAMES = 74   # mel chunks of the sample speech at 25 fps
 
 LAUNCHER = Path(__file__).resolve().parent / "launch_ours.py"
 # Random S3FD weights as they come give every anchor a face score near 0.6: both programs would then time

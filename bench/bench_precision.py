@@ -1,7 +1,8 @@
 """Half precision against float32 on the bundled sample: how far fp16 / bf16 move the picture, and how fast.
 
-The sample clip (workflows/media/astronaut_face.mp4, 320x320, 25 fps) and speech (workflows/media/speech.wav)
-go through the engine's ``lipsync`` with the same face boxes (dlib_hog, detected once) in float32 and in each
+The sample clip (workflows/media/wav2lip_sample_face.mp4, 320x320, 25 fps) and speech
+(workflows/media/wav2lip_sample_speech.wav) go through the engine's ``lipsync`` with the same face boxes
+(dlib_hog, detected once) in float32 and in each
 half precision (decoder in half, encoders float32, as the engine loads them; and, for comparison, everything in
 half). Reported, in 1/255 units: the
 largest difference of the final uint8 RGB frames, their 99.9th percentile over changed values, the share of
@@ -24,8 +25,8 @@ import torch
 
 from common import ROOT
 
-CLIP = ROOT / "workflows" / "media" / "astronaut_face.mp4"
-SPEECH = ROOT / "workflows" / "media" / "speech.wav"
+CLIP = ROOT / "workflows" / "media" / "wav2lip_sample_face.mp4"
+SPEECH = ROOT / "workflows" / "media" / "wav2lip_sample_speech.wav"
 HALF = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-SPEECH = ROOT / "workflows" / "media" / "speech.wav"
+SPEECH = ROOT / "workflows" / "media" / "wav2lip_sample_speech.wav"
 ORIGINAL_RUNNER = Path(__file__).resolve().parent / "run_original.py"   # runs the original checkout (README)
 PEAK_MEMORY_METHOD = "peak RSS of the largest process of the run (getrusage RUSAGE_CHILDREN, ru_maxrss)"
 

@@ -46,7 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ORIGINAL_DIR = Path(os.environ.get("WAV2LIP_ORIGINAL_DIR", "/work/orig")).resolve()
 ORIGINAL_CHECKPOINT = ORIGINAL_DIR / "random_wav2lip_seed0.pth"
-GOLDEN_SPEECH = ROOT / "workflows" / "media" / "speech.wav"   # byte for byte the golden README's speech_16k.wav
+# Byte for byte the golden README's speech_16k.wav.
+GOLDEN_SPEECH = ROOT / "workflows" / "media" / "wav2lip_sample_speech.wav"
 GOLDEN_BOX = (30, 110, 40, 108)                               # (y1, y2, x1, x2)
 _FILE_ARGUMENTS = ("--checkpoint_path", "--face", "--audio", "--outfile")
 _patched = False

@@ -7,11 +7,13 @@ from __future__ import annotations
 from .audio_node import AudioToMel
 from .detect_node import DetectFaces
 from .loader import LoadWav2LipModel
-from .model_management import register_model_folder
+from .model_management import input_directory, register_model_folder
 from .paste_node import PasteBack
+from .sample_media import provide_sample_media
 from .sync_node import Wav2LipSync
 
 register_model_folder()
+provide_sample_media(input_directory())
 
 NODE_CLASS_MAPPINGS = {
     "LoadWav2LipModel": LoadWav2LipModel,

@@ -66,6 +66,11 @@ def register_model_folder() -> None:
     folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, set(extensions) | set(CHECKPOINT_EXTENSIONS))
 
 
+def input_directory() -> Path | None:
+    """ComfyUI's input folder (what Load Video / Load Image / Load Audio list); None outside ComfyUI."""
+    return Path(folder_paths.get_input_directory()) if IN_COMFYUI else None
+
+
 def model_search_dirs() -> list[Path]:
     """Folders searched for checkpoints, in order: ComfyUI's wav2lip folders, or the pack's weights/."""
     if IN_COMFYUI and MODEL_FOLDER in folder_paths.folder_names_and_paths:

@@ -1,4 +1,4 @@
-"""Make the bundled sample face clip (workflows/media/astronaut_face.mp4) from skimage's astronaut photo.
+"""Make the bundled sample face clip (workflows/media/wav2lip_sample_face.mp4) from skimage's astronaut photo.
 
 A slow pan and zoom over a real, public-domain face (NASA), 320x320, 25 fps, 4 s, H.264.
     python scripts/make_sample_clip.py [OUT.mp4]
@@ -38,7 +38,8 @@ def sample_frames(size: int = SIZE, num_frames: int = FPS * SECONDS) -> np.ndarr
 
 
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "workflows/media/astronaut_face.mp4"
+    default = Path(__file__).resolve().parents[1] / "workflows/media/wav2lip_sample_face.mp4"
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else default
     frames = sample_frames()
     with Mp4Writer(out, SIZE, SIZE, FPS, crf=20) as writer:
         writer.write(frames)

@@ -41,7 +41,7 @@ def official_checkpoint(tmp_path_factory, wav2lip_model) -> Path:
 def speech_16k() -> np.ndarray:
     import soundfile
 
-    wav, rate = soundfile.read(SAMPLES / "speech.wav", dtype="float32")
+    wav, rate = soundfile.read(SAMPLES / "wav2lip_sample_speech.wav", dtype="float32")
     assert rate == 16000
     return wav
 

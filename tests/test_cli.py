@@ -11,6 +11,8 @@ from conftest import ROOT, SAMPLES
 from wav2lip_core.audio import load_audio, mel_chunks, melspectrogram
 from wav2lip_core.video_io import read_video
 
+FACE, SPEECH = SAMPLES / "wav2lip_sample_face.mp4", SAMPLES / "wav2lip_sample_speech.wav"
+
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "wav2lip_core", *args], cwd=ROOT, capture_output=True, text=True,
@@ -19,15 +21,15 @@ def _run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_writes_a_playable_mp4_with_the_audio_muxed_in(tmp_path, official_checkpoint):
     out = tmp_path / "result.mp4"
-    result = _run_cli("--checkpoint", str(official_checkpoint), "--face", str(SAMPLES / "astronaut_face.mp4"),
-                      "--audio", str(SAMPLES / "speech.wav"), "--outfile", str(out), "--box", "60", "230", "90", "230")
+    result = _run_cli("--checkpoint", str(official_checkpoint), "--face", str(FACE),
+                      "--audio", str(SPEECH), "--outfile", str(out), "--box", "60", "230", "90", "230")
     assert result.returncode == 0, result.stderr
     frames, fps = read_video(out)
-    expected_frames = len(mel_chunks(melspectrogram(load_audio(SAMPLES / "speech.wav")), 25))
+    expected_frames = len(mel_chunks(melspectrogram(load_audio(SPEECH)), 25))
     assert fps == 25 and len(frames) == expected_frames and frames.shape[1:] == (320, 320, 3)
     audio = load_audio(out)
     assert abs(len(audio) / 16000 - 2.98) < 0.06, "the muxed audio keeps the speech's full duration"
-    source, _ = read_video(SAMPLES / "astronaut_face.mp4")
+    source, _ = read_video(FACE)
     assert np.abs(frames[:, :50].astype(int) - source[:len(frames), :50]).mean() < 3, "outside the face unchanged"
 
 
@@ -39,7 +41,7 @@ def test_cli_turns_an_odd_sized_image_into_a_talking_video_at_the_given_fps(tmp_
     cv2.imwrite(str(image), astronaut()[10:211, 150:351, ::-1])
     out = tmp_path / "talking.mp4"
     result = _run_cli("--checkpoint", str(official_checkpoint), "--face", str(image), "--audio",
-                      str(SAMPLES / "speech.wav"), "--outfile", str(out), "--box", "40", "180", "30", "170",
+                      str(SPEECH), "--outfile", str(out), "--box", "40", "180", "30", "170",
                       "--blend", "original", "--fps", "30")
     assert result.returncode == 0, result.stderr
     frames, fps = read_video(out)
@@ -47,8 +49,8 @@ def test_cli_turns_an_odd_sized_image_into_a_talking_video_at_the_given_fps(tmp_
 
 
 def test_cli_explains_a_missing_checkpoint_without_a_traceback(tmp_path):
-    result = _run_cli("--checkpoint", str(tmp_path / "wav2lip_gan.pth"), "--face", str(SAMPLES / "astronaut_face.mp4"),
-                      "--audio", str(SAMPLES / "speech.wav"), "--outfile", str(tmp_path / "x.mp4"), "--box",
+    result = _run_cli("--checkpoint", str(tmp_path / "wav2lip_gan.pth"), "--face", str(FACE),
+                      "--audio", str(SPEECH), "--outfile", str(tmp_path / "x.mp4"), "--box",
                       "1", "2", "3", "4")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "wav2lip_gan.pth" in result.stderr

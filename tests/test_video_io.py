@@ -8,7 +8,7 @@ from conftest import SAMPLES, astronaut_clip
 from wav2lip_core.schedule import source_frame_indices
 from wav2lip_core.video_io import Mp4Writer, VideoFrames, frame_preprocessor, is_image_path, read_video
 
-CLIP = SAMPLES / "astronaut_face.mp4"
+CLIP = SAMPLES / "wav2lip_sample_face.mp4"
 
 
 def test_lazy_frames_equal_the_fully_decoded_video_in_loop_and_pingpong_order():
