@@ -1,7 +1,8 @@
 """AudioToMel: any ComfyUI AUDIO + the video frame rate -> mel chunks, one per output video frame."""
 from __future__ import annotations
 
-from wav2lip_core.audio import SAMPLE_RATE, mel_chunks, melspectrogram, to_mono_16k
+from wav2lip_core.audio import (FRAME_RATE_RANGE, SAMPLE_RATE, check_frame_rate, mel_chunks, melspectrogram,
+                                to_mono_16k)
 
 from .tensors import audio_to_numpy
 from .types import CATEGORY, WAV2LIP_MEL, MelChunks
@@ -19,7 +20,7 @@ class AudioToMel:
             "audio": ("AUDIO", {"tooltip": "The speech to lip-sync to: from Load Audio, a video's audio "
                                            "(Get Video Components) or a text-to-speech node. Any sample rate, "
                                            "mono or stereo (stereo is mixed down)."}),
-            "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 240.0, "step": 0.001,
+            "fps": ("FLOAT", {"default": 25.0, "min": FRAME_RATE_RANGE[0], "max": FRAME_RATE_RANGE[1], "step": 0.001,
                               "tooltip": "Frame rate of the output video. Wire it from Get Video Components' fps "
                                          "so the mouth stays in sync with the source video; type it for a "
                                          "still image (25 is the rate Wav2Lip was trained at)."}),
@@ -35,8 +36,10 @@ class AudioToMel:
     DESCRIPTION = "Turns speech into the mel-spectrogram chunks Wav2Lip listens to, one per video frame."
 
     def convert(self, audio: dict, fps: float):
+        # A wired FLOAT (e.g. Get Video Components' fps of a broken container) bypasses the widget's limits.
+        fps = check_frame_rate(fps, "Audio To Mel's fps")
         samples, sample_rate = audio_to_numpy(audio)
         wav = to_mono_16k(samples, sample_rate)
-        chunks = mel_chunks(melspectrogram(wav), float(fps))
-        mel = MelChunks(chunks=chunks, fps=float(fps), audio_seconds=len(wav) / SAMPLE_RATE)
-        return (mel, mel.num_frames, float(fps))
+        chunks = mel_chunks(melspectrogram(wav), fps)
+        mel = MelChunks(chunks=chunks, fps=fps, audio_seconds=len(wav) / SAMPLE_RATE)
+        return (mel, mel.num_frames, fps)

@@ -1,6 +1,7 @@
 """DetectFaces: an IMAGE batch -> one face box per frame (WAV2LIP_FACES) and the 96x96 face crops (IMAGE)."""
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -28,9 +29,10 @@ def parse_manual_box(text: str) -> tuple[int, int, int, int] | None:
         return None
     parts = [p for p in re.split(r"[,\s;]+", text.strip("()[] ")) if p]
     try:
-        values = tuple(int(float(p)) for p in parts)
+        numbers = [float(p) for p in parts]
     except ValueError:
-        values = ()
+        numbers = []
+    values = tuple(int(v) for v in numbers) if all(math.isfinite(v) for v in numbers) else ()
     if len(values) != 4:
         raise ValueError(f"manual_box must be four numbers 'y1, y2, x1, x2' (top, bottom, left, right in pixels), "
                          f"got {text!r}; leave it empty to detect faces")

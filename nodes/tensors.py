@@ -12,15 +12,29 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from wav2lip_core.audio import check_sample_rate
+
+
+# Above this, an IMAGE's values are not 0..1 with a little overshoot (e.g. from an upscaler) but another range.
+MAX_IMAGE_VALUE = 1.5
+
 
 def check_image(image: torch.Tensor, what: str = "image") -> None:
-    """Raise a clear error unless ``image`` is a ComfyUI IMAGE batch (B, H, W, 3 or 4) with B >= 1."""
+    """Raise a clear error unless ``image`` is a ComfyUI IMAGE batch (B, H, W, 3 or 4) with B >= 1 of floats in
+    0..1 (integer tensors are refused; of the values, the first frame's are checked, which costs little)."""
     if not isinstance(image, torch.Tensor):
         raise TypeError(f"{what}: expected a ComfyUI IMAGE tensor, got {type(image).__name__}")
     if image.ndim != 4 or image.shape[-1] not in (3, 4):
         raise ValueError(f"{what}: expected an IMAGE batch (B, H, W, 3), got shape {tuple(image.shape)}")
     if image.shape[0] < 1:
         raise ValueError(f"{what}: the IMAGE batch is empty")
+    if not image.is_floating_point():
+        raise TypeError(f"{what}: a ComfyUI IMAGE holds float values 0..1, but this one holds {image.dtype} values "
+                        f"(0..255?); the node that made it must convert it (divide by 255)")
+    first_frame_peak = float(image[0, ..., :3].amax())
+    if first_frame_peak > MAX_IMAGE_VALUE:
+        raise ValueError(f"{what}: a ComfyUI IMAGE holds values 0..1, but its first frame reaches "
+                         f"{first_frame_peak:g} (0..255 values?); the node that made it must divide by 255")
 
 
 def image_to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -78,8 +92,8 @@ class Uint8Frames(Sequence):
         return int(self._image.shape[2])
 
 
-def audio_to_numpy(audio: dict | None) -> tuple[np.ndarray, int]:
-    """ComfyUI AUDIO -> (channels, samples) numpy of batch item 0 and its sample rate.
+def audio_to_numpy(audio: dict | None) -> tuple[np.ndarray, float]:
+    """ComfyUI AUDIO -> (channels, samples) numpy of batch item 0 and its sample rate (Hz, in SAMPLE_RATE_RANGE).
 
     Float samples stay floats (nominally -1..1); integer PCM (some video decoders hand it over unconverted)
     stays integer so the engine scales it by its full-scale value. A batch of several clips is refused
@@ -88,8 +102,12 @@ def audio_to_numpy(audio: dict | None) -> tuple[np.ndarray, int]:
     if audio is None:
         raise ValueError("audio: there is no audio (a video without a sound track gives none); connect a "
                          "Load Audio node or a text-to-speech node instead")
-    if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
+    if not isinstance(audio, dict) or "waveform" not in audio:
         raise TypeError("audio: expected a ComfyUI AUDIO, a dict with 'waveform' (B, C, T) and 'sample_rate'")
+    if audio.get("sample_rate") is None:
+        raise ValueError("audio: this AUDIO has no sample rate ('sample_rate' is missing), so its speed is unknown; "
+                         "the node that made it must set one")
+    sample_rate = check_sample_rate(audio["sample_rate"], "audio")
     waveform = audio["waveform"]
     if not isinstance(waveform, torch.Tensor):
         waveform = torch.as_tensor(np.asarray(waveform))
@@ -103,4 +121,4 @@ def audio_to_numpy(audio: dict | None) -> tuple[np.ndarray, int]:
     samples = waveform[0].detach().cpu()
     if samples.is_floating_point() and samples.dtype not in (torch.float32, torch.float64):
         samples = samples.to(torch.float32)      # float16 / bfloat16 have no numpy twin
-    return samples.numpy().copy(), int(audio["sample_rate"])
+    return samples.numpy().copy(), sample_rate

@@ -75,6 +75,13 @@ RESAMPLE_TYPE = "soxr_hq"
 MIN_SAMPLES_FOR_ONE_CHUNK = (MEL_STEP_SIZE - 1) * HOP_SIZE  # 3000 samples -> 16 mel columns
 MIN_SECONDS_FOR_ONE_CHUNK = MIN_SAMPLES_FOR_ONE_CHUNK / SAMPLE_RATE  # 0.1875 s
 
+# Sane ranges, checked before any work. Sample rates: telephone speech (8 kHz) down to half of it, up to the
+# highest rate audio interfaces record (768 kHz); a header outside that is broken, and resampling from it
+# would take hours (1 Hz -> 16 kHz multiplies the samples by 16000). Frame rates: 1 to 240 fps (the Audio To
+# Mel widget's range); the output has duration x fps frames, so bounded rates bound the work.
+SAMPLE_RATE_RANGE = (4000, 768000)
+FRAME_RATE_RANGE = (1.0, 240.0)
+
 _STFT_FRAMES_PER_BLOCK = 4096  # bounds the float64 frame buffer to ~26 MB
 _MAX_PLAUSIBLE_CHANNELS = 32
 
@@ -98,6 +105,33 @@ def _find_non_finite(samples: np.ndarray, sample_rate: float, what: str) -> None
         f"{first_bad_second:.3f} s. The audio is broken (a TTS or an effect produced invalid values); "
         "fix or re-export it (e.g. replace NaN with 0) and try again."
     )
+
+
+def check_sample_rate(sample_rate: float, what: str = "audio") -> float:
+    """``sample_rate`` as a float, or ValueError unless it lies in SAMPLE_RATE_RANGE (Hz)."""
+    low, high = SAMPLE_RATE_RANGE
+    try:
+        rate = float(sample_rate)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: the sample rate {sample_rate!r} is not a number") from None
+    if not (np.isfinite(rate) and low <= rate <= high):
+        raise ValueError(f"{what}: a sample rate of {rate:g} Hz is outside the {low}..{high} Hz that audio "
+                         f"can have; the file's header (or the node that made this audio) is wrong. Re-export "
+                         f"the audio (e.g. as a 16 kHz or 44.1 kHz WAV) and try again.")
+    return rate
+
+
+def check_frame_rate(fps: float, what: str = "fps") -> float:
+    """``fps`` as a float, or ValueError unless it lies in FRAME_RATE_RANGE (frames per second)."""
+    low, high = FRAME_RATE_RANGE
+    try:
+        rate = float(fps)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: the frame rate {fps!r} is not a number") from None
+    if not (np.isfinite(rate) and low <= rate <= high):
+        raise ValueError(f"{what}: {rate:g} fps is outside the supported {low:g}..{high:g} fps (the output video "
+                         f"gets one frame per 1/fps of the speech, so its length and the work follow from it).")
+    return rate
 
 
 def _as_float32_samples(waveform: np.ndarray) -> np.ndarray:
@@ -134,8 +168,7 @@ def to_mono_16k(waveform: np.ndarray, sample_rate: float) -> np.ndarray:
             f"waveform must be (samples,) or (channels, samples), got shape {samples.shape}; "
             "for a ComfyUI AUDIO (batch, channels, samples) pass one item, e.g. waveform[0]"
         )
-    if not np.isfinite(sample_rate) or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive number, got {sample_rate}")
+    sample_rate = check_sample_rate(sample_rate)
     if samples.shape[-1] == 0:
         raise ValueError("waveform is empty (0 samples)")
     _find_non_finite(samples, sample_rate, "audio")
@@ -354,13 +387,7 @@ def melspectrogram(wav: np.ndarray) -> np.ndarray:
 
 def _mel_index_multiplier(fps: float) -> float:
     """``80. / fps`` exactly as the original computes it (then start = int(i * multiplier))."""
-    fps_value = float(fps)
-    if not np.isfinite(fps_value) or fps_value <= 0:
-        raise ValueError(f"fps must be a positive finite number, got {fps}")
-    multiplier = float(MEL_FRAMES_PER_SECOND) / fps_value
-    if not np.isfinite(multiplier):
-        raise ValueError(f"fps {fps} is too small")
-    return multiplier
+    return float(MEL_FRAMES_PER_SECOND) / check_frame_rate(fps)
 
 
 def _require_one_chunk(num_columns: int) -> None:
