@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import subprocess
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .audio import FRAME_RATE_RANGE, check_frame_rate
 
 WRITE_QUEUE_BATCHES = 2   # batches of frames waiting for the encoder at most (bounds memory)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -34,9 +38,19 @@ def is_image_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def check_input_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, or a clear error when it is missing or a folder (FileNotFoundError / IsADirectoryError)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return path
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """A still image as uint8 RGB (H, W, 3); alpha is dropped, grey is expanded."""
-    data = np.fromfile(str(path), dtype=np.uint8)
+    data = np.fromfile(str(check_input_file(path)), dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise ValueError(f"{path}: cannot be read as an image")
@@ -45,36 +59,85 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    fps: float
+    fps: float      # the frame rate the container states (its average rate); frames are decoded at this rate
     width: int
     height: int
-    num_frames: int | None  # as the container states it; None when unknown
 
 
-def _open_reader(path: str | os.PathLike) -> tuple[Iterator[bytes], dict]:
+def decode_options(fps: float) -> list[str]:
+    """ffmpeg output options that decode at a constant ``fps``: frame i is the picture shown at i / fps.
+    A variable-frame-rate video is sampled evenly this way, and counting and decoding give the same frames."""
+    return ["-fps_mode", "cfr", "-r", f"{fps:.6f}"]
+
+
+_BANNER_STARTS = ("ffmpeg version", "=== stderr ===", "Could not load meta information", "Input #", "Output #")
+
+
+def ffmpeg_reason(log: str) -> str:
+    """The one line of an ffmpeg log that says why a file could not be read (not the version banner)."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    if any(line.startswith("Stream #") for line in lines) and not any(" Video: " in line for line in lines):
+        return "it has no video stream"
+    messages = [re.sub(r"^\[[^\]]*\]\s*", "", line) for line in log.splitlines()
+                if line.strip() and not line.startswith(" ") and not line.startswith(_BANNER_STARTS)]
+    wanted = re.compile(r"error|invalid|not found|unsupported|no such|denied|cannot|could not|failed", re.I)
+    specific = [line for line in messages if wanted.search(line) and not line.lower().startswith("error opening")]
+    chosen = specific or [line for line in messages if wanted.search(line)] or messages
+    return chosen[0] if chosen else "ffmpeg gave no reason"
+
+
+def _open_reader(path: str | os.PathLike, fps: float | None = None,
+                 input_params: list[str] | None = None) -> tuple[Iterator[bytes], dict]:
+    """An imageio-ffmpeg frame reader and the video's metadata; with ``fps``, frames come at that constant rate."""
     import imageio_ffmpeg
 
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    check_input_file(path)
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", input_params=input_params,
+                                        output_params=decode_options(fps) if fps else None)
     try:
         meta = next(reader)
     except (RuntimeError, StopIteration, OSError) as error:
-        raise ValueError(f"{path}: cannot be read as a video ({error})") from error
+        raise ValueError(f"{path}: cannot be read as a video ({ffmpeg_reason(str(error))})") from None
     return reader, meta
 
 
-def _info(meta: dict) -> VideoInfo:
+def _info(meta: dict, path: str | os.PathLike) -> VideoInfo:
+    """The metadata, with a frame rate in FRAME_RATE_RANGE (else ValueError: a broken or unsupported container)."""
     width, height = meta["size"]
-    frames = meta.get("n_frames")
-    return VideoInfo(fps=float(meta["fps"]), width=int(width), height=int(height),
-                     num_frames=int(frames) if frames and np.isfinite(frames) else None)
+    fps = float(meta.get("fps") or 0.0)
+    try:
+        check_frame_rate(fps, f"{path}: the video's frame rate")
+    except ValueError as error:
+        stated = "states no frame rate" if fps <= 0 else f"states {fps:g} fps"
+        raise ValueError(f"{path}: its container {stated}, outside the supported {FRAME_RATE_RANGE[0]:g}.."
+                         f"{FRAME_RATE_RANGE[1]:g} fps, so its timing cannot be trusted. Re-encode it at a constant "
+                         f"frame rate (e.g. ffmpeg -i IN -r 25 OUT.mp4) and try again.") from error
+    return VideoInfo(fps=fps, width=int(width), height=int(height))
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """The frame rate and size of a video file (ValueError when it cannot be read or its frame rate is absurd)."""
+    reader, meta = _open_reader(path)
+    reader.close()
+    return _info(meta, path)
+
+
+def count_video_frames(path: str | os.PathLike, fps: float) -> int:
+    """How many frames decoding ``path`` at a constant ``fps`` gives (one decoding pass, nothing kept)."""
+    command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path), "-an", "-sn", "-dn",
+               *decode_options(fps), "-f", "null", "-"]
+    completed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    log = completed.stderr.decode(errors="replace")
+    counts = re.findall(r"frame=\s*(\d+)", log)
+    if completed.returncode != 0 or not counts:
+        raise ValueError(f"{path}: cannot be read as a video ({ffmpeg_reason(log)})")
+    return int(counts[-1])
 
 
 def iter_video_frames(path: str | os.PathLike) -> tuple[VideoInfo, Iterator[np.ndarray]]:
-    """(info, iterator of uint8 RGB (H, W, 3) frames), decoded one at a time (constant memory)."""
-    reader, meta = _open_reader(path)
-    info = _info(meta)
+    """(info, iterator of uint8 RGB (H, W, 3) frames at info.fps), decoded one at a time (constant memory)."""
+    info = probe_video(path)
+    reader, _ = _open_reader(path, info.fps)
 
     def frames() -> Iterator[np.ndarray]:
         try:
@@ -98,13 +161,16 @@ class Mp4Writer:
     """Streams uint8 RGB frames into an H.264 mp4 and muxes an audio file in (AAC) when given.
 
     Odd frame sizes are padded by one black pixel row/column (H.264 4:2:0 needs even sizes).
-    Use as a context manager; the file appears complete only after ``close()`` succeeds.
+    Use as a context manager. ffmpeg writes a temporary file beside ``path``, moved into place only when
+    ``close()`` succeeds; on any failure it is removed and a file already at ``path`` stays as it was.
     """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float,
                  audio_path: str | os.PathLike | None = None, crf: int = 18) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Same folder (so the final move is a rename), same suffix (ffmpeg picks the container from it), hidden.
+        self._temporary = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.partial{self.path.suffix}")
         self.frame_shape = (height, width, 3)
         command = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
                    "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-"]
@@ -113,7 +179,7 @@ class Mp4Writer:
         if width % 2 or height % 2:
             command += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]     # only then: the filter costs time per frame
         command += ["-c:v", "libx264", "-preset", "veryfast",
-                    "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(self.path)]
+                    "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(self._temporary)]
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self.frames_written = 0
         # Frames go down the pipe from a background thread, so the caller computes the next batch while ffmpeg
@@ -155,14 +221,26 @@ class Mp4Writer:
             self._pipe_thread.join()
 
     def close(self) -> None:
+        """Finish the file and move it into place (RuntimeError, and no file, when ffmpeg failed)."""
+        try:
+            self._stop_pipe_thread()
+            self._raise_pipe_error()
+            if self._process.stdin and not self._process.stdin.closed:
+                self._process.stdin.close()
+            code = self._process.wait()
+            message = self._stderr()
+            if code != 0:
+                raise RuntimeError(f"ffmpeg failed to write {self.path} (exit {code}): {message}")
+            os.replace(self._temporary, self.path)
+        finally:
+            self._temporary.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Stop ffmpeg and remove the unfinished file; ``path`` is left as it was."""
+        self._process.kill()
         self._stop_pipe_thread()
-        self._raise_pipe_error()
-        if self._process.stdin and not self._process.stdin.closed:
-            self._process.stdin.close()
-        code = self._process.wait()
-        message = self._stderr()
-        if code != 0:
-            raise RuntimeError(f"ffmpeg failed to write {self.path} (exit {code}): {message}")
+        self._process.wait()
+        self._temporary.unlink(missing_ok=True)
 
     def __enter__(self) -> "Mp4Writer":
         return self
@@ -171,9 +249,7 @@ class Mp4Writer:
         if kind is None:
             self.close()
         else:
-            self._process.kill()
-            self._stop_pipe_thread()
-            self._process.wait()
+            self.abort()
 
 
 class VideoFrames:
@@ -183,59 +259,66 @@ class VideoFrames:
     single decode pass (a wrap-around loop reopens the file); reading backwards (ping-pong) re-decodes a window
     that ends at the requested frame, starting from an accurate ffmpeg seek. ``transform`` (optional) maps each
     decoded frame (e.g. the CLI's resize / rotate / crop); ``limit`` (or ``limit_to`` later) caps how many
-    frames are used. ``info`` holds the container's frame rate and size (no second probe needed); the decoder
-    started to read them is kept for frame 0 onwards.
+    frames are used. ``info`` holds the container's frame rate and size. Frames are decoded at that constant
+    rate (``decode_options``), and counted the same way, so a variable-frame-rate video is sampled evenly and
+    its count and its frames agree. Should decoding end early (a damaged file, or a seek into a variable rate
+    video's tail), the last picture stays on.
     """
 
     def __init__(self, path: str | os.PathLike, transform=None, limit: int | None = None, window: int = 64) -> None:
         self.path = Path(path)
-        self._reader, meta = _open_reader(path)
-        self._next_index = 0
-        self.info = _info(meta)
+        self.info = probe_video(path)
+        self._reader: Iterator[bytes] | None = None
+        self._reader_start = self._next_index = 0
+        self._last_frame: np.ndarray | None = None
         self.transform = transform
         self.window = window
         self._cache: dict[int, np.ndarray] = {}
-        self._available = self._count_frames()
+        self._available = count_video_frames(path, self.info.fps)
         self._length = self._available
         if self._length == 0:
-            self.close()
             raise ValueError(f"{path}: the video has no frames")
         if limit is not None:
             self.limit_to(limit)
+
+    @property
+    def num_available(self) -> int:
+        """Frames in the whole video (``len()`` is the number used, after ``limit_to``)."""
+        return int(self._available)
 
     def limit_to(self, count: int) -> "VideoFrames":
         """Use at most the first ``count`` frames (at least one); returns self."""
         self._length = max(1, min(int(count), self._available))
         return self
 
-    def _count_frames(self) -> int:
-        import imageio_ffmpeg
-
-        if self.info.num_frames:
-            return self.info.num_frames
-        return int(imageio_ffmpeg.count_frames_and_secs(str(self.path))[0])
-
     def __len__(self) -> int:
         return int(self._length)
 
     def _open_at(self, index: int) -> None:
-        import imageio_ffmpeg
-
         if self._reader is not None:
             self._reader.close()
         input_params = ["-ss", f"{index / self.info.fps:.6f}"] if index > 0 else None
-        self._reader = imageio_ffmpeg.read_frames(str(self.path), pix_fmt="rgb24", input_params=input_params)
-        next(self._reader)
-        self._next_index = index
+        self._reader, _ = _open_reader(self.path, self.info.fps, input_params)
+        self._reader_start = self._next_index = index
+        self._last_frame = None                             # the last frame this reader gave
 
     def _decode_next(self) -> np.ndarray:
+        """The frame at ``_next_index`` (the caller advances it; a restart earlier moves it back)."""
         try:
             raw = next(self._reader)
         except StopIteration:
-            raise IndexError(f"{self.path}: frame {self._next_index} could not be decoded "
-                             f"(the container announced {len(self)} frames)") from None
+            if self._last_frame is not None:                # the end came early: the last picture stays on
+                return self._last_frame
+            if self._reader_start == 0:
+                raise ValueError(f"{self.path}: frame {self._next_index} could not be decoded (counting found "
+                                 f"{self._available} frames); the file may be damaged") from None
+            # The seek landed after the last picture (the tail of a video is its last picture held on): start
+            # earlier and decode forward.
+            self._open_at(max(0, self._reader_start - self.window))
+            return self._decode_next()
         frame = np.frombuffer(raw, dtype=np.uint8).reshape(self.info.height, self.info.width, 3)
-        return self.transform(frame) if self.transform is not None else frame
+        self._last_frame = self.transform(frame) if self.transform is not None else frame
+        return self._last_frame
 
     def __getitem__(self, index: int) -> np.ndarray:
         if isinstance(index, slice):
@@ -268,19 +351,31 @@ class VideoFrames:
 def frame_preprocessor(resize_factor: int, rotate: bool, crop: Sequence[int]) -> Callable[[np.ndarray], np.ndarray] | None:
     """The original's per-frame preprocessing, in its order: resize (W//f, H//f), rotate 90 clockwise, crop.
 
-    Returns None when there is nothing to do, else a function uint8 RGB (H, W, 3) -> uint8 RGB (h, w, 3).
+    Returns None when there is nothing to do, else a function uint8 RGB (H, W, 3) -> uint8 RGB (h, w, 3) that
+    raises ValueError when the resize or the crop leaves no pixels. ValueError for a resize factor below 1.
     """
     y1, y2, x1, x2 = crop
-    if resize_factor <= 1 and not rotate and (y1, y2, x1, x2) == (0, -1, 0, -1):
+    if int(resize_factor) < 1:
+        raise ValueError(f"--resize_factor must be 1 or more (the video's width and height are divided by it), "
+                         f"not {resize_factor}")
+    if resize_factor == 1 and not rotate and (y1, y2, x1, x2) == (0, -1, 0, -1):
         return None
 
     def preprocess(frame: np.ndarray) -> np.ndarray:
         if resize_factor > 1:
             height, width = frame.shape[:2]
+            if width // resize_factor < 1 or height // resize_factor < 1:
+                raise ValueError(f"--resize_factor {resize_factor} is larger than the {width}x{height} frame; "
+                                 f"nothing would be left of it")
             frame = cv2.resize(frame, (width // resize_factor, height // resize_factor))
         if rotate:
             frame = cv2.rotate(frame, cv2.ROTATE_90_CLOCKWISE)
         bottom = frame.shape[0] if y2 == -1 else y2
         right = frame.shape[1] if x2 == -1 else x2
-        return np.ascontiguousarray(frame[y1:bottom, x1:right])
+        cropped = frame[y1:bottom, x1:right]
+        if cropped.shape[0] < 1 or cropped.shape[1] < 1:
+            raise ValueError(f"--crop {y1} {y2} {x1} {x2} leaves nothing of the {frame.shape[1]}x{frame.shape[0]} "
+                             f"frame (after resize and rotation); it is top bottom left right in pixels, -1 = "
+                             f"the full size")
+        return np.ascontiguousarray(cropped)
     return preprocess
