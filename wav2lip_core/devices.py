@@ -9,15 +9,39 @@ PRECISION_CHOICES = ("auto", *PRECISIONS)
 MIN_FP16_CUDA_CAPABILITY = 6
 
 
+DEVICE_TYPES = ("cpu", "cuda", "mps")   # where the networks can run; others (meta, xpu ...) are refused
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA, else Apple's MPS, else the CPU; any other name is a torch device ("cpu", "cuda:1")."""
+    """``auto``: CUDA, else Apple's MPS, else the CPU; any other name is a torch device ("cpu", "cuda:1") that
+    this machine has (ValueError saying why not, otherwise)."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
-    return torch.device(name)
+    choices = "auto, cpu, cuda, cuda:N or mps"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {name!r} is not a device name; use {choices}") from None
+    if device.type not in DEVICE_TYPES:
+        raise ValueError(f"device {name!r}: the networks cannot run on {device.type!r}; use {choices}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "is built without CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
+            raise ValueError(f"device {name!r}: this torch ({torch.__version__}) {why}; use cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: there are only {torch.cuda.device_count()} CUDA device(s), "
+                             f"numbered from 0")
+    if device.type == "mps" and not _mps_available():
+        raise ValueError(f"device {name!r}: Apple's MPS is not available here; use cpu or auto")
+    return device
 
 
 def fp16_suits(device: torch.device) -> bool:

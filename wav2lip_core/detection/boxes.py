@@ -44,6 +44,16 @@ def detection_to_box(xyxy: np.ndarray, scale_x: float = 1.0, scale_y: float = 1.
     return np.array([int(y1), int(y2), int(x1), int(x2)], dtype=np.int64)
 
 
+def clip_to_frame(box: np.ndarray, height: int, width: int) -> np.ndarray | None:
+    """A (y1, y2, x1, x2) box cut to the ``width`` x ``height`` frame; None when nothing of it is inside (a
+    detector may report a face reaching past the frame edge, or wholly outside it)."""
+    y1, y2, x1, x2 = (int(v) for v in box)
+    y1, y2, x1, x2 = max(0, y1), min(int(height), y2), max(0, x1), min(int(width), x2)
+    if y2 <= y1 or x2 <= x1:
+        return None
+    return np.array([y1, y2, x1, x2], dtype=np.int64)
+
+
 def pad_and_clamp(boxes: np.ndarray, pads: Sequence[int], height: int, width: int) -> np.ndarray:
     """Grow (N, 4) (y1, y2, x1, x2) boxes by pads (top, bottom, left, right) pixels, clamped to the frame.
 

@@ -15,12 +15,13 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from .boxes import (apply_missing_face_policy, detection_to_box, interpolate_between_keyframes,
+from .boxes import (apply_missing_face_policy, clip_to_frame, detection_to_box, interpolate_between_keyframes,
                     missing_face_message, pad_and_clamp, select_face, smooth_boxes)
 from .common import FaceDetector, FaceNotDetectedError, FaceTrack, as_rgb_uint8_frame
 from .options import AUTO, DEFAULT_DETECTION, DetectionOptions
 
 _detector_cache: dict[tuple, FaceDetector] = {}
+MAX_BOX_COORDINATE = 2**20     # pixels; larger than any frame, small enough for int64 arithmetic everywhere
 
 
 def make_detector(name: str, device: str = "cpu", batch_size: int = 16,
@@ -138,11 +139,13 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
             copy_height, copy_width = copies[0].shape[:2]
             for index, detections in zip(chunk, detector.detect(copies)):
                 face = select_face(np.asarray(detections).reshape(-1, 5), face_index)
-                if face is None:
+                box = None if face is None else \
+                    clip_to_frame(detection_to_box(face, width / copy_width, height / copy_height), height, width)
+                if box is None:                                 # no face, or none of it inside the frame
                     if on_missing == "error":
                         raise FaceNotDetectedError(missing_face_message(int(index), num_frames), int(index))
                     continue
-                boxes[index] = detection_to_box(face, width / copy_width, height / copy_height)
+                boxes[index] = box
                 found[index] = True
             if report and progress is not None:
                 progress(int(chunk[-1]) + 1, num_frames)
@@ -166,6 +169,8 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
                       RuntimeWarning, stacklevel=2)
     boxes = pad_and_clamp(boxes, options.pads, height, width)
     boxes = smooth_boxes(boxes, found, options.smoothing, options.smooth_window)
+    # Smoothing fits a line at the ends of a run, which can reach past the frame edge: clamp again.
+    boxes = pad_and_clamp(boxes, (0, 0, 0, 0), height, width)
     boxes[~found] = 0
     return FaceTrack(boxes, found)
 
@@ -173,9 +178,11 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
 def fixed_box_track(box: Sequence[int], num_frames: int) -> FaceTrack:
     """The original's ``--box``: the same (y1, y2, x1, x2) box on every frame, verbatim (no pads, clamping,
     smoothing or detection)."""
-    if len(box) != 4:
-        raise ValueError(f"box must be (y1, y2, x1, x2), got {box!r}")
-    y1, y2, x1, x2 = (int(v) for v in box)
-    if min(y1, x1) < 0 or y2 <= y1 or x2 <= x1:
-        raise ValueError(f"box (y1, y2, x1, x2) = {tuple(box)} is not a box: need 0 <= y1 < y2 and 0 <= x1 < x2")
+    try:
+        y1, y2, x1, x2 = (int(v) for v in box)
+    except (TypeError, ValueError, OverflowError):      # not four values, or NaN / inf among them
+        raise ValueError(f"box must be four whole numbers (y1, y2, x1, x2), got {box!r}") from None
+    if min(y1, x1) < 0 or y2 <= y1 or x2 <= x1 or max(y2, x2) > MAX_BOX_COORDINATE:
+        raise ValueError(f"box (y1, y2, x1, x2) = {tuple(box)} is not a box: need 0 <= y1 < y2 and 0 <= x1 < x2, "
+                         f"in pixels of the frame")
     return FaceTrack(np.tile(np.array([y1, y2, x1, x2], np.int64), (num_frames, 1)), np.ones(num_frames, bool))
