@@ -1,8 +1,10 @@
 """The one content check every checkpoint passes before it is recorded as verified or loaded into a network:
 the right network (recognised from its keys), its exact layout (keys and shapes of a freshly built network),
-and values a trained network can hold (finite everywhere)."""
+and values a trained network can hold (finite everywhere, BatchNorm variances never negative, no absurd
+magnitudes)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,13 +18,38 @@ GENERATOR_HINT = ("Get the official Wav2Lip checkpoint (wav2lip_gan.pth for the 
                   "models/wav2lip folder or this pack's weights/ folder. See weights/README.md.")
 
 
-def non_finite_keys(state_dict: StateDict) -> list[str]:
-    """Keys of floating tensors holding NaN or +-inf. A finite sum proves a tensor finite (any NaN or inf makes
-    the sum NaN or inf) and is several times faster than ``isfinite`` on every element; only tensors whose sum
-    is not finite (overflow, or a real NaN/inf) are checked element by element."""
-    suspects = [key for key, tensor in state_dict.items()
-                if tensor.is_floating_point() and not bool(torch.isfinite(tensor.sum(dtype=torch.float32)))]
-    return [key for key in suspects if not bool(torch.isfinite(state_dict[key]).all())]
+def value_ranges(state_dict: StateDict) -> dict[str, tuple[float, float]]:
+    """(lowest, highest) value of every non-empty floating tensor, one pass each without a copy; a tensor holding
+    a NaN gives (nan, nan), one holding +-inf gives that infinity."""
+    return {key: tuple(float(v) for v in torch.aminmax(tensor)) for key, tensor in state_dict.items()
+            if tensor.is_floating_point() and tensor.numel()}
+
+
+def non_finite_keys(state_dict: StateDict, ranges: dict[str, tuple[float, float]] | None = None) -> list[str]:
+    """Keys of floating tensors holding NaN or +-inf (``ranges``: ``value_ranges(state_dict)`` if known)."""
+    ranges = value_ranges(state_dict) if ranges is None else ranges
+    return [key for key, (low, high) in ranges.items() if not (math.isfinite(low) and math.isfinite(high))]
+
+
+# The largest magnitude a stored value of a trained network may have. Trained weights are of order 1 (S3FD's
+# L2Norm scales are 10 at most) and BatchNorm statistics are those of the activations they normalise (variances
+# of at most a few thousand); 1e6 leaves orders of magnitude of room above both, while a corrupted or wrongly
+# scaled file (a flipped exponent bit multiplies a value by 2^16 or more) paints a black or saturated mouth.
+MAX_PLAUSIBLE_MAGNITUDE = 1e6
+
+
+def implausible_value_problems(ranges: dict[str, tuple[float, float]]) -> list[str]:
+    """What no trained network holds, from ``value_ranges`` of finite tensors: negative BatchNorm running
+    variances (a variance is never below 0), and values beyond MAX_PLAUSIBLE_MAGNITUDE."""
+    negative = [key for key, (low, _) in ranges.items() if key.endswith("running_var") and low < 0]
+    huge = [key for key, (low, high) in ranges.items() if max(-low, high) > MAX_PLAUSIBLE_MAGNITUDE]
+    problems = []
+    if negative:
+        problems.append(f"{len(negative)} BatchNorm variance tensor(s) hold negative values (e.g. {negative[0]})")
+    if huge:
+        problems.append(f"{len(huge)} tensor(s) hold values beyond +-{MAX_PLAUSIBLE_MAGNITUDE:g} (e.g. {huge[0]}: "
+                        f"from {ranges[huge[0]][0]:.3g} to {ranges[huge[0]][1]:.3g})")
+    return problems
 
 
 def layout_problems(state_dict: Mapping[str, torch.Tensor], reference_shapes: Mapping[str, torch.Size]) -> list[str]:
@@ -57,8 +84,14 @@ def check_state_dict(state_dict: StateDict, path: str | Path, expected: str | No
         if problems:
             raise CheckpointError(f"{path}: looks like {found.description} but does not match its layout: "
                                   f"{'; '.join(problems)}. It may be a modified or different-resolution variant.")
-    bad = non_finite_keys(state_dict)
+    ranges = value_ranges(state_dict)
+    bad = non_finite_keys(state_dict, ranges)
     if bad:
         raise CheckpointError(f"{path}: {len(bad)} tensors hold NaN or infinite values (e.g. {bad[0]}); the file is "
                               f"corrupted. Delete it and download it again.")
+    implausible = implausible_value_problems(ranges)
+    if implausible:
+        raise CheckpointError(f"{path}: holds values no trained network has: {'; '.join(implausible)}. The file is "
+                              f"corrupted or was not saved from a trained network; its output would be a black or "
+                              f"saturated mouth. Delete it and download it again.")
     return found
