@@ -10,19 +10,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from ..audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram
 from ..blend import BLEND_MODES
-from ..checkpoints import S3FD, WAV2LIP, CheckpointError, load_wav2lip, pack_weights_dir
+from ..checkpoints import CheckpointError, load_wav2lip, pack_weights_dir
 from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
                          DetectionOptions, FaceDetectionError, detect_face_boxes, fixed_box_track)
 from ..devices import PRECISION_CHOICES, pick_device, pick_dtype
 from ..pipeline import check_boxes_fit, iter_lipsync
 from ..schedule import LOOP_MODES
 from ..video_io import Mp4Writer, VideoFrames, frame_preprocessor, is_image_path, read_image
+from .checks import box_note, check_inputs, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
-from .models import fetch_with_progress
 
 DEFAULTS = DEFAULT_DETECTION
 
@@ -111,41 +112,62 @@ def detection_options(args: argparse.Namespace) -> DetectionOptions:
                             face_index=args.face_index, batch_size=args.face_det_batch_size)
 
 
+def _describe_job(frames, image: bool, static: bool, fps: float, seconds: float, num_outputs: int) -> str:
+    """The line that says what the job works on: the face frames (how many there are, how many are used) and
+    the speech (how long, how many output frames it makes)."""
+    height, width = frames[0].shape[:2]
+    if image:
+        face = f"face image {width}x{height}, used for every output frame"
+    else:
+        used = ("only the first (--static)" if static else "all of them" if len(frames) == frames.num_available
+                else f"the first {len(frames)}")
+        face = f"face video {frames.num_available} frames of {width}x{height} at {fps:g} fps, using {used}"
+    return f"{face}; speech {seconds:.2f} s -> {num_outputs} output frames at {fps:g} fps"
+
+
 def run(args: argparse.Namespace) -> Path:
     from tqdm import tqdm
 
     started = time.perf_counter()
+    note = box_note(args)
+    if note:
+        print(note, file=sys.stderr)
+    check_inputs(args)
     device = pick_device(args.device)
     static = bool(args.static)
     detection = detection_options(args)
+    transform = frame_preprocessor(args.resize_factor, args.rotate, args.crop)
     weights_dir = pack_weights_dir()
-    # Weights first: a missing checkpoint is reported before any decoding work.
-    checkpoint_path = fetch_with_progress(args.checkpoint, WAV2LIP, weights_dir, allow_download=not args.no_download)
-    s3fd_weights = (fetch_with_progress("s3fd", S3FD, weights_dir, allow_download=not args.no_download)
-                    if detection.detector == "s3fd" and args.box[0] == -1 else None)
+    # Every model file first: all that is missing is reported at once, before any decoding work.
+    checkpoint_path, s3fd_weights = resolve_model_files(args, detection.detector, weights_dir)
     wav = load_audio(args.audio)
-    if is_image_path(args.face):
+    image = is_image_path(args.face)
+    if image:
         fps, static = float(args.fps), True
         frames = read_image(args.face)[None]
         chunks = mel_chunks(melspectrogram(wav), fps)
     else:
         # Decoded lazily, a window at a time: a long clip never sits in memory whole.
-        frames = VideoFrames(args.face, transform=frame_preprocessor(args.resize_factor, args.rotate, args.crop))
+        frames = VideoFrames(args.face, transform=transform)
         fps = frames.info.fps
         chunks = mel_chunks(melspectrogram(wav), fps)
         frames.limit_to(1 if static else len(chunks))
     height, width = frames[0].shape[:2]
-    print(f"{len(frames)} face frame(s) {width}x{height} at {fps:g} fps; "
-          f"{len(wav) / SAMPLE_RATE:.2f} s of audio -> {len(chunks)} output frames", file=sys.stderr)
+    print(_describe_job(frames, image, static, fps, len(wav) / SAMPLE_RATE, len(chunks)), file=sys.stderr)
 
     model = load_wav2lip(checkpoint_path, device=device, dtype=pick_dtype(args.precision, device))
-    if args.box[0] != -1:
+    if uses_fixed_box(args):
         boxes = fixed_box_track(args.box, len(frames))
     else:
-        with tqdm(total=len(frames), unit="frame", desc="Face detection") as bar:
+        with tqdm(total=len(frames), unit="frame", desc="Face detection") as bar, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="no face was detected", category=RuntimeWarning)
             boxes = detect_face_boxes(frames, detection, device=str(device), search_dirs=[weights_dir],
                                       weights_path=s3fd_weights, allow_download=not args.no_download,
                                       progress=lambda done, total: bar.update(done - bar.n))
+        if not boxes.found.any():
+            print(f"warning: no face was found in any of the {len(frames)} face frame(s), so the output shows them "
+                  f"unchanged, with the new audio. Try the other detector (--detector), a larger --detect_size, or "
+                  f"a fixed --box y1 y2 x1 x2; --on_missing_face error makes this an error.", file=sys.stderr)
     check_boxes_fit(boxes, height, width)
 
     with tqdm(total=len(chunks), unit="frame", desc="Lip-sync") as bar, \
@@ -167,8 +189,7 @@ def run_main(argv: list[str] | None = None, epilog: str | None = None) -> int:
     reuse_freed_heap_memory()      # our own process: reuse large freed buffers instead of faulting in new pages
     try:
         run(args)
-    except (CheckpointError, FaceDetectionError, ValueError, FileNotFoundError,
-            RuntimeError) as error:
+    except (CheckpointError, FaceDetectionError, ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

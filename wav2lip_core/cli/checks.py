@@ -1,0 +1,105 @@
+"""What the lip-sync job checks before any work: its inputs exist, its output never lands on an input, its rates
+are sane, and every model file it needs is there (all missing files named in one message)."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+from pathlib import Path
+
+from ..audio import check_frame_rate
+from ..checkpoints import S3FD, WAV2LIP, CheckpointError
+from ..video_io import check_input_file, is_image_path
+from .models import fetch_with_progress
+
+NO_BOX = (-1, -1, -1, -1)
+
+
+class JobError(ValueError):
+    """The job cannot start as asked; the message says everything that is wrong."""
+
+
+def uses_fixed_box(args: argparse.Namespace) -> bool:
+    """The original's rule: ``--box`` is used unless its first value is -1."""
+    return args.box[0] != -1
+
+
+def box_note(args: argparse.Namespace) -> str | None:
+    """A note when ``--box`` was given but starts with -1, which means "detect" (so the other values are unused)."""
+    if args.box[0] == -1 and tuple(args.box) != NO_BOX:
+        return (f"note: --box {' '.join(map(str, args.box))} starts with -1, which means no fixed box: faces are "
+                f"detected instead (give all four values y1 y2 x1 x2 >= 0 to use a fixed box)")
+    return None
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name the same file: after resolving links, or as one file on disk (hard links)."""
+    if first.resolve() == second.resolve():
+        return True
+    try:
+        return first.exists() and second.exists() and os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def check_output_path(outfile: str | os.PathLike, inputs: dict[str, str | os.PathLike]) -> Path:
+    """``outfile`` as a Path, or JobError when it is one of ``inputs`` ({option: path}), a folder, or lies under
+    a file (where no folder can be made)."""
+    out = Path(outfile).expanduser()
+    for option, path in inputs.items():
+        if path is not None and _same_file(out, Path(path).expanduser()):
+            raise JobError(f"--outfile {outfile} is the same file as {option} {path}; the output never replaces an "
+                           f"input. Choose another output name.")
+    if out.is_dir():
+        raise JobError(f"--outfile {outfile} is a folder; give a file name such as {out / 'result.mp4'}")
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise JobError(f"--outfile {outfile}: {ancestor} is a file, so no folder can be made there for the output")
+    return out
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Everything about the job's own files and numbers, before any model file is looked at (JobError)."""
+    problems = []
+    for option, path in (("--face", args.face), ("--audio", args.audio)):
+        try:
+            check_input_file(path)
+        except OSError as error:
+            problems.append(f"{option} {error}")
+    if problems:
+        raise JobError("\n  ".join(["the input files are not there:"] + problems))
+    checkpoint = Path(args.checkpoint).expanduser()
+    check_output_path(args.outfile, {"--face": args.face, "--audio": args.audio,
+                                     "--checkpoint": checkpoint if checkpoint.is_file() else None})
+    if is_image_path(args.face):
+        check_frame_rate(args.fps, "--fps")
+
+
+def offline_detector_hint() -> str:
+    """How to run without S3FD's weights: the offline detector (and how to install it when it is not)."""
+    install = "" if importlib.util.find_spec("dlib") is not None else " after pip install dlib-bin"
+    return (f"To run without s3fd.pth, use the offline face detector: add --detector dlib_hog{install} (no weights "
+            f"file; a little weaker on small or turned faces), or give a fixed face box with --box y1 y2 x1 x2.")
+
+
+def resolve_model_files(args: argparse.Namespace, detector: str, weights_dir: Path) -> tuple[Path, Path | None]:
+    """(generator checkpoint, S3FD weights or None when not needed), fetched when missing and allowed. Every file
+    that cannot be had is named in one JobError, with where to get it (and the offline detector for S3FD)."""
+    allow_download = not args.no_download
+    needs_s3fd = detector == "s3fd" and not uses_fixed_box(args)
+    wanted = [(args.checkpoint, WAV2LIP)] + ([("s3fd", S3FD)] if needs_s3fd else [])
+    found: dict[str, Path] = {}
+    problems: list[str] = []
+    for name, architecture in wanted:
+        try:
+            found[architecture] = fetch_with_progress(name, architecture, weights_dir, allow_download)
+        except CheckpointError as error:
+            problems.append(str(error).replace("\n", "\n    "))
+    if problems:
+        lines = [f"{len(problems)} model file(s) this run needs are missing:"] + [f"- {text}" for text in problems]
+        if needs_s3fd and S3FD not in found:
+            lines.append(offline_detector_hint())
+        raise JobError("\n  ".join(lines))
+    return found[WAV2LIP], found.get(S3FD)
