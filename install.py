@@ -30,25 +30,25 @@ def installed_version(distribution: str) -> str | None:
 
 
 def pip_install(*arguments: str) -> None:
-    command = [sys.executable, "-m", "pip", "install", *arguments]
-    print("[ComfyUI-Wav2Lip] " + " ".join(command), flush=True)
-    subprocess.check_call(command)
+    """``pip install`` quietly, like the set-up script: nothing is printed unless it fails, and then pip's own
+    output and the command are shown and the script stops with pip's exit status."""
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *arguments]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        print(completed.stdout + completed.stderr, file=sys.stderr, end="")
+        print(f"[ComfyUI-Wav2Lip] failed (exit {completed.returncode}): {' '.join(command)}", file=sys.stderr)
+        raise SystemExit(completed.returncode)
 
 
 def ensure_opencv() -> None:
-    present = [f"{name} {installed_version(name)}" for name in OPENCV_DISTRIBUTIONS if installed_version(name)]
-    if present:
-        print(f"[ComfyUI-Wav2Lip] OpenCV already installed ({', '.join(present)}); not adding another flavour.")
-        return
-    pip_install(OPENCV_TO_INSTALL)
+    """Install OpenCV only when no flavour is present (a second flavour breaks ``cv2``)."""
+    if not any(installed_version(name) for name in OPENCV_DISTRIBUTIONS):
+        pip_install(OPENCV_TO_INSTALL)
 
 
 def ensure_face_alignment() -> None:
-    version = installed_version(FACE_ALIGNMENT)
-    if version:
-        print(f"[ComfyUI-Wav2Lip] face-alignment {version} already installed.")
-        return
-    pip_install("--no-deps", FACE_ALIGNMENT)
+    if not installed_version(FACE_ALIGNMENT):
+        pip_install("--no-deps", FACE_ALIGNMENT)
 
 
 def main() -> int:
