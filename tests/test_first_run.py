@@ -1,0 +1,222 @@
+"""A new user's first run: the example workflows find their media in ComfyUI's input folder without a user's file
+ever being replaced, a run without the weights names every missing file in one message (and the offline face
+detector), and the command line, the downloader and the installer say what they do and no more."""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import json
+import logging
+import re
+import types
+
+import pytest
+import torch
+
+from conftest import ROOT, SAMPLES
+from nodes import model_management as mm
+from nodes.sample_media import provide_sample_media, sample_media_files
+from wav2lip_core import cli
+from wav2lip_core.checkpoints import KNOWN_MODELS, record_path
+from wav2lip_core.cli import run as cli_run
+from wav2lip_core.cli.models import present_state
+from wav2lip_core.models import Wav2Lip
+from wav2lip_core.video_io import VideoFrames
+
+WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
+MEDIA_WIDGETS = {"LoadVideo", "LoadAudio", "LoadImage"}
+
+
+def media_the_workflows_load() -> set[str]:
+    names = set()
+    for path in WORKFLOWS:
+        for node in json.loads(path.read_text())["nodes"]:
+            if node["type"] in MEDIA_WIDGETS:
+                names.add(node["widgets_values"][0])
+    return names
+
+
+# ------------------------------------------------------------------------------------- the examples' media
+
+def test_the_examples_load_only_the_bundled_media_under_names_no_user_file_is_likely_to_have():
+    bundled = {path.name for path in sample_media_files()}
+    assert media_the_workflows_load() == bundled
+    assert all(name.startswith("wav2lip_sample_") for name in bundled)
+
+
+def test_the_media_are_copied_into_an_empty_input_folder_once_and_logged_once(tmp_path, caplog):
+    input_dir = tmp_path / "input"
+    with caplog.at_level(logging.INFO, logger="ComfyUI-Wav2Lip"):
+        copied = provide_sample_media(input_dir)
+        again = provide_sample_media(input_dir)
+    assert sorted(copied) == sorted(media_the_workflows_load()) and again == []
+    for name in copied:
+        assert (input_dir / name).read_bytes() == (SAMPLES / name).read_bytes()
+    assert sorted(path.name for path in input_dir.iterdir()) == sorted(copied), "no temporary file is left"
+    assert len(caplog.records) == 1 and all(name in caplog.records[0].getMessage() for name in copied)
+
+
+def test_a_users_file_of_the_same_name_is_never_overwritten_and_a_different_one_is_reported(tmp_path, caplog):
+    input_dir = tmp_path / "input"
+    input_dir.mkdir()
+    theirs = input_dir / "wav2lip_sample_speech.wav"
+    theirs.write_bytes(b"the user's own recording")
+    identical = input_dir / "wav2lip_sample_face.mp4"
+    identical.write_bytes((SAMPLES / identical.name).read_bytes())
+    with caplog.at_level(logging.INFO, logger="ComfyUI-Wav2Lip"):
+        copied = provide_sample_media(input_dir)
+    assert theirs.read_bytes() == b"the user's own recording"
+    assert copied == ["wav2lip_sample_portrait.png"]
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "wav2lip_sample_speech.wav" in warnings[0] and "left as it is" in warnings[0]
+
+
+def test_an_input_folder_that_cannot_be_written_is_a_warning_not_a_failed_start(tmp_path, caplog):
+    not_a_folder = tmp_path / "input"
+    not_a_folder.write_text("a file where the folder should be")
+    with caplog.at_level(logging.WARNING, logger="ComfyUI-Wav2Lip"):
+        assert provide_sample_media(not_a_folder) == []
+    assert "could not copy" in caplog.text
+
+
+def test_importing_the_nodes_inside_comfyui_puts_the_media_in_its_input_folder(tmp_path):
+    """The pack's import does it (ComfyUI lists the input folder only after the custom nodes are imported)."""
+    import nodes
+
+    fake_folder_paths = types.SimpleNamespace(
+        get_input_directory=lambda: str(tmp_path / "input"), models_dir=str(tmp_path / "models"),
+        folder_names_and_paths={})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mm, "IN_COMFYUI", True)
+        patch.setattr(mm, "folder_paths", fake_folder_paths)
+        importlib.reload(nodes)
+    importlib.reload(nodes)                                            # back to the plain import
+    assert sorted(path.name for path in (tmp_path / "input").iterdir()) == sorted(media_the_workflows_load())
+
+
+def test_the_demo_script_runs_on_the_bundled_media():
+    demo = (ROOT / "scripts" / "demo.sh").read_text()
+    used = re.findall(r"workflows/media/(\S+?)(?=[\s\"'\\]|$)", demo.split("exec", 1)[1])
+    assert sorted(used) == ["wav2lip_sample_face.mp4", "wav2lip_sample_speech.wav"]
+    assert all((SAMPLES / name).is_file() for name in used)
+
+
+# ------------------------------------------------------------------------------- one message for all missing
+
+@pytest.fixture()
+def offline_empty_weights(tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setattr(cli_run, "pack_weights_dir", lambda: weights)
+    monkeypatch.setattr(cli_run, "reuse_freed_heap_memory", lambda: False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return weights
+
+
+def run_demo_job(tmp_path, capsys, *extra: str) -> tuple[int, str]:
+    status = cli.main(["--checkpoint", "wav2lip_gan", "--face", str(SAMPLES / "wav2lip_sample_face.mp4"),
+                       "--audio", str(SAMPLES / "wav2lip_sample_speech.wav"), "--outfile", str(tmp_path / "o.mp4"),
+                       *extra])
+    return status, capsys.readouterr().err
+
+
+def test_offline_without_weights_one_message_names_both_files_where_to_put_them_and_the_offline_detector(
+        tmp_path, capsys, offline_empty_weights):
+    status, message = run_demo_job(tmp_path, capsys)
+    assert status == 1 and "Traceback" not in message
+    assert message.count("error:") == 1
+    for text in ("wav2lip_gan.pth", "s3fd.pth", str(offline_empty_weights), "--detector dlib_hog", "huggingface.co"):
+        assert text in message, text
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_with_the_offline_detector_only_the_generator_is_asked_for(tmp_path, capsys, offline_empty_weights):
+    status, message = run_demo_job(tmp_path, capsys, "--detector", "dlib_hog")
+    assert status == 1 and "wav2lip_gan.pth" in message and "s3fd" not in message
+
+
+def test_with_the_generator_present_the_message_names_only_the_face_detector(tmp_path, capsys, offline_empty_weights,
+                                                                             official_checkpoint):
+    (offline_empty_weights / "wav2lip_gan.pth").write_bytes(official_checkpoint.read_bytes())
+    status, message = run_demo_job(tmp_path, capsys)
+    assert status == 1 and "1 model file(s)" in message and "s3fd.pth" in message
+    assert "wav2lip_gan.pth" not in message and "--detector dlib_hog" in message
+
+
+# ------------------------------------------------------------------------- what the command line says
+
+def test_help_names_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    assert exit_.value.code == 0
+    help_text = capsys.readouterr().out
+    for name in cli.SUBCOMMANDS:
+        assert f"python -m wav2lip_core {name}" in help_text
+    assert {"download", "convert"} <= set(cli.SUBCOMMANDS)
+
+
+def test_download_list_says_whether_a_present_file_is_the_official_one(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    path = tmp_path / "wav2lip_gan.pth"
+    torch.save({"state_dict": Wav2Lip().state_dict()}, path)
+    from wav2lip_core.checkpoints.store import file_sha256
+
+    model = KNOWN_MODELS["wav2lip_gan"]
+    assert present_state(model, tmp_path / "nothing") == "not downloaded"
+    assert "the official file (SHA-256 matches)" in present_state(
+        dataclasses.replace(model, sha256=file_sha256(path)), tmp_path)
+    assert "NOT the official file" in present_state(dataclasses.replace(model, sha256="0" * 64), tmp_path)
+    assert "no official SHA-256 is published" in present_state(dataclasses.replace(model, sha256=None), tmp_path)
+    record_path(path).unlink()
+    path.write_bytes(b"<html>not found</html>")
+    assert "present but unusable" in present_state(model, tmp_path)
+
+
+def test_the_progress_line_counts_the_frames_of_the_video_and_those_used(capsys):
+    frames = VideoFrames(SAMPLES / "wav2lip_sample_face.mp4").limit_to(71)
+    line = cli_run._describe_job(frames, image=False, static=False, fps=25.0, seconds=2.98, num_outputs=71)
+    assert line == ("face video 100 frames of 320x320 at 25 fps, using the first 71; "
+                    "speech 2.98 s -> 71 output frames at 25 fps")
+
+
+# -------------------------------------------------------------------------------------------- installing
+
+def _install_script():
+    spec = importlib.util.spec_from_file_location("wav2lip_install", ROOT / "install.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_install_script_prints_nothing_when_all_is_there(monkeypatch, capsys):
+    install = _install_script()
+    monkeypatch.setattr(install, "installed_version", lambda name: "1.0")
+    monkeypatch.setattr(install.subprocess, "run", lambda *a, **k: pytest.fail("pip must not run"))
+    assert install.main() == 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_the_install_script_runs_pip_quietly_and_shows_its_output_only_when_it_fails(monkeypatch, capsys):
+    install = _install_script()
+    monkeypatch.setattr(install, "installed_version", lambda name: None)
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command)
+        return types.SimpleNamespace(returncode=0, stdout="Collecting ...\n", stderr="")
+    monkeypatch.setattr(install.subprocess, "run", fake_run)
+    assert install.main() == 0
+    assert capsys.readouterr() == ("", "") and all("--quiet" in command for command in calls) and len(calls) == 2
+
+    monkeypatch.setattr(install.subprocess, "run", lambda command, **kwargs: types.SimpleNamespace(
+        returncode=1, stdout="", stderr="ERROR: No matching distribution found for face-alignment\n"))
+    with pytest.raises(SystemExit) as exit_:
+        install.main()
+    assert exit_.value.code == 1
+    error = capsys.readouterr().err
+    assert "No matching distribution" in error and "failed (exit 1)" in error
+
+
+def test_outside_comfyui_there_is_no_input_folder_and_nothing_is_copied():
+    assert mm.input_directory() is None and provide_sample_media(None) == []
