@@ -136,11 +136,23 @@ def test_with_the_offline_detector_only_the_generator_is_asked_for(tmp_path, cap
     assert status == 1 and "wav2lip_gan.pth" in message and "s3fd" not in message
 
 
+def test_a_missing_detector_package_is_named_in_the_same_message(tmp_path, capsys, offline_empty_weights,
+                                                                 monkeypatch):
+    from wav2lip_core.cli import checks
+
+    real_find_spec = checks.importlib.util.find_spec
+    monkeypatch.setattr(checks.importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "dlib" else real_find_spec(name, *rest))
+    status, message = run_demo_job(tmp_path, capsys, "--detector", "dlib_hog")
+    assert status == 1 and "needs 2 thing(s)" in message
+    assert "wav2lip_gan.pth" in message and "pip install dlib-bin" in message
+
+
 def test_with_the_generator_present_the_message_names_only_the_face_detector(tmp_path, capsys, offline_empty_weights,
                                                                              official_checkpoint):
     (offline_empty_weights / "wav2lip_gan.pth").write_bytes(official_checkpoint.read_bytes())
     status, message = run_demo_job(tmp_path, capsys)
-    assert status == 1 and "1 model file(s)" in message and "s3fd.pth" in message
+    assert status == 1 and "needs 1 thing(s) that are missing" in message and "s3fd.pth" in message
     assert "wav2lip_gan.pth" not in message and "--detector dlib_hog" in message
 
 

@@ -258,6 +258,7 @@ def load_audio(path: PathLike) -> np.ndarray:
     if decoded is None:
         decoded = _read_with_ffmpeg(path_text)
     samples_by_channel, file_sample_rate = decoded
+    check_sample_rate(file_sample_rate, repr(path_text))
     if samples_by_channel.shape[-1] == 0:
         raise ValueError(f"audio file {path_text!r} contains no samples")
     try:

@@ -1,5 +1,6 @@
 """What the lip-sync job checks before any work: its inputs exist, its output never lands on an input, its rates
-are sane, and every model file it needs is there (all missing files named in one message)."""
+are sane, and every model file and detector package it needs is there (all that is missing named in one
+message)."""
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,10 @@ def check_inputs(args: argparse.Namespace) -> None:
             check_input_file(path)
         except OSError as error:
             problems.append(f"{option} {error}")
+    if len(problems) > 1:
+        raise JobError("\n  ".join(["neither input file can be used:"] + problems))
     if problems:
-        raise JobError("\n  ".join(["the input files are not there:"] + problems))
+        raise JobError(problems[0])
     checkpoint = Path(args.checkpoint).expanduser()
     check_output_path(args.outfile, {"--face": args.face, "--audio": args.audio,
                                      "--checkpoint": checkpoint if checkpoint.is_file() else None})
@@ -84,11 +87,23 @@ def offline_detector_hint() -> str:
             f"file; a little weaker on small or turned faces), or give a fixed face box with --box y1 y2 x1 x2.")
 
 
+def missing_detector_package(detector: str) -> str | None:
+    """What to install when the face detector's package is missing (None when it is there)."""
+    if detector == "s3fd" and importlib.util.find_spec("face_alignment") is None:
+        return ("the s3fd face detector needs the face-alignment package: run `python install.py` in the pack's "
+                "folder (or pip install --no-deps face-alignment)")
+    if detector.startswith("dlib") and importlib.util.find_spec("dlib") is None:
+        return f"--detector {detector} needs the dlib package: pip install dlib-bin"
+    return None
+
+
 def resolve_model_files(args: argparse.Namespace, detector: str, weights_dir: Path) -> tuple[Path, Path | None]:
     """(generator checkpoint, S3FD weights or None when not needed), fetched when missing and allowed. Every file
-    that cannot be had is named in one JobError, with where to get it (and the offline detector for S3FD)."""
+    or package that cannot be had is named in one JobError, with where to get it (and, when S3FD cannot run, the
+    offline detector)."""
     allow_download = not args.no_download
-    needs_s3fd = detector == "s3fd" and not uses_fixed_box(args)
+    detects = not uses_fixed_box(args)
+    needs_s3fd = detector == "s3fd" and detects
     wanted = [(args.checkpoint, WAV2LIP)] + ([("s3fd", S3FD)] if needs_s3fd else [])
     found: dict[str, Path] = {}
     problems: list[str] = []
@@ -97,9 +112,12 @@ def resolve_model_files(args: argparse.Namespace, detector: str, weights_dir: Pa
             found[architecture] = fetch_with_progress(name, architecture, weights_dir, allow_download)
         except CheckpointError as error:
             problems.append(str(error).replace("\n", "\n    "))
+    package = missing_detector_package(detector) if detects else None
+    if package:
+        problems.append(package)
     if problems:
-        lines = [f"{len(problems)} model file(s) this run needs are missing:"] + [f"- {text}" for text in problems]
-        if needs_s3fd and S3FD not in found:
+        lines = [f"this run needs {len(problems)} thing(s) that are missing:"] + [f"- {text}" for text in problems]
+        if needs_s3fd and (S3FD not in found or package):
             lines.append(offline_detector_hint())
         raise JobError("\n  ".join(lines))
     return found[WAV2LIP], found.get(S3FD)
