@@ -107,30 +107,34 @@ def _find_non_finite(samples: np.ndarray, sample_rate: float, what: str) -> None
     )
 
 
+def _rate_or_none(value: float, limits: tuple[float, float], what: str, kind: str) -> float | None:
+    """``value`` as a float when it lies within ``limits``, else None; ValueError naming ``what`` when it is not a
+    number at all."""
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: the {kind} {value!r} is not a number") from None
+    return rate if np.isfinite(rate) and limits[0] <= rate <= limits[1] else None
+
+
 def check_sample_rate(sample_rate: float, what: str = "audio") -> float:
     """``sample_rate`` as a float, or ValueError unless it lies in SAMPLE_RATE_RANGE (Hz)."""
-    low, high = SAMPLE_RATE_RANGE
-    try:
-        rate = float(sample_rate)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what}: the sample rate {sample_rate!r} is not a number") from None
-    if not (np.isfinite(rate) and low <= rate <= high):
-        raise ValueError(f"{what}: a sample rate of {rate:g} Hz is outside the {low}..{high} Hz that audio "
-                         f"can have; the file's header (or the node that made this audio) is wrong. Re-export "
-                         f"the audio (e.g. as a 16 kHz or 44.1 kHz WAV) and try again.")
+    rate = _rate_or_none(sample_rate, SAMPLE_RATE_RANGE, what, "sample rate")
+    if rate is None:
+        low, high = SAMPLE_RATE_RANGE
+        raise ValueError(f"{what}: a sample rate of {float(sample_rate):g} Hz is outside the {low}..{high} Hz that "
+                         f"audio can have; the file's header (or the node that made this audio) is wrong. "
+                         f"Re-export the audio (e.g. as a 16 kHz or 44.1 kHz WAV) and try again.")
     return rate
 
 
 def check_frame_rate(fps: float, what: str = "fps") -> float:
     """``fps`` as a float, or ValueError unless it lies in FRAME_RATE_RANGE (frames per second)."""
-    low, high = FRAME_RATE_RANGE
-    try:
-        rate = float(fps)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what}: the frame rate {fps!r} is not a number") from None
-    if not (np.isfinite(rate) and low <= rate <= high):
-        raise ValueError(f"{what}: {rate:g} fps is outside the supported {low:g}..{high:g} fps (the output video "
-                         f"gets one frame per 1/fps of the speech, so its length and the work follow from it).")
+    rate = _rate_or_none(fps, FRAME_RATE_RANGE, what, "frame rate")
+    if rate is None:
+        low, high = FRAME_RATE_RANGE
+        raise ValueError(f"{what}: {float(fps):g} fps is outside the supported {low:g}..{high:g} fps (the output "
+                         f"video gets one frame per 1/fps of the speech, so its length and the work follow from it).")
     return rate
 
 
