@@ -90,12 +90,15 @@ def _visible_files(folder: Path) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ the table
 
-def test_the_table_knows_the_generators_the_sync_expert_and_the_face_detector():
-    assert set(KNOWN_MODELS) == {"wav2lip", "wav2lip_gan", "lipsync_expert", "s3fd"}
+def test_the_table_knows_the_generators_the_sync_expert_syncnet_v2_and_the_face_detector():
+    assert set(KNOWN_MODELS) == {"wav2lip", "wav2lip_gan", "lipsync_expert", "syncnet_v2", "s3fd"}
     for model in KNOWN_MODELS.values():
         assert model.sources and model.filenames and model.approx_bytes > 50 * 2**20
     s3fd_urls = [source.url for source in KNOWN_MODELS["s3fd"].sources if isinstance(source, UrlSource)]
     assert "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth" in s3fd_urls
+    syncnet_v2 = KNOWN_MODELS["syncnet_v2"]
+    assert syncnet_v2.filename == "syncnet_v2.model" and "MIT" in syncnet_v2.licence
+    assert syncnet_v2.sha256 == "961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442"
 
 
 def test_a_model_is_found_by_its_name_or_any_usual_file_name_in_any_case():

@@ -5,20 +5,26 @@ The few entry points a script needs::
     from wav2lip_core import load_audio, load_wav2lip, lipsync, resolve_checkpoint
     model = load_wav2lip(resolve_checkpoint("wav2lip_gan", search_dirs=["weights"]))
     frames_out = lipsync(frames_rgb, load_audio("speech.wav"), 25.0, model, box=(y1, y2, x1, x2))
+    # and how well it is in sync (LSE-C / LSE-D, AV offset), as lip-sync papers measure it:
+    scorer = load_syncnet_v2(resolve_checkpoint("syncnet_v2", search_dirs=["weights"]))
+    score = score_lipsync(scorer, frames_out, load_audio("speech.wav"), boxes=[(y1, y2, x1, x2)] * len(frames_out))
 
 Frames are uint8 RGB NHWC 0..255, audio float32 mono 16 kHz. Sub-packages: ``checkpoints`` (weights),
-``detection`` (face boxes), ``models`` (networks), ``cli`` (the command line).
+``detection`` (face boxes), ``models`` (networks), ``scoring`` (lip-sync scores), ``cli`` (the command line).
 """
 from .audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram
-from .checkpoints import CheckpointError, DownloadError, load_syncnet, load_wav2lip, resolve_checkpoint
+from .checkpoints import (CheckpointError, DownloadError, load_syncnet, load_syncnet_v2, load_wav2lip,
+                          resolve_checkpoint)
 from .detection import DetectionOptions, FaceDetectionError, FaceTrack, detect_face_boxes, fixed_box_track
 from .devices import pick_device, pick_dtype
 from .pipeline import iter_lipsync, lipsync
+from .scoring import SyncScore, score_lipsync
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SAMPLE_RATE", "CheckpointError", "DetectionOptions", "DownloadError", "FaceDetectionError", "FaceTrack",
-    "detect_face_boxes", "fixed_box_track", "iter_lipsync", "lipsync", "load_audio", "load_syncnet",
-    "load_wav2lip", "mel_chunks", "melspectrogram", "pick_device", "pick_dtype", "resolve_checkpoint",
+    "SyncScore", "detect_face_boxes", "fixed_box_track", "iter_lipsync", "lipsync", "load_audio", "load_syncnet",
+    "load_syncnet_v2", "load_wav2lip", "mel_chunks", "melspectrogram", "pick_device", "pick_dtype",
+    "resolve_checkpoint", "score_lipsync",
 ]

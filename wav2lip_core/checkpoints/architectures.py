@@ -54,6 +54,11 @@ def _build_syncnet() -> nn.Module:
     return SyncNetColor()
 
 
+def _build_syncnet_v2() -> nn.Module:
+    from ..models import SyncNetV2
+    return SyncNetV2()
+
+
 def _build_s3fd() -> nn.Module:
     # face-alignment's definition has the parameter names of s3fd.pth; it is imported only when needed.
     from face_alignment.detection.sfd.net_s3fd import s3fd
@@ -62,6 +67,7 @@ def _build_s3fd() -> nn.Module:
 
 WAV2LIP = "wav2lip"
 SYNCNET = "syncnet"
+SYNCNET_V2 = "syncnet_v2"
 VISUAL_DISCRIMINATOR = "wav2lip_disc_qual"
 S3FD = "s3fd"
 UNKNOWN = "unknown"
@@ -73,6 +79,8 @@ ARCHITECTURES: dict[str, Architecture] = {architecture.id: architecture for arch
     Architecture(SYNCNET, "the SyncNet lip-sync expert (lipsync_expert.pth), used only for training and sync "
                           "scoring",
                  ("face_encoder.16.conv_block.0.weight", "audio_encoder.13.conv_block.0.weight"), _build_syncnet),
+    Architecture(SYNCNET_V2, "SyncNet v2 (syncnet_v2.model), the network of the LSE-D / LSE-C lip-sync scores",
+                 ("netcnnlip.0.weight", "netcnnaud.0.weight"), _build_syncnet_v2),
     Architecture(VISUAL_DISCRIMINATOR, "the visual-quality discriminator (visual_quality_disc.pth), used only for "
                                        "training",
                  ("binary_pred.0.weight", "face_encoder_blocks.0.0.conv_block.0.weight")),

@@ -16,21 +16,27 @@ repositories themselves, which this project cannot reach; see the project's issu
   folder name). Third, generators only.
 * S3FD: face-alignment itself downloads ``https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth``
   (``face_alignment/detection/sfd/sfd_detector.py``); that address is first, the camenduru copy second.
+* SyncNet v2 (``syncnet_v2.model``, the network of the LSE-D / LSE-C scores): the authors' address is the one
+  joonson/syncnet_python's ``download_model.sh`` fetches (robots.ox.ac.uk, first); LatentSync's Hugging Face
+  repositories (``ByteDance/LatentSync-1.6`` and ``chunyu-li/LatentSync``) carry the same file at
+  ``auxiliary/syncnet_v2.model``, and several public install scripts check it against the SHA-256 given below.
 
 A source that does not hold the file answers 404 and the next one is tried, so a wrong guess costs one
-request. Where the official file's SHA-256 is published (wav2lip_gan, lipsync_expert, s3fd), a source whose
+request. Where the official file's SHA-256 is known (wav2lip_gan, lipsync_expert, s3fd, syncnet_v2), a source whose
 bytes differ is passed over for one that has them (and used only if none has). Every downloaded file is
 verified (it loads with ``weights_only``, its keys and shapes are the expected network, every value is
 finite) before it is put where a loader can see it.
 
 Licence: the Wav2Lip checkpoints (generators and SyncNet expert) were released by the authors for research
 and non-commercial use only (they were trained on LRS2). S3FD is distributed with face-alignment (BSD-3).
+SyncNet v2 comes with joonson/syncnet_python, whose licence (MIT, Joon Son Chung) is the only one published
+with it; the weights have no licence of their own (mirrors' model-card tags are not the authors').
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .architectures import S3FD, SYNCNET, WAV2LIP
+from .architectures import S3FD, SYNCNET, SYNCNET_V2, WAV2LIP
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,21 @@ KNOWN_MODELS: dict[str, KnownModel] = {model.name: model for model in (
         description="SyncNet lip-sync expert: scores audio-video sync (training and quality checks only)",
         licence=NON_COMMERCIAL,
         sha256="9b9936c721696446eeed353032cab242a8cf0eed8c46cde540366f6ae5493be5",  # with the SharePoint link
+    ),
+    KnownModel(
+        name="syncnet_v2",
+        filenames=("syncnet_v2.model", "syncnet_v2.pth", "syncnet_v2.safetensors"),
+        approx_bytes=54_600_000,  # 13.6 M fp32 parameters, a bare state dict
+        architecture=SYNCNET_V2,
+        sources=(
+            UrlSource("https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model"),
+            HubSource("ByteDance/LatentSync-1.6", "auxiliary/syncnet_v2.model"),
+            HubSource("chunyu-li/LatentSync", "auxiliary/syncnet_v2.model"),
+        ),
+        description="SyncNet v2 (Chung & Zisserman): the LSE-D / LSE-C lip-sync scores of the papers",
+        licence="MIT (joonson/syncnet_python, Joon Son Chung); no separate licence is published for the weights",
+        # Checked for the LatentSync copies by public install scripts and evaluation code that verify them.
+        sha256="961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442",
     ),
     KnownModel(
         name="s3fd",

@@ -1,6 +1,6 @@
-"""Checkpoint files into networks: ``load_network`` for any registered architecture, and the generator and
-SyncNet loaders; ``convert_to_safetensors`` writes a bare-key copy. Every file passes the one content check
-(``content.check_state_dict``) first, so a wrong, damaged or differently shaped file says what it is."""
+"""Checkpoint files into networks: ``load_network`` for any registered architecture, and the generator, SyncNet
+expert and SyncNet v2 loaders; ``convert_to_safetensors`` writes a bare-key copy. Every file passes the one content
+check (``content.check_state_dict``) first, so a wrong, damaged or differently shaped file says what it is."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..fast_inference import prepare_for_inference
-from .architectures import SYNCNET, WAV2LIP, identify_architecture
+from .architectures import SYNCNET, SYNCNET_V2, WAV2LIP, identify_architecture
 from .content import check_state_dict
 from .reading import CheckpointError, read_state_dict
 
@@ -51,6 +51,11 @@ def load_syncnet(path: str | os.PathLike, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> nn.Module:
     """The SyncNet_color lip-sync expert from a checkpoint file, in eval mode."""
     return load_network(path, SYNCNET).to(device=device, dtype=dtype)
+
+
+def load_syncnet_v2(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """SyncNet v2 (syncnet_v2.model) in eval mode, float32 (the scores are defined on float32 features)."""
+    return load_network(path, SYNCNET_V2).to(device=device, dtype=torch.float32)
 
 
 def convert_to_safetensors(source: str | os.PathLike, destination: str | os.PathLike,

@@ -22,7 +22,7 @@ from .content import check_state_dict
 from .known_models import KnownModel
 from .reading import CheckpointError, read_state_dict
 
-CHECKPOINT_EXTENSIONS = (".pth", ".pt", ".safetensors", ".ckpt", ".bin")
+CHECKPOINT_EXTENSIONS = (".pth", ".pt", ".safetensors", ".ckpt", ".bin", ".model")   # .model: syncnet_v2.model
 RECORD_SUFFIX = ".verified.json"
 REJECTED_SUFFIX = ".rejected"
 PARTIAL_SUFFIX = ".partial"
