@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from wav2lip_core.audio import (FRAME_RATE_RANGE, SAMPLE_RATE, check_frame_rate, mel_chunks, melspectrogram,
-                                to_mono_16k)
+                                shift_speech, to_mono_16k)
 
 from .tensors import audio_to_numpy
 from .types import CATEGORY, WAV2LIP_MEL, MelChunks
@@ -24,6 +24,11 @@ class AudioToMel:
                               "tooltip": "Frame rate of the output video. Wire it from Get Video Components' fps "
                                          "so the mouth stays in sync with the source video; type it for a "
                                          "still image (25 is the rate Wav2Lip was trained at)."}),
+            "offset_frames": ("INT", {"default": 0, "min": -250, "max": 250,
+                                      "tooltip": "Moves the speech the mouth is generated from by whole video "
+                                                 "frames; the video's sound is not changed. Positive: the mouth "
+                                                 "moves earlier. Type the AV offset Lip Sync Score measured on "
+                                                 "the result to correct it (0: no shift)."}),
         }}
 
     RETURN_TYPES = (WAV2LIP_MEL, "INT", "FLOAT")
@@ -35,11 +40,11 @@ class AudioToMel:
     CATEGORY = CATEGORY
     DESCRIPTION = "Turns speech into the mel-spectrogram chunks Wav2Lip listens to, one per video frame."
 
-    def convert(self, audio: dict, fps: float):
+    def convert(self, audio: dict, fps: float, offset_frames: int = 0):
         # A wired FLOAT (e.g. Get Video Components' fps of a broken container) bypasses the widget's limits.
         fps = check_frame_rate(fps, "Audio To Mel's fps")
         samples, sample_rate = audio_to_numpy(audio)
         wav = to_mono_16k(samples, sample_rate)
-        chunks = mel_chunks(melspectrogram(wav), fps)
+        chunks = mel_chunks(melspectrogram(shift_speech(wav, int(offset_frames), fps)), fps)
         mel = MelChunks(chunks=chunks, fps=fps, audio_seconds=len(wav) / SAMPLE_RATE)
         return (mel, mel.num_frames, fps)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from random_syncnet_v2 import random_syncnet_v2, weights_fingerprint
+from sync_stand_ins import LoudnessBrightnessExpert, LoudnessBrightnessSyncNetV2, audio_leading_clip
 from syncnet_clip import (CLIP_FRAMES, build_clip, crop_case_boxes, crop_case_frames, frames_as_reference_reads_them,
                           speech_int16)
 from wav2lip_core.checkpoints import CheckpointError, load_syncnet_v2
@@ -200,54 +201,6 @@ def test_offset_distances_compare_against_zero_padded_audio():
     assert cosine[0, 0] == pytest.approx(1.0) and cosine[0, 2] == pytest.approx(0.0, abs=1e-6)
 
 
-class _LoudnessBrightnessSyncNetV2(nn.Module):
-    """Stand-in SyncNet v2 that sees only what the scorer must keep aligned: per video frame of a window, the
-    lips embedding says "bright frame" and the audio embedding "loud 40 ms" (MFCC coefficient 0 is log energy)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.anchor = nn.Parameter(torch.zeros(1))
-        self.largest_lip_batch = 0
-
-    def forward_lips(self, lips: torch.Tensor) -> torch.Tensor:           # (B, 3, 5, H, W) BGR 0..255
-        self.largest_lip_batch = max(self.largest_lip_batch, len(lips))
-        return (lips.mean(dim=(1, 3, 4)) > 127).float()
-
-    def forward_audio(self, mfcc_windows: torch.Tensor) -> torch.Tensor:  # (B, 1, 13, 20)
-        log_energy = mfcc_windows[:, 0, 0, :].reshape(-1, 5, 4)[:, :, :2].mean(dim=2)
-        return (log_energy > 18).float()
-
-
-class _LoudnessBrightnessExpert(nn.Module):
-    """The same stand-in for Wav2Lip's expert interface: forward(mel, faces) -> (audio, face) embeddings."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.anchor = nn.Parameter(torch.zeros(1))
-        self.inputs: list[tuple[torch.Tensor, torch.Tensor]] = []
-
-    def forward(self, mels: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.inputs.append((mels, faces))
-        columns = [round(3.2 * frame + 1.6) for frame in range(5)]       # the mel column centred on each frame
-        loud = (mels[:, 0, :, columns].mean(dim=1) > -1.0).float()
-        bright = (faces.reshape(len(faces), 5, 3, 48, 96).mean(dim=(2, 3, 4)) > 0.5).float()
-        return loud, bright
-
-
-def _audio_leading_clip(lead_frames: int, num_frames: int = 60, size: int = 224) -> tuple[np.ndarray, np.ndarray]:
-    """Frames that light up ``lead_frames`` frames after the audio gets loud (the audio leads): uint8 RGB
-    (N, size, size, 3) grey 50 or 200, and float32 16 kHz audio with a noise burst in each loud frame's 40 ms."""
-    generator = np.random.default_rng(1)
-    loud = generator.integers(0, 2, num_frames)
-    bright = np.concatenate([generator.integers(0, 2, lead_frames), loud[:num_frames - lead_frames]])
-    frames = np.where(bright[:, None, None, None] == 1, 200, 50).astype(np.uint8) * np.ones((1, size, size, 3),
-                                                                                          np.uint8)
-    wav = (generator.standard_normal(num_frames * 640) * 0.001).astype(np.float32)
-    for frame in np.flatnonzero(loud):
-        wav[frame * 640 + 160:frame * 640 + 480] = generator.standard_normal(320) * 0.3
-    return frames, wav
-
-
 def _score_with_expert_stub(model: nn.Module, frames: np.ndarray, wav: np.ndarray):
     """score_lipsync dispatches on SyncNetColor; a stand-in goes to the expert scorer directly (7-window batches,
     so windows cross batch boundaries)."""
@@ -255,15 +208,15 @@ def _score_with_expert_stub(model: nn.Module, frames: np.ndarray, wav: np.ndarra
 
 
 def test_syncnet_v2_scorer_aligns_frames_with_their_mfcc_and_finds_audio_that_leads():
-    frames, wav = _audio_leading_clip(lead_frames=3)
-    score = score_lipsync(_LoudnessBrightnessSyncNetV2(), frames, wav)
+    frames, wav = audio_leading_clip(lead_frames=3)
+    score = score_lipsync(LoudnessBrightnessSyncNetV2(), frames, wav)
     assert score.av_offset == 3
     assert score.min_dist < 0.5 < score.confidence
 
 
 def test_lipsync_expert_scorer_aligns_frames_with_their_mel_and_finds_audio_that_leads():
-    frames, wav = _audio_leading_clip(lead_frames=2, size=96)
-    score = _score_with_expert_stub(_LoudnessBrightnessExpert(), frames, wav)
+    frames, wav = audio_leading_clip(lead_frames=2, size=96)
+    score = _score_with_expert_stub(LoudnessBrightnessExpert(), frames, wav)
     assert score.model == "lipsync_expert"
     assert score.av_offset == 2
     assert score.min_dist < 0.2 < score.confidence
@@ -275,7 +228,7 @@ def test_lipsync_expert_gets_wav2lip_s_input_layout():
 
     frames = np.random.default_rng(2).integers(0, 256, (12, 96, 96, 3), dtype=np.uint8)
     wav = np.random.default_rng(3).standard_normal(12 * 640).astype(np.float32) * 0.1
-    model = _LoudnessBrightnessExpert()
+    model = LoudnessBrightnessExpert()
     _score_with_expert_stub(model, frames, wav)
     mels = torch.cat([mel for mel, _ in model.inputs])
     faces = torch.cat([face for _, face in model.inputs])
@@ -338,7 +291,7 @@ def test_a_30_second_clip_streams_through_holding_a_batch_of_frames_not_the_clip
             most_alive = max(most_alive, len(alive))
             yield frame
 
-    model = _LoudnessBrightnessSyncNetV2()
+    model = LoudnessBrightnessSyncNetV2()
     wav = (np.random.default_rng(5).standard_normal(num_frames * 640) * 0.01).astype(np.float32)
     progress = []
     score = score_lipsync(model, decoded_frames(), wav, boxes=np.tile([16, 240, 16, 240], (num_frames, 1)),
@@ -354,7 +307,7 @@ def test_a_30_second_clip_streams_through_holding_a_batch_of_frames_not_the_clip
 
 
 def test_refuses_what_it_cannot_score_with_a_message_that_says_why():
-    model = _LoudnessBrightnessSyncNetV2()
+    model = LoudnessBrightnessSyncNetV2()
     frames = np.zeros((10, 224, 224, 3), np.uint8)
     wav = np.zeros(10 * 640, np.float32)
     with pytest.raises(ValueError, match="positive frame rate"):
@@ -370,7 +323,7 @@ def test_refuses_what_it_cannot_score_with_a_message_that_says_why():
 
 
 def test_a_frame_without_a_face_is_cropped_with_the_nearest_frames_box():
-    frames, wav = _audio_leading_clip(lead_frames=1, num_frames=20, size=256)
+    frames, wav = audio_leading_clip(lead_frames=1, num_frames=20, size=256)
     boxes = np.tile([16, 240, 16, 240], (20, 1)) + np.arange(20)[:, None] // 4
     found = np.ones(20, bool)
     found[3] = False
@@ -378,7 +331,7 @@ def test_a_frame_without_a_face_is_cropped_with_the_nearest_frames_box():
     lost[3] = 0                                   # whatever a frame without a face holds
     borrowed = boxes.copy()
     borrowed[3] = boxes[2]                        # nearest found frame (the earlier one on a tie)
-    model = _LoudnessBrightnessSyncNetV2()
+    model = LoudnessBrightnessSyncNetV2()
     with_gap = score_lipsync(model, frames, wav, boxes=FaceTrack(lost, found))
     assert with_gap == score_lipsync(model, frames, wav, boxes=borrowed)
 
@@ -388,9 +341,9 @@ def test_another_frame_rate_is_scored_on_the_frame_nearest_each_25_fps_instant()
 
     assert list(at_scoring_rate(range(12), fps=30)) == [0, 1, 2, 4, 5, 6, 7, 8, 10, 11]   # round(1.2 j)
     assert list(at_scoring_rate(range(4), fps=12.5)) == [0, 1, 1, 2, 2, 3, 3]            # round(j / 2)
-    frames, wav = _audio_leading_clip(lead_frames=2, num_frames=40, size=256)
+    frames, wav = audio_leading_clip(lead_frames=2, num_frames=40, size=256)
     boxes = np.tile([16, 240, 16, 240], (40, 1)) + np.arange(40)[:, None] // 3
-    model = _LoudnessBrightnessSyncNetV2()
+    model = LoudnessBrightnessSyncNetV2()
     at_25 = score_lipsync(model, frames, wav, boxes=boxes)
     at_50 = score_lipsync(model, np.repeat(frames, 2, axis=0), wav, boxes=np.repeat(boxes, 2, axis=0), fps=50)
     assert at_50 == at_25 and at_25.av_offset == 2

@@ -443,3 +443,25 @@ def mel_chunks(mel: np.ndarray, fps: float) -> np.ndarray:
     column_index = starts[:, None] + np.arange(MEL_STEP_SIZE)[None, :]  # (N, 16)
     chunks = mel_array[:, column_index]  # (80, N, 16)
     return np.ascontiguousarray(chunks.transpose(1, 0, 2), dtype=np.float32)
+
+
+def shift_speech(wav: np.ndarray, offset_frames: int, fps: float) -> np.ndarray:
+    """The speech moved against the video by whole frames (``round(offset * 16000 / fps)`` samples), same length,
+    so the number of mel chunks (output frames) is unchanged; the gap is filled with silence.
+
+    offset_frames > 0: the speech comes earlier, output frame i is generated from what is said at frame
+    i + offset_frames. That undoes a measured positive AV offset (the mouth showing the sound that many frames
+    late, as Lip Sync Score reports it). < 0: later. 0: the waveform itself.
+    """
+    samples = np.asarray(wav)
+    _mel_index_multiplier(fps)                    # the same check of fps as the chunks get
+    shift = int(round(int(offset_frames) * SAMPLE_RATE / float(fps)))
+    if shift == 0:
+        return samples
+    shifted = np.zeros_like(samples)
+    if abs(shift) < len(samples):
+        if shift > 0:
+            shifted[:len(samples) - shift] = samples[shift:]
+        else:
+            shifted[-shift:] = samples[:len(samples) + shift]
+    return shifted

@@ -2,8 +2,8 @@
 --audio AUDIO --outfile OUT.mp4``.
 
 Takes the original inference.py's options (same names and meaning; ``--checkpoint_path`` is accepted too) plus
-ours: ``--blend``, ``--device``, ``--precision``, ``--loop``, ``--detector``, ``--on_missing_face``,
-``--smoothing``, ``--detect_size``, ``--detect_every``, ``--face_index``.
+ours: ``--blend``, ``--offset_frames``, ``--device``, ``--precision``, ``--loop``, ``--detector``,
+``--on_missing_face``, ``--smoothing``, ``--detect_size``, ``--detect_every``, ``--face_index``.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ..audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram
+from ..audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram, shift_speech
 from ..blend import BLEND_MODES
 from ..checkpoints import CheckpointError, load_wav2lip, pack_weights_dir
 from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
@@ -83,6 +83,10 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                         help="feather: soft mask over the lower face (default); original: the original's hard paste")
     parser.add_argument("--loop", choices=LOOP_MODES, default="loop",
                         help="when the audio outlasts the video: loop (wrap around) or pingpong (back and forth)")
+    parser.add_argument("--offset_frames", type=int, default=0,
+                        help="move the speech the mouth is generated from by whole video frames (the output's sound "
+                             "is not changed); positive: the mouth moves earlier. Give the AV offset that "
+                             "`python -m wav2lip_core score` measured on a result to correct it (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
                         help="generator precision (fp16/bf16: the decoder, encoders stay fp32); auto = fp16 on "
@@ -145,12 +149,12 @@ def run(args: argparse.Namespace) -> Path:
     if image:
         fps, static = float(args.fps), True
         frames = read_image(args.face)[None]
-        chunks = mel_chunks(melspectrogram(wav), fps)
+        chunks = mel_chunks(melspectrogram(shift_speech(wav, args.offset_frames, fps)), fps)
     else:
         # Decoded lazily, a window at a time: a long clip never sits in memory whole.
         frames = VideoFrames(args.face, transform=transform)
         fps = frames.info.fps
-        chunks = mel_chunks(melspectrogram(wav), fps)
+        chunks = mel_chunks(melspectrogram(shift_speech(wav, args.offset_frames, fps)), fps)
         frames.limit_to(1 if static else len(chunks))
     height, width = frames[0].shape[:2]
     print(_describe_job(frames, image, static, fps, len(wav) / SAMPLE_RATE, len(chunks)), file=sys.stderr)
