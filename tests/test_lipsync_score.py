@@ -1,14 +1,29 @@
-"""Acting on a lip-sync score: the speech shift (``offset_frames``) that undoes a measured AV offset."""
+"""Acting on a lip-sync score: the speech shift (``offset_frames``) that undoes a measured AV offset, the ``score``
+command line, and the Lip Sync Score node."""
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import SAMPLES
+from conftest import ROOT, SAMPLES
 from sync_stand_ins import LoudnessBrightnessSyncNetV2
+from syncnet_clip import build_clip
 from wav2lip_core.audio import mel_chunks, melspectrogram, shift_speech
 from wav2lip_core.scoring import score_lipsync
+
+GOLDEN = json.loads((Path(__file__).parent / "golden" / "syncnet_reference.json").read_text())
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wav2lip_core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
 
 # --------------------------------------------------------------------------------------------------
 # offset_frames: the speech shift
@@ -79,6 +94,110 @@ def test_the_lip_sync_command_line_cuts_its_mel_chunks_from_the_shifted_speech(t
     assert cli_run.run_main(arguments) == 0
     speech = load_audio(SAMPLES / "speech.wav")
     np.testing.assert_array_equal(seen["chunks"], mel_chunks(melspectrogram(shift_speech(speech, 3, 25.0)), 25.0))
+
+
+# --------------------------------------------------------------------------------------------------
+# python -m wav2lip_core score
+
+
+@pytest.fixture(scope="module")
+def golden_clip_and_weights(tmp_path_factory) -> tuple[Path, Path]:
+    """The reference comparison's clip and seeded random SyncNet v2 weights, as files."""
+    from random_syncnet_v2 import write_random_syncnet_v2
+
+    folder = tmp_path_factory.mktemp("golden_cli")
+    return build_clip(folder / "clip.mp4"), write_random_syncnet_v2(folder / "syncnet_v2.model", seed=0)
+
+
+def test_score_box_json_of_a_face_crop_video_matches_the_reference_evaluate(golden_clip_and_weights):
+    """The issue's "done when": ``score CLIP --box 0 224 0 224 --json`` on a 224x224 face-crop video gives
+    syncnet_python's evaluate() numbers on the same random weights."""
+    clip, weights = golden_clip_and_weights
+    result = _run_cli("score", str(clip), "--box", "0", "224", "0", "224", "--json", "--checkpoint", str(weights))
+    assert result.returncode == 0, result.stderr
+    score = json.loads(result.stdout)
+    assert list(score) == ["av_offset", "confidence", "min_dist", "frame_confidence", "offset_dists"]
+    assert score["av_offset"] == GOLDEN["av_offset"]
+    assert score["confidence"] == pytest.approx(GOLDEN["confidence"], abs=0.01)
+    assert score["min_dist"] == pytest.approx(GOLDEN["min_dist"], abs=0.01)
+    np.testing.assert_allclose(score["offset_dists"], GOLDEN["offset_dists"], rtol=0, atol=0.01)
+    np.testing.assert_allclose(score["frame_confidence"], GOLDEN["frame_confidence"], rtol=0, atol=0.02)
+
+
+def test_score_prints_a_readable_report_and_writes_the_plot(golden_clip_and_weights, tmp_path):
+    import cv2
+
+    clip, weights = golden_clip_and_weights
+    plot = tmp_path / "score.png"
+    result = _run_cli("score", str(clip), "--box", "0", "224", "0", "224", "--checkpoint", str(weights),
+                      "--decode", "plain", "--plot", str(plot))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("AV offset:") and "frames" in lines[1]
+    assert lines[2].startswith("confidence:") and "LSE-C" in lines[2]
+    assert lines[3].startswith("min dist:") and "LSE-D" in lines[3]
+    picture = cv2.imread(str(plot))
+    assert picture is not None and picture.shape == (640, 960, 3)
+
+
+def test_the_plot_marks_the_best_offset_in_red_where_the_distance_is_lowest():
+    from wav2lip_core.scoring import SyncScore
+    from wav2lip_core.scoring.plot import plot_score
+
+    def red_columns(av_offset: int) -> set[int]:
+        distances = [10.0 + abs(offset - av_offset) for offset in range(15, -16, -1)]    # +15 first
+        score = SyncScore(av_offset=av_offset, confidence=7.0, min_dist=10.0, frame_confidence=[1.0, 2.0, 1.5],
+                          offset_dists=distances, num_windows=3)
+        picture = plot_score(score)
+        assert picture.shape == (640, 960, 3) and picture.dtype == np.uint8
+        red = (picture[:, :, 0] > 200) & (picture[:, :, 1] < 80) & (picture[:, :, 2] < 80)
+        return set(np.flatnonzero(red[100:350].any(axis=0)))                            # the upper panel
+
+    left, right = red_columns(-10), red_columns(12)
+    assert left and right and max(left) < 480 < min(right)
+
+
+def test_score_without_the_weights_or_the_network_says_what_to_get_in_one_line(tmp_path):
+    result = _run_cli("score", str(SAMPLES / "astronaut_face.mp4"), "--no-download", "--box", "0", "10", "0", "10",
+                      "--checkpoint", str(tmp_path / "syncnet_v2.model"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "syncnet_v2.model" in result.stderr
+    offline = _run_cli("score", str(SAMPLES / "astronaut_face.mp4"), "--no-download")
+    assert offline.returncode == 1 and "Traceback" not in offline.stderr
+    assert "syncnet_v2.model" in offline.stderr and "huggingface.co" in offline.stderr
+
+
+def test_without_a_box_score_detects_raw_face_boxes_and_crops_them_with_the_reference_geometry(
+        golden_clip_and_weights, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("dlib")
+    import soundfile
+
+    from wav2lip_core.checkpoints import load_syncnet_v2
+    from wav2lip_core.cli import score as cli_score
+    from wav2lip_core.scoring import iter_reference_frames
+
+    _, weights = golden_clip_and_weights
+    speech, rate = soundfile.read(SAMPLES / "speech.wav", dtype="float32")
+    short_speech = tmp_path / "speech.wav"
+    soundfile.write(short_speech, speech[:rate], rate)                   # 1 s: 25 frames need a face
+    detections = []
+
+    def detect_and_record(frames, options, **kwargs):
+        detections.append((len(frames), options, cli_score.detect_face_boxes.__wrapped__(frames, options, **kwargs)))
+        return detections[-1][2]
+
+    detect_and_record.__wrapped__ = cli_score.detect_face_boxes
+    monkeypatch.setattr(cli_score, "detect_face_boxes", detect_and_record)
+    video = SAMPLES / "astronaut_face.mp4"
+    assert cli_score.score_main([str(video), "--audio", str(short_speech), "--checkpoint", str(weights),
+                                 "--detector", "dlib_hog", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    (num_detected, options, track), = detections
+    assert num_detected == 26 and track.found.any()                      # frames past the speech are not detected
+    assert options.pads == (0, 0, 0, 0) and options.smoothing == "none"   # raw boxes: the geometry smooths them
+    expected = score_lipsync(load_syncnet_v2(weights), iter_reference_frames(video), speech[:rate], boxes=track,
+                             geometry="reference")
+    assert printed == {key: getattr(expected, key) for key in printed}
 
 
 def test_audio_to_mel_shifts_the_speech_by_offset_frames(speech_16k):

@@ -7,10 +7,12 @@ from collections.abc import Callable, Sequence
 
 from .models import convert_main, download_main
 from .run import build_parser, run_main
+from .score import score_main
 
 SUBCOMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "download": (download_main, "fetch and verify the known checkpoints ahead of time (--list: what is on disk)"),
     "convert": (convert_main, "write a checkpoint as a bare-key .safetensors file"),
+    "score": (score_main, "lip-sync score of a video: AV offset, confidence (LSE-C), min distance (LSE-D)"),
 }
 
 

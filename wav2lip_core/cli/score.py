@@ -1,0 +1,146 @@
+"""``python -m wav2lip_core score VIDEO``: how well the mouth in a video matches its speech (LSE-D / LSE-C, AV offset).
+
+By default the frames are scored as joonson/syncnet_python's ``evaluate()`` scores a video file: every frame goes
+through the same JPEG round trip (``--decode reference``), so a video that already is a 224x224 face crop, scored
+with ``--box 0 224 0 224``, gives the reference's numbers. ``--decode plain`` scores the frames as decoded.
+Without ``--box`` the face is detected in every frame (pads 0, no smoothing: raw boxes) and cropped with the
+reference pipeline's geometry.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE, load_audio
+from ..checkpoints import S3FD, SYNCNET, SYNCNET_V2, CheckpointError, load_syncnet, load_syncnet_v2, pack_weights_dir
+from ..detection import DEFAULT_DETECTION, DETECTORS, FaceDetectionError, detect_face_boxes
+from ..devices import pick_device
+from ..scoring import (DEFAULT_BATCH_SIZE, DEFAULT_VSHIFT, SCORING_MODELS, SyncScore, iter_reference_frames,
+                       offset_in_frames, score_lipsync)
+from ..scoring.plot import offset_text, plot_score
+from ..video_io import VideoFrames, iter_video_frames, probe_video
+from .models import fetch_with_progress
+
+DECODE_MODES = ("reference", "plain")
+JSON_KEYS = ("av_offset", "confidence", "min_dist", "frame_confidence", "offset_dists")
+_ARCHITECTURES = {"syncnet_v2": SYNCNET_V2, "lipsync_expert": SYNCNET}
+
+
+def build_score_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m wav2lip_core score",
+        description="Lip-sync score of a video: AV offset, confidence (LSE-C) and minimum distance (LSE-D), as "
+                    "syncnet_python's evaluate() computes them. Positive AV offset: the sound comes before the "
+                    "mouth shows it; `python -m wav2lip_core ... --offset_frames N` corrects a lip-synced result.")
+    parser.add_argument("video", help="the video to score (25 fps; other rates are scored at 25 fps by taking "
+                                      "the nearest frame)")
+    parser.add_argument("--audio", help="the speech to score against (default: the video's own sound track)")
+    parser.add_argument("--model", choices=SCORING_MODELS, default="syncnet_v2",
+                        help="syncnet_v2: SyncNet v2, the network of the published LSE-D / LSE-C numbers "
+                             "(default); lipsync_expert: Wav2Lip's own expert (cosine distance, 0..1)")
+    parser.add_argument("--checkpoint", help="the model's weights file (default: the known model, fetched into "
+                                             "weights/ when it is not there)")
+    parser.add_argument("--no-download", "--no_download", dest="no_download", action="store_true",
+                        help="never download weights; say what to get and where instead")
+    parser.add_argument("--box", nargs=4, type=int, metavar=("Y1", "Y2", "X1", "X2"),
+                        help="the face crop the network sees on every frame, resized to its input size "
+                             "(default: detect the face in every frame)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object: " + ", ".join(JSON_KEYS) + " (offset_dists in the "
+                             "reference's order: offset +vshift first)")
+    parser.add_argument("--plot", type=Path, help="also write the score as a picture (PNG)")
+    parser.add_argument("--decode", choices=DECODE_MODES, default="reference",
+                        help="reference: frames through the JPEG round trip of syncnet_python's evaluate() "
+                             "(default, its numbers); plain: the frames as decoded")
+    parser.add_argument("--vshift", type=int, default=DEFAULT_VSHIFT,
+                        help="offsets searched: -VSHIFT..+VSHIFT frames (default: %(default)s)")
+    parser.add_argument("--batch_size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help="5-frame windows per network call (default: %(default)s)")
+    parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTION.detector,
+                        help="face detector when there is no --box (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
+    return parser
+
+
+def load_scoring_model(model_name: str, checkpoint: str | None, device, allow_download: bool):
+    """(network in eval mode on ``device``, weights path) for "syncnet_v2" or "lipsync_expert"."""
+    path = fetch_with_progress(checkpoint or model_name, _ARCHITECTURES[model_name], pack_weights_dir(),
+                               allow_download=allow_download)
+    loader = load_syncnet_v2 if model_name == "syncnet_v2" else load_syncnet
+    return loader(path, device=device), path
+
+
+def score_video(args: argparse.Namespace) -> tuple[SyncScore, float, float]:
+    """Score ``args.video``; returns (score, the video's fps, seconds of audio)."""
+    from tqdm import tqdm
+
+    if not Path(args.video).is_file():
+        raise FileNotFoundError(f"{args.video}: no such file")
+    device = pick_device(args.device)
+    model, _ = load_scoring_model(args.model, args.checkpoint, device, not args.no_download)
+    try:
+        wav = load_audio(args.audio or args.video)
+    except ValueError as error:
+        hint = "" if args.audio else " (give the speech with --audio)"
+        raise ValueError(f"{error}{hint}") from error
+    boxes = args.box
+    if boxes is None:
+        s3fd_weights = (fetch_with_progress("s3fd", S3FD, pack_weights_dir(), allow_download=not args.no_download)
+                        if args.detector == "s3fd" else None)
+        frames = VideoFrames(args.video)
+        frames.limit_to(int(np.ceil(len(wav) / SAMPLE_RATE * frames.info.fps)) + 1)   # none past the speech
+        options = DEFAULT_DETECTION.with_changes(detector=args.detector, pads=(0, 0, 0, 0), smoothing="none",
+                                                 on_missing="skip")
+        with tqdm(total=len(frames), unit="frame", desc="Face detection", file=sys.stderr) as bar:
+            boxes = detect_face_boxes(frames, options, device=str(device), search_dirs=[pack_weights_dir()],
+                                      weights_path=s3fd_weights, allow_download=not args.no_download,
+                                      progress=lambda done, total: bar.update(done - bar.n))
+        frames.close()
+    fps = probe_video(args.video).fps
+    stream = iter_reference_frames(args.video) if args.decode == "reference" else iter_video_frames(args.video)[1]
+    with tqdm(unit="window", desc=f"Scoring ({args.model})", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        score = score_lipsync(model, stream, wav, boxes=boxes, fps=fps, vshift=args.vshift,
+                              batch_size=args.batch_size, progress=progress)
+    return score, fps, len(wav) / SAMPLE_RATE
+
+
+def describe(score: SyncScore, video: str, fps: float, seconds: float) -> str:
+    """The human-readable report."""
+    lines = [f"{video}: {fps:g} fps, {seconds:.2f} s of audio, {score.num_windows} windows scored with {score.model}",
+             f"AV offset:   {offset_text(score.av_offset)}",
+             f"confidence:  {score.confidence:.3f}   (LSE-C: median - minimum distance; higher = surer)",
+             f"min dist:    {score.min_dist:.3f}   (LSE-D: the distance at the AV offset; lower = better)"]
+    if score.av_offset != 0:
+        lines.append(f"to correct a lip-synced result, run the lip-sync job again with "
+                     f"--offset_frames {offset_in_frames(score.av_offset, fps)}")
+    return "\n".join(lines)
+
+
+def score_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m wav2lip_core score ...``; returns the exit status (errors are one line, no traceback)."""
+    args = build_score_parser().parse_args(argv)
+    try:
+        score, fps, seconds = score_video(args)
+        if args.plot is not None:
+            import cv2
+
+            args.plot.parent.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(args.plot), plot_score(score)[:, :, ::-1]):
+                raise ValueError(f"{args.plot}: could not write the picture (use a .png name)")
+    except (CheckpointError, FaceDetectionError, ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({key: getattr(score, key) for key in JSON_KEYS}))
+    else:
+        print(describe(score, args.video, fps, seconds))
+    return 0
