@@ -10,6 +10,7 @@ from .loader import LoadWav2LipModel
 from .model_management import input_directory, register_model_folder
 from .paste_node import PasteBack
 from .sample_media import provide_sample_media
+from .score_node import LipSyncScore
 from .sync_node import Wav2LipSync
 
 register_model_folder()
@@ -21,6 +22,7 @@ NODE_CLASS_MAPPINGS = {
     "DetectFaces": DetectFaces,
     "Wav2LipSync": Wav2LipSync,
     "PasteBack": PasteBack,
+    "LipSyncScore": LipSyncScore,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -29,6 +31,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "DetectFaces": "Detect Faces (Wav2Lip)",
     "Wav2LipSync": "Wav2Lip Sync",
     "PasteBack": "Paste Back (Wav2Lip)",
+    "LipSyncScore": "Lip Sync Score (Wav2Lip)",
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -3,7 +3,7 @@ and the dropdown entries of model files: files on disk, then known models marked
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from wav2lip_core.checkpoints import (KNOWN_MODELS, WAV2LIP, find_in_folders, find_known_model, load_wav2lip,
                                       resolve_checkpoint)
@@ -37,17 +37,19 @@ def list_choices(file_names: Sequence[str], architecture: str) -> list[str]:
     return on_disk + missing
 
 
-def validate_choice(choice: str, file_names: Iterable[str], search_dirs: Iterable[str | os.PathLike]) -> bool | str:
-    """True when ``choice`` can be resolved (a file on disk or a known model, marked or not), else a message.
-    For VALIDATE_INPUTS: the list changes when a model arrives on disk ("wav2lip_gan.pth (will be downloaded)"
-    becomes "wav2lip_gan.pth"), and saved workflows must keep working either way."""
+def validate_choice(choice: str, file_names: Iterable[str], search_dirs: Iterable[str | os.PathLike],
+                    architectures: Collection[str] = (WAV2LIP,), what: str = "Wav2Lip checkpoint") -> bool | str:
+    """True when ``choice`` can be resolved (a file on disk or a known model, marked or not), else a message
+    naming the known models of ``architectures``. For VALIDATE_INPUTS: the list changes when a model arrives on
+    disk ("wav2lip_gan.pth (will be downloaded)" becomes "wav2lip_gan.pth"), and saved workflows must keep
+    working either way."""
     request = choice_to_request(str(choice))
     folders = list(search_dirs)
     if request in set(file_names) or find_known_model(request) is not None or \
             find_in_folders(request, folders) is not None:
         return True
-    known = ", ".join(model.filename for model in KNOWN_MODELS.values() if model.architecture == WAV2LIP)
-    return (f"Wav2Lip checkpoint {request!r} is not in {', '.join(map(str, folders)) or 'any model folder'}. Put it "
+    known = ", ".join(model.filename for model in KNOWN_MODELS.values() if model.architecture in architectures)
+    return (f"{what} {request!r} is not in {', '.join(map(str, folders)) or 'any model folder'}. Put it "
             f"there (and refresh the page), or pick a known model: {known}.")
 
 

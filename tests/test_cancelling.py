@@ -126,6 +126,30 @@ def test_paste_back_stops_pasting_after_the_batch_being_pasted(monkeypatch):
     assert advances == [PASTE_BATCH]                        # one batch pasted, the next never started
 
 
+def test_lip_sync_score_stops_scoring_after_the_batch_of_windows_being_scored(monkeypatch):
+    from nodes import score_node
+    from sync_stand_ins import LoudnessBrightnessSyncNetV2
+
+    class CountingScorer(LoudnessBrightnessSyncNetV2):
+        def forward_lips(self, lips):
+            if self.largest_lip_batch == 0:
+                mm.request_interrupt()
+            return super().forward_lips(lips)
+
+    scorer = CountingScorer()
+    monkeypatch.setattr(score_node, "managed_scoring_model", lambda choice: mm.ManagedModel(scorer, "counting"))
+    num_frames = 60                                          # 55 windows: three batches of 20
+    faces = FaceBoxes(boxes=np.tile([4, 28, 6, 26], (num_frames, 1)), found=np.ones(num_frames, bool),
+                      frame_height=SIZE, frame_width=SIZE)
+    audio = {"waveform": torch.zeros(1, 1, num_frames * 640), "sample_rate": 16000}
+    calls = []
+    monkeypatch.setattr(scorer, "forward_audio", lambda mfcc: calls.append(len(mfcc)) or torch.zeros(len(mfcc), 5))
+    with pytest.raises(mm.InterruptedByUser):
+        NODE_CLASS_MAPPINGS["LipSyncScore"]().score(as_image(random_frames(num_frames)), audio, 25.0, "counting",
+                                                    faces=faces)
+    assert calls == [20]                                     # 1 of 3 batches scored
+
+
 def test_a_cancel_is_consumed_so_the_next_run_of_a_node_completes():
     images = as_image(random_frames(3))
     mm.request_interrupt()

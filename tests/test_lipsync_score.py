@@ -200,6 +200,126 @@ def test_without_a_box_score_detects_raw_face_boxes_and_crops_them_with_the_refe
     assert printed == {key: getattr(expected, key) for key in printed}
 
 
+# --------------------------------------------------------------------------------------------------
+# the Lip Sync Score node
+
+def _as_image(frames_uint8: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frames_uint8).float() / 255.0
+
+
+@pytest.fixture()
+def scoring_folder(tmp_path, monkeypatch, golden_clip_and_weights) -> Path:
+    """ComfyUI's models/wav2lip holding (random) syncnet_v2.model."""
+    from nodes import model_management as mm
+
+    folder = tmp_path / "wav2lip"
+    folder.mkdir()
+    (folder / "syncnet_v2.model").write_bytes(golden_clip_and_weights[1].read_bytes())
+    monkeypatch.setattr(mm, "model_search_dirs", lambda: [folder])
+    monkeypatch.setattr(mm, "download_dir", lambda: folder)
+    return folder
+
+
+def _paste_back_chain(clip: np.ndarray, wav: np.ndarray, box_text: str, wav2lip_model):
+    """Audio To Mel -> Detect Faces (manual box) -> Wav2Lip Sync -> Paste Back; returns (images, sync plan)."""
+    from nodes import NODE_CLASS_MAPPINGS
+    from nodes import model_management as mm
+    from nodes.types import Wav2LipModel
+
+    nodes = {name: cls() for name, cls in NODE_CLASS_MAPPINGS.items()}
+    mel, frame_count, _ = nodes["AudioToMel"].convert(_as_audio(wav), 25.0)
+    faces, crops = nodes["DetectFaces"].detect(_as_image(clip), manual_box=box_text, frame_count=frame_count)
+    generator = Wav2LipModel(managed=mm.ManagedModel(wav2lip_model, "random"), path=Path("random.pth"),
+                             dtype=torch.float32)
+    generated, plan = nodes["Wav2LipSync"].sync(generator, faces, crops, mel, loop_mode="pingpong")
+    images, _ = nodes["PasteBack"].paste(_as_image(clip), generated, plan)
+    return images, plan, faces
+
+
+def test_the_score_node_lists_syncnet_v2_first_and_the_expert_as_downloadable(scoring_folder):
+    from nodes import NODE_CLASS_MAPPINGS
+
+    node = NODE_CLASS_MAPPINGS["LipSyncScore"]
+    assert node.INPUT_TYPES()["required"]["model"][0] == ["syncnet_v2.model", "lipsync_expert.pth (will be downloaded)"]
+    assert node.VALIDATE_INPUTS("lipsync_expert.pth (will be downloaded)") is True
+    assert "syncnet_v2.model" in node.VALIDATE_INPUTS("someone_elses.pth")
+
+
+def test_the_score_node_scores_paste_backs_frames_with_the_sync_plans_box_of_every_output_frame(
+        scoring_folder, golden_clip_and_weights, wav2lip_model, speech_16k):
+    """A pingpong-looped result: output frame i shows input frame source_frames[i], so its face box is the plan's
+    box i; the node's numbers are the engine's on the same frames and boxes."""
+    from conftest import astronaut_clip
+    from nodes import NODE_CLASS_MAPPINGS
+    from wav2lip_core.checkpoints import load_syncnet_v2
+    from wav2lip_core.detection import FaceTrack
+
+    clip = astronaut_clip(6) + np.arange(6, dtype=np.uint8)[:, None, None, None]   # tell frames apart
+    wav = speech_16k[:16000]
+    images, plan, faces = _paste_back_chain(clip, wav, "30, 110, 40, 108", wav2lip_model)
+    assert plan.num_frames == len(images) == 22 and plan.source_frames.tolist()[6:9] == [4, 3, 2]
+    confidence, min_distance, av_offset, plot, text = NODE_CLASS_MAPPINGS["LipSyncScore"]().score(
+        images, _as_audio(wav), 25.0, "syncnet_v2.model", sync=plan, faces=faces)
+    frames = (images * 255).round().to(torch.uint8).numpy()
+    expected = score_lipsync(load_syncnet_v2(golden_clip_and_weights[1]), frames, wav,
+                             boxes=FaceTrack(plan.boxes, plan.found))
+    assert (confidence, min_distance, av_offset) == (expected.confidence, expected.min_dist, expected.av_offset)
+    assert isinstance(confidence, float) and isinstance(av_offset, int)
+    assert plot.shape == (1, 640, 960, 3) and plot.dtype == torch.float32 and 0 <= float(plot.min())
+    assert text.startswith("syncnet_v2: AV offset") and f"{expected.confidence:.3f}" in text
+    with pytest.raises(ValueError, match="Connect Wav2Lip Sync's sync output"):
+        NODE_CLASS_MAPPINGS["LipSyncScore"]().score(images, _as_audio(wav), 25.0, "syncnet_v2.model", faces=faces)
+
+
+def test_without_boxes_the_node_detects_raw_boxes_and_with_faces_of_an_unlooped_video_it_reuses_them(
+        scoring_folder, monkeypatch):
+    from nodes import NODE_CLASS_MAPPINGS
+    from nodes.detect_node import DetectFaces
+    from nodes.types import FaceBoxes
+    from wav2lip_core.detection import FaceTrack
+
+    frames, wav = _stand_in_clip(lead_frames=2, num_frames=30)
+    detected = []
+
+    def detect(frames_seen, options, progress):
+        detected.append(options)
+        return FaceTrack(np.tile([8, 56, 8, 56], (len(frames_seen), 1)), np.ones(len(frames_seen), bool))
+
+    monkeypatch.setattr(DetectFaces, "_detect", staticmethod(detect))
+    node = NODE_CLASS_MAPPINGS["LipSyncScore"]()
+    found = node.score(_as_image(frames), _as_audio(wav), 25.0, "syncnet_v2.model")
+    (options,) = detected
+    assert options.pads == (0, 0, 0, 0) and options.smoothing == "none"
+    faces = FaceBoxes(np.tile([8, 56, 8, 56], (40, 1)), np.ones(40, bool), 64, 64)   # more frames than images
+    reused = node.score(_as_image(frames), _as_audio(wav), 25.0, "syncnet_v2.model", faces=faces)
+    assert reused[:3] == found[:3] and reused[4] == found[4] and len(detected) == 1
+
+
+def _stand_in_clip(lead_frames: int, num_frames: int):
+    """64x64 frames that light up ``lead_frames`` frames after the sound gets loud (sync_stand_ins)."""
+    from sync_stand_ins import audio_leading_clip
+
+    return audio_leading_clip(lead_frames=lead_frames, num_frames=num_frames, size=64)
+
+
+def test_the_node_gives_the_offset_in_frames_of_the_video_for_audio_to_mel(monkeypatch):
+    """At 50 fps an AV offset of 2 (25 fps frames, 80 ms) is 4 frames of the video: the number Audio To Mel's
+    offset_frames needs."""
+    from nodes import NODE_CLASS_MAPPINGS
+    from nodes import model_management as mm
+    from nodes import score_node
+
+    frames, wav = _stand_in_clip(lead_frames=2, num_frames=40)
+    monkeypatch.setattr(score_node, "managed_scoring_model",
+                        lambda choice: mm.ManagedModel(LoudnessBrightnessSyncNetV2(), "stand-in"))
+    images = _as_image(np.repeat(frames, 2, axis=0))
+    faces = score_node.FaceBoxes(np.tile([0, 64, 0, 64], (80, 1)), np.ones(80, bool), 64, 64)
+    _, _, av_offset, _, text = NODE_CLASS_MAPPINGS["LipSyncScore"]().score(images, _as_audio(wav), 50.0,
+                                                                         "stand-in", faces=faces)
+    assert av_offset == 4
+    assert "AV offset +2 frames (+80 ms" in text and "offset_frames +4 (frames at 50 fps)" in text
+
+
 def test_audio_to_mel_shifts_the_speech_by_offset_frames(speech_16k):
     from nodes import NODE_CLASS_MAPPINGS
 

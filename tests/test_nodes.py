@@ -102,7 +102,8 @@ def chain(generator, clip, wav, *, loop="loop", blend="feather", batch_size=8, m
 # --- the node classes as ComfyUI sees them -----------------------------------------------------------------
 
 def test_every_node_declares_what_comfyui_needs_with_a_tooltip_on_every_input():
-    assert set(NODE_CLASS_MAPPINGS) == {"LoadWav2LipModel", "AudioToMel", "DetectFaces", "Wav2LipSync", "PasteBack"}
+    assert set(NODE_CLASS_MAPPINGS) == {"LoadWav2LipModel", "AudioToMel", "DetectFaces", "Wav2LipSync", "PasteBack",
+                                        "LipSyncScore"}
     for name, cls in NODE_CLASS_MAPPINGS.items():
         assert NODE_DISPLAY_NAME_MAPPINGS[name]
         assert cls.CATEGORY == "Wav2Lip" and callable(getattr(cls, cls.FUNCTION))
