@@ -17,15 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from wav2lip_core.scoring.mfcc import mfcc  # noqa: E402
+from random_weights import calibrate_batchnorm  # noqa: E402  (tests/ is the script's own folder)
 from wav2lip_core.models import SyncNetV2  # noqa: E402
+from wav2lip_core.scoring.mfcc import mfcc  # noqa: E402
 
 SPEECH_WAV = ROOT / "workflows" / "media" / "speech.wav"
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 def calibration_lip_windows(count: int, generator: np.random.Generator) -> torch.Tensor:
@@ -59,23 +58,6 @@ def calibration_mfcc_windows(count: int, generator: np.random.Generator) -> torc
     return torch.from_numpy(windows[:, None]).float()
 
 
-def _calibrate_batchnorm(model: SyncNetV2, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    """Running mean/var of every BatchNorm = the statistics of real activations (cumulative average)."""
-    norms = [module for module in model.modules() if isinstance(module, _BATCH_NORMS)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None
-        norm.weight.data.uniform_(0.8, 1.2)
-        norm.bias.data.uniform_(-0.1, 0.1)
-    model.train()
-    with torch.no_grad():
-        for mfcc_windows, lip_windows in batches:
-            model(mfcc_windows, lip_windows)
-    for norm in norms:
-        norm.momentum = 0.1
-    model.eval()
-
-
 def random_syncnet_v2(seed: int = 0) -> SyncNetV2:
     """A seeded SyncNetV2 with calibrated BatchNorm, eval mode, float32, CPU."""
     torch.manual_seed(seed)
@@ -83,7 +65,7 @@ def random_syncnet_v2(seed: int = 0) -> SyncNetV2:
     generator = np.random.default_rng(seed)
     # One batch: 8 lip windows give BatchNorm 8 x 5 x H x W samples per channel in the conv layers, plenty; it
     # keeps building the weights at ~2 s on two CPU cores.
-    _calibrate_batchnorm(model, [(calibration_mfcc_windows(32, generator), calibration_lip_windows(8, generator))])
+    calibrate_batchnorm(model, [(calibration_mfcc_windows(32, generator), calibration_lip_windows(8, generator))])
     return model
 
 

@@ -42,9 +42,10 @@ def _calibration_mels(count: int, seed: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(base, size=(80, 16), mode="bilinear", align_corners=False).clamp(-4, 4)
 
 
-def _calibrate_batchnorm(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    """Set every BatchNorm's running mean/var to the statistics of real activations (cumulative average)."""
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+def calibrate_batchnorm(model: nn.Module, batches: list[tuple[torch.Tensor, ...]]) -> None:
+    """Set every BatchNorm's running mean/var to the statistics of real activations (cumulative average):
+    ``model(*batch)`` in training mode for each batch, after random affine weights near identity."""
+    norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d))]
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None
@@ -52,8 +53,8 @@ def _calibrate_batchnorm(model: nn.Module, batches: list[tuple[torch.Tensor, tor
         norm.bias.data.uniform_(-0.1, 0.1)
     model.train()
     with torch.no_grad():
-        for mels, faces in batches:
-            model(mels, faces)
+        for batch in batches:
+            model(*batch)
     for norm in norms:
         norm.momentum = 0.1
     model.eval()
@@ -69,7 +70,7 @@ def random_wav2lip(seed: int = 0) -> Wav2Lip:
         masked = faces.clone()
         masked[:, :, 48:] = 0
         batches.append((_calibration_mels(16, seed * 100 + index), torch.cat([masked, faces], dim=1)))
-    _calibrate_batchnorm(model, batches)
+    calibrate_batchnorm(model, batches)
     return model
 
 
@@ -78,7 +79,7 @@ def random_syncnet(seed: int = 0) -> SyncNetColor:
     model = SyncNetColor()
     generator = np.random.default_rng(seed)
     faces = torch.cat([_calibration_faces(16, generator)[:, :, 48:] for _ in range(5)], dim=1)
-    _calibrate_batchnorm(model, [(_calibration_mels(16, seed), faces)])
+    calibrate_batchnorm(model, [(_calibration_mels(16, seed), faces)])
     return model
 
 
