@@ -124,15 +124,16 @@ def test_score_box_json_of_a_face_crop_video_matches_the_reference_evaluate(gold
     np.testing.assert_allclose(score["frame_confidence"], GOLDEN["frame_confidence"], rtol=0, atol=0.02)
 
 
-def test_score_prints_a_readable_report_and_writes_the_plot(golden_clip_and_weights, tmp_path):
+def test_score_prints_a_readable_report_and_writes_the_plot(golden_clip_and_weights, tmp_path, capsys):
     import cv2
+
+    from wav2lip_core.cli.score import score_main
 
     clip, weights = golden_clip_and_weights
     plot = tmp_path / "score.png"
-    result = _run_cli("score", str(clip), "--box", "0", "224", "0", "224", "--checkpoint", str(weights),
-                      "--decode", "plain", "--plot", str(plot))
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    assert score_main([str(clip), "--box", "0", "224", "0", "224", "--checkpoint", str(weights), "--decode", "plain",
+                       "--plot", str(plot)]) == 0
+    lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("AV offset:") and "frames" in lines[1]
     assert lines[2].startswith("confidence:") and "LSE-C" in lines[2]
     assert lines[3].startswith("min dist:") and "LSE-D" in lines[3]
@@ -157,14 +158,18 @@ def test_the_plot_marks_the_best_offset_in_red_where_the_distance_is_lowest():
     assert left and right and max(left) < 480 < min(right)
 
 
-def test_score_without_the_weights_or_the_network_says_what_to_get_in_one_line(tmp_path):
-    result = _run_cli("score", str(SAMPLES / "astronaut_face.mp4"), "--no-download", "--box", "0", "10", "0", "10",
-                      "--checkpoint", str(tmp_path / "syncnet_v2.model"))
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "syncnet_v2.model" in result.stderr
-    offline = _run_cli("score", str(SAMPLES / "astronaut_face.mp4"), "--no-download")
-    assert offline.returncode == 1 and "Traceback" not in offline.stderr
-    assert "syncnet_v2.model" in offline.stderr and "huggingface.co" in offline.stderr
+def test_score_without_the_weights_or_the_network_says_what_to_get_in_one_line(tmp_path, monkeypatch, capsys):
+    from wav2lip_core.cli import score as cli_score
+
+    monkeypatch.setattr(cli_score, "pack_weights_dir", lambda: tmp_path)          # an empty weights/ folder
+    video = str(SAMPLES / "astronaut_face.mp4")
+    assert cli_score.score_main([video, "--no-download", "--box", "0", "10", "0", "10"]) == 1
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("error: syncnet_v2.model is not on disk") and "huggingface.co" in message
+    assert str(tmp_path) in message and "\n" not in message
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert cli_score.score_main([video, "--model", "lipsync_expert"]) == 1
+    assert "lipsync_expert.pth" in capsys.readouterr().err
 
 
 def test_without_a_box_score_detects_raw_face_boxes_and_crops_them_with_the_reference_geometry(
@@ -255,9 +260,9 @@ def test_the_score_node_scores_paste_backs_frames_with_the_sync_plans_box_of_eve
     from wav2lip_core.detection import FaceTrack
 
     clip = astronaut_clip(6) + np.arange(6, dtype=np.uint8)[:, None, None, None]   # tell frames apart
-    wav = speech_16k[:16000]
+    wav = speech_16k[8000:16800]                                                   # 0.55 s: 11 output frames
     images, plan, faces = _paste_back_chain(clip, wav, "30, 110, 40, 108", wav2lip_model)
-    assert plan.num_frames == len(images) == 22 and plan.source_frames.tolist()[6:9] == [4, 3, 2]
+    assert plan.num_frames == len(images) == 11 and plan.source_frames.tolist()[6:9] == [4, 3, 2]
     confidence, min_distance, av_offset, plot, text = NODE_CLASS_MAPPINGS["LipSyncScore"]().score(
         images, _as_audio(wav), 25.0, "syncnet_v2.model", sync=plan, faces=faces)
     frames = (images * 255).round().to(torch.uint8).numpy()
@@ -271,9 +276,10 @@ def test_the_score_node_scores_paste_backs_frames_with_the_sync_plans_box_of_eve
         NODE_CLASS_MAPPINGS["LipSyncScore"]().score(images, _as_audio(wav), 25.0, "syncnet_v2.model", faces=faces)
 
 
-def test_without_boxes_the_node_detects_raw_boxes_and_with_faces_of_an_unlooped_video_it_reuses_them(
-        scoring_folder, monkeypatch):
+def test_without_boxes_the_node_detects_raw_boxes_and_with_faces_of_an_unlooped_video_it_reuses_them(monkeypatch):
     from nodes import NODE_CLASS_MAPPINGS
+    from nodes import model_management as mm
+    from nodes import score_node
     from nodes.detect_node import DetectFaces
     from nodes.types import FaceBoxes
     from wav2lip_core.detection import FaceTrack
@@ -286,6 +292,8 @@ def test_without_boxes_the_node_detects_raw_boxes_and_with_faces_of_an_unlooped_
         return FaceTrack(np.tile([8, 56, 8, 56], (len(frames_seen), 1)), np.ones(len(frames_seen), bool))
 
     monkeypatch.setattr(DetectFaces, "_detect", staticmethod(detect))
+    monkeypatch.setattr(score_node, "managed_scoring_model",
+                        lambda choice: mm.ManagedModel(LoudnessBrightnessSyncNetV2(), "stand-in"))
     node = NODE_CLASS_MAPPINGS["LipSyncScore"]()
     found = node.score(_as_image(frames), _as_audio(wav), 25.0, "syncnet_v2.model")
     (options,) = detected
