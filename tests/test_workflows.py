@@ -145,3 +145,16 @@ def test_the_output_video_takes_its_frame_rate_from_the_same_place_as_the_mel_ch
     create_source = fps_sources["CreateVideo"]
     audio_to_mel = next(node for node in workflow["nodes"] if node["type"] == "AudioToMel")
     assert create_source in (fps_sources.get("AudioToMel"), (audio_to_mel["id"], 2))
+
+
+def test_the_video_workflow_scores_paste_backs_result_and_previews_the_plot():
+    workflow = load(next(path for path in WORKFLOWS if path.name == "wav2lip_video_and_speech.json"))
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    (score,) = [node for node in workflow["nodes"] if node["type"] == "LipSyncScore"]
+    feeds = {nodes[target]["inputs"][target_slot]["name"]: nodes[source]["type"]
+             for _, source, _, target, target_slot, _ in workflow["links"] if target == score["id"]}
+    assert feeds["images"] == "PasteBack" and feeds["sync"] == "Wav2LipSync"
+    plot_targets = [nodes[target]["type"] for _, source, slot, target, _, _ in workflow["links"]
+                    if source == score["id"] and slot == score["outputs"].index(
+                        next(output for output in score["outputs"] if output["name"] == "plot"))]
+    assert plot_targets == ["PreviewImage"]
