@@ -4,7 +4,7 @@ The file is a plain state dict (``netcnnaud.*``, ``netfcaud.*``, ``netfclip.*``,
 ``torch.save``, which joonson/syncnet_python's ``loadParameters`` and our ``checkpoints.load_syncnet_v2`` both
 read.
 Weights are seeded; every BatchNorm's running statistics are calibrated on real inputs (5-frame windows of
-skimage's astronaut face, BGR 0..255 as the reference feeds them, and MFCC windows of workflows/media/speech.wav
+skimage's astronaut face, BGR 0..255 as the reference feeds them, and MFCC windows of workflows/media/wav2lip_sample_speech.wav
 at int16 scale), so that activations stay in a sensible range and embeddings depend on the input.
 
     python tests/random_syncnet_v2.py OUT.model [--seed 0]
@@ -24,7 +24,7 @@ from random_weights import calibrate_batchnorm  # noqa: E402  (tests/ is the scr
 from wav2lip_core.models import SyncNetV2  # noqa: E402
 from wav2lip_core.scoring.mfcc import mfcc  # noqa: E402
 
-SPEECH_WAV = ROOT / "workflows" / "media" / "speech.wav"
+SPEECH_WAV = ROOT / "workflows" / "media" / "wav2lip_sample_speech.wav"
 
 
 def calibration_lip_windows(count: int, generator: np.random.Generator) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 Frames: 224x224 crops of skimage's astronaut face that drift and zoom by a few pixels (a talking head that
 is already a face crop, as the reference's pipeline writes them). Audio: the first ``CLIP_SECONDS`` of
-workflows/media/speech.wav (16 kHz mono int16). The mp4 holds lossless H.264 (``-qp 0``, one encoder thread),
+workflows/media/wav2lip_sample_speech.wav (16 kHz mono int16). The mp4 holds lossless H.264 (``-qp 0``, one encoder thread),
 so its decoded frames do not depend on the x264 build or the machine's core count, and the audio as 16-bit
 PCM, so the samples come back bit for bit.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEECH_WAV = ROOT / "workflows" / "media" / "speech.wav"
+SPEECH_WAV = ROOT / "workflows" / "media" / "wav2lip_sample_speech.wav"
 FPS = 25
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 2.2

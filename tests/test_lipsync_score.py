@@ -88,11 +88,11 @@ def test_the_lip_sync_command_line_cuts_its_mel_chunks_from_the_shifted_speech(t
         yield np.stack([frames[i % len(frames)] for i in range(len(chunks))])
 
     monkeypatch.setattr(cli_run, "iter_lipsync", capture)
-    arguments = ["--checkpoint", str(official_checkpoint), "--face", str(SAMPLES / "astronaut_face.mp4"),
-                 "--audio", str(SAMPLES / "speech.wav"), "--box", "60", "230", "90", "230", "--offset_frames", "3",
+    arguments = ["--checkpoint", str(official_checkpoint), "--face", str(SAMPLES / "wav2lip_sample_face.mp4"),
+                 "--audio", str(SAMPLES / "wav2lip_sample_speech.wav"), "--box", "60", "230", "90", "230", "--offset_frames", "3",
                  "--outfile", str(tmp_path / "out.mp4")]
     assert cli_run.run_main(arguments) == 0
-    speech = load_audio(SAMPLES / "speech.wav")
+    speech = load_audio(SAMPLES / "wav2lip_sample_speech.wav")
     np.testing.assert_array_equal(seen["chunks"], mel_chunks(melspectrogram(shift_speech(speech, 3, 25.0)), 25.0))
 
 
@@ -162,7 +162,7 @@ def test_score_without_the_weights_or_the_network_says_what_to_get_in_one_line(t
     from wav2lip_core.cli import score as cli_score
 
     monkeypatch.setattr(cli_score, "pack_weights_dir", lambda: tmp_path)          # an empty weights/ folder
-    video = str(SAMPLES / "astronaut_face.mp4")
+    video = str(SAMPLES / "wav2lip_sample_face.mp4")
     assert cli_score.score_main([video, "--no-download", "--box", "0", "10", "0", "10"]) == 1
     message = capsys.readouterr().err.strip()
     assert message.startswith("error: syncnet_v2.model is not on disk") and "huggingface.co" in message
@@ -182,7 +182,7 @@ def test_without_a_box_score_detects_raw_face_boxes_and_crops_them_with_the_refe
     from wav2lip_core.scoring import iter_reference_frames
 
     _, weights = golden_clip_and_weights
-    speech, rate = soundfile.read(SAMPLES / "speech.wav", dtype="float32")
+    speech, rate = soundfile.read(SAMPLES / "wav2lip_sample_speech.wav", dtype="float32")
     short_speech = tmp_path / "speech.wav"
     soundfile.write(short_speech, speech[:rate], rate)                   # 1 s: 25 frames need a face
     detections = []
@@ -193,7 +193,7 @@ def test_without_a_box_score_detects_raw_face_boxes_and_crops_them_with_the_refe
 
     detect_and_record.__wrapped__ = cli_score.detect_face_boxes
     monkeypatch.setattr(cli_score, "detect_face_boxes", detect_and_record)
-    video = SAMPLES / "astronaut_face.mp4"
+    video = SAMPLES / "wav2lip_sample_face.mp4"
     assert cli_score.score_main([str(video), "--audio", str(short_speech), "--checkpoint", str(weights),
                                  "--detector", "dlib_hog", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
