@@ -74,13 +74,19 @@ def _strip_prefix(key: str) -> str:
     return key[len("module."):] if key.startswith("module.") else key
 
 
-def read_state_dict(path: str | os.PathLike) -> StateDict:
-    """Tensors of a checkpoint file, keyed by bare module names (container and ``module.`` removed)."""
+def existing_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, or a CheckpointError saying it is a folder or missing."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file.")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file. {GET_WEIGHTS_HINT}")
+    return path
+
+
+def read_state_dict(path: str | os.PathLike) -> StateDict:
+    """Tensors of a checkpoint file, keyed by bare module names (container and ``module.`` removed)."""
+    path = existing_file(path)
     raw = _read_raw(path)
     if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
         raw = raw["state_dict"]

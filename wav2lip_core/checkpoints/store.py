@@ -20,7 +20,7 @@ from pathlib import Path
 from .architectures import UNKNOWN, architecture as registered
 from .content import check_state_dict
 from .known_models import KnownModel
-from .reading import CheckpointError, read_state_dict
+from .reading import CheckpointError, existing_file, read_state_dict
 
 CHECKPOINT_EXTENSIONS = (".pth", ".pt", ".safetensors", ".ckpt", ".bin", ".model")   # .model: syncnet_v2.model
 RECORD_SUFFIX = ".verified.json"
@@ -165,11 +165,7 @@ def verify_checkpoint(path: str | os.PathLike, architecture: str | None = None, 
     ChangedOnDiskError, so a swapped or bit-flipped file is noticed, never used silently. A file whose size
     and modification time are still those recorded is not hashed again.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, not a checkpoint file.")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file.")
+    path = existing_file(path)
     record = read_record(path)
     same_kind = record is not None and (architecture is None or record.get("architecture") == architecture)
     if same_kind and _unchanged_since(path, record):
