@@ -1,11 +1,24 @@
-"""Putting a generated 96x96 face back into its frame.
+"""Putting a generated face back into its frame: one face, one box, one frame at a time.
 
-- ``original``: the original's hard paste, bit for bit: value * 255 truncated to uint8, resized as uint8 to the
-  box (INTER_LINEAR), and the whole box replaced. Parity mode.
-- ``feather`` (default): the generated face is resized in float (bicubic) and blended with a soft mask that
-  covers the lower face (mouth, chin, cheeks) and fades out before the box edges and above the nose, so no
-  box seam is visible and the eyes stay the original's.
-Frames are uint8 RGB (H, W, 3); generated faces float32 RGB 0..1 (96, 96, 3).
+Faces are square, float32 RGB 0..1 (S, S, 3) with S >= 96: the generator's own 96x96 output, or the same face
+after any image-to-image model (a 4x upscaler gives 384, a face restorer 512). Frames are uint8 RGB (H, W, 3).
+
+Blend modes (``BLEND_MODES``), each a mask over the box (``blend_mask``; 1 = generated, 0 = the frame's own):
+- ``feather`` (default): a soft mask over the lower face (mouth, chin, cheeks) that fades out before the box
+  edges and above the nose, so no box seam is visible and the eyes stay the original's.
+- ``original``: the whole box replaced. With the generator's 96 px faces this is the original inference.py's
+  hard paste, bit for bit: value * 255 truncated to uint8, resized as uint8 to the box (INTER_LINEAR). Larger
+  faces (which the original never had) are resampled as every other mode does, then pasted whole.
+- ``mouth``: a feathered ellipse over the mouth and jaw only (``mouth_mask``), so the nose, the cheeks and
+  whatever lies below the chin stay the frame's own pixels.
+
+Resampling into the box (``resample_face``): 96 px faces with INTER_CUBIC in float, as ``feather`` always did;
+larger faces with INTER_AREA when the box is smaller than the face on both axes (an average over every source
+pixel, where a 4-tap kernel would skip detail and alias restored texture) and INTER_CUBIC otherwise (sharp).
+
+``color_match`` (off by default) moves the resampled face's colours to the frame's before blending: per channel
+of YCbCr, mean and standard deviation, measured over the blend's seam (see ``match_colours``).
+``strength`` (0..1) scales the mask: 0 leaves the frame untouched, used for the cross-fades of ``keep``.
 """
 from __future__ import annotations
 
@@ -15,13 +28,40 @@ import cv2
 import numpy as np
 
 from .faces import Box
+from .models.wav2lip import FACE_SIZE
 
-BLEND_MODES = ("feather", "original")
+BLEND_MODES = ("feather", "original", "mouth")
+
+# The mouth-and-jaw ellipse, in fractions of the box (y down, x right). Wav2Lip's crop runs from the brows to
+# just below the chin and regenerates its lower half; the mouth sits around 70-80 % of the height, the chin
+# near the bottom. The ellipse spans 50-98 % of the height and 18-82 % of the width; full weight inside
+# MOUTH_CORE of its radius (the lips and the chin's middle), easing to 0 at its rim.
+MOUTH_CENTRE_Y, MOUTH_CENTRE_X = 0.72, 0.5
+MOUTH_RADIUS_Y, MOUTH_RADIUS_X = 0.25, 0.36
+MOUTH_CORE = 0.5
+# Colour matching: the widest change of contrast it makes. A face whose spread differs more from the frame's
+# differs in content (an open mouth against a closed one), not in colour, and is left at this limit.
+MAX_COLOR_GAIN = 2.0
+# Full-range BT.601 RGB -> YCbCr (as JPEG), without the +128 offsets, which cancel in a mean/std transfer.
+_RGB_TO_YCBCR = np.array([[0.299, 0.587, 0.114],
+                          [-0.168736, -0.331264, 0.5],
+                          [0.5, -0.418688, -0.081312]], dtype=np.float32)
+_YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR.astype(np.float64)).astype(np.float32)
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
+
+
+def _read_only(mask: np.ndarray) -> np.ndarray:
+    mask = mask.astype(np.float32)[:, :, None]
+    mask.setflags(write=False)
+    return mask
+
+
+def _pixel_centres(count: int) -> np.ndarray:
+    return np.arange(count, dtype=np.float32) + 0.5
 
 
 @lru_cache(maxsize=64)
@@ -32,53 +72,149 @@ def feather_mask(height: int, width: int) -> np.ndarray:
     the last 12% of the box width and height at the sides and the bottom.
     """
     edge = max(2.0, 0.12 * min(height, width))
-    rows = np.arange(height, dtype=np.float32) + 0.5
-    cols = np.arange(width, dtype=np.float32) + 0.5
+    rows, cols = _pixel_centres(height), _pixel_centres(width)
     vertical = _smoothstep((rows - 0.45 * height) / (0.17 * height)) * _smoothstep((height - rows) / edge)
     horizontal = _smoothstep(cols / edge) * _smoothstep((width - cols) / edge)
-    mask = (vertical[:, None] * horizontal[None, :]).astype(np.float32)
-    mask.setflags(write=False)
-    return mask[:, :, None]
+    return _read_only(vertical[:, None] * horizontal[None, :])
 
 
-def _box_size(box: Box) -> tuple[int, int]:
-    y1, y2, x1, x2 = box
-    return int(y2) - int(y1), int(x2) - int(x1)
+@lru_cache(maxsize=64)
+def mouth_mask(height: int, width: int) -> np.ndarray:
+    """(height, width, 1) float32 0..1: the mouth-and-jaw ellipse (see MOUTH_*), 1 inside MOUTH_CORE of its
+    radius, easing (smoothstep) to 0 at its rim; 0 at the box's edges, the nose, the cheeks and the eyes."""
+    dy = (_pixel_centres(height) / height - MOUTH_CENTRE_Y) / MOUTH_RADIUS_Y
+    dx = (_pixel_centres(width) / width - MOUTH_CENTRE_X) / MOUTH_RADIUS_X
+    radius = np.sqrt(dy[:, None] ** 2 + dx[None, :] ** 2)
+    return _read_only(_smoothstep((1.0 - radius) / (1.0 - MOUTH_CORE)))
+
+
+@lru_cache(maxsize=64)
+def _whole_box_mask(height: int, width: int) -> np.ndarray:
+    return _read_only(np.ones((height, width), np.float32))
+
+
+_MASKS = {"feather": feather_mask, "original": _whole_box_mask, "mouth": mouth_mask}
+
+
+def check_blend_mode(mode: str) -> None:
+    if mode not in BLEND_MODES:
+        raise ValueError(f"blend must be one of {BLEND_MODES}, not {mode!r}")
+
+
+def blend_mask(mode: str, height: int, width: int) -> np.ndarray:
+    """(height, width, 1) float32 0..1, read-only: the weight of the generated face in a box of that size."""
+    check_blend_mode(mode)
+    return _MASKS[mode](int(height), int(width))
+
+
+def check_face(generated_rgb: np.ndarray) -> int:
+    """The face's side in pixels; raises unless it is a square (S, S, 3) face with S >= 96."""
+    shape = np.shape(generated_rgb)
+    if len(shape) != 3 or shape[2] != 3 or shape[0] != shape[1] or shape[0] < FACE_SIZE:
+        raise ValueError(f"a generated face must be a square RGB image of at least {FACE_SIZE}x{FACE_SIZE} "
+                         f"pixels (S, S, 3), got shape {shape}")
+    return int(shape[0])
+
+
+def resize_filter(face_size: int, height: int, width: int) -> int:
+    """The OpenCV interpolation that takes a face of ``face_size`` px into a box of height x width."""
+    if face_size > FACE_SIZE and height < face_size and width < face_size:
+        return cv2.INTER_AREA
+    return cv2.INTER_CUBIC
+
+
+def resample_face(generated_rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Square face float32 RGB 0..1 -> (height, width, 3) float32 RGB 0..255 (not clipped), ``resize_filter``."""
+    face_size = check_face(generated_rgb)
+    face = np.ascontiguousarray(generated_rgb, dtype=np.float32)
+    return cv2.resize(face, (width, height), interpolation=resize_filter(face_size, height, width)) * 255.0
+
+
+def original_face(generated_rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The original's face for its paste: truncated to uint8 and resized as uint8 (INTER_LINEAR)."""
+    face_uint8 = (generated_rgb * 255.0).astype(np.uint8)            # truncation, as the original
+    return cv2.resize(face_uint8, (width, height))
+
+
+def seam_weights(mask: np.ndarray) -> np.ndarray:
+    """(h, w, 1) float32: where the colour statistics are measured, ``4 m (1 - m)`` of the blend mask ``m``: 1
+    where face and frame mix half and half (where a colour difference shows as a seam), 0 in the mask's core
+    (where the mouth itself changes shape) and outside it. A mask without a soft edge: the whole box."""
+    weights = 4.0 * mask * (1.0 - mask)
+    return weights if float(weights.sum()) > 1.0 else np.ones_like(mask)
+
+
+def match_colours(face: np.ndarray, region: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Move ``face``'s colours to ``region``'s: per YCbCr channel, (value - face mean) * gain + region mean, gain
+    = region std / face std (within 1/MAX_COLOR_GAIN..MAX_COLOR_GAIN), statistics weighted by ``weights``.
+
+    face: (h, w, 3) float32 RGB 0..255; region: the frame's box, (h, w, 3) uint8 or float RGB 0..255;
+    weights: (h, w, 1). Returns (h, w, 3) float32 RGB 0..255 (not clipped).
+    """
+    total = float(weights.sum())
+    face_ycc = face.reshape(-1, 3) @ _RGB_TO_YCBCR.T
+    region_ycc = region.reshape(-1, 3).astype(np.float32) @ _RGB_TO_YCBCR.T
+    w = weights.reshape(-1, 1)
+
+    def mean_and_std(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean = (values * w).sum(axis=0) / total
+        return mean, np.sqrt(((values - mean) ** 2 * w).sum(axis=0) / total)
+
+    face_mean, face_std = mean_and_std(face_ycc)
+    region_mean, region_std = mean_and_std(region_ycc)
+    gain = np.clip(region_std / np.maximum(face_std, 1e-6), 1.0 / MAX_COLOR_GAIN, MAX_COLOR_GAIN)
+    matched = (face_ycc - face_mean) * gain + region_mean
+    return (matched @ _YCBCR_TO_RGB.T).reshape(face.shape).astype(np.float32)
 
 
 def paste_original(frame: np.ndarray, generated_rgb: np.ndarray, box: Box) -> None:
-    """Hard paste exactly as the original inference.py, in place into ``frame``."""
+    """Hard paste exactly as the original inference.py, in place into ``frame`` (96 px faces)."""
     y1, y2, x1, x2 = (int(v) for v in box)
-    face_uint8 = (generated_rgb * 255.0).astype(np.uint8)            # truncation, as the original
-    frame[y1:y2, x1:x2] = cv2.resize(face_uint8, (x2 - x1, y2 - y1))
+    frame[y1:y2, x1:x2] = original_face(generated_rgb, y2 - y1, x2 - x1)
+
+
+def paste_blended(frame: np.ndarray, generated_rgb: np.ndarray, box: Box, mode: str = "feather", *,
+                  color_match: bool = False, strength: float = 1.0) -> None:
+    """Blend the face into ``frame``'s box in place: round(region + (face - region) * mask * strength)."""
+    y1, y2, x1, x2 = (int(v) for v in box)
+    height, width = y2 - y1, x2 - x1
+    if mode == "original" and check_face(generated_rgb) == FACE_SIZE:
+        face = original_face(generated_rgb, height, width).astype(np.float32)
+    else:
+        face = resample_face(generated_rgb, height, width)
+    region = frame[y1:y2, x1:x2]
+    mask = blend_mask(mode, height, width)
+    if color_match:
+        face = match_colours(face, region, seam_weights(mask))
+    weight = mask if strength >= 1.0 else mask * np.float32(strength)
+    region_float = region.astype(np.float32)
+    blended = region_float + (face - region_float) * weight
+    frame[y1:y2, x1:x2] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
 def paste_feathered(frame: np.ndarray, generated_rgb: np.ndarray, box: Box) -> None:
     """Blend the generated lower face into ``frame`` in place with a soft mask (see ``feather_mask``)."""
-    y1, y2, x1, x2 = (int(v) for v in box)
-    height, width = y2 - y1, x2 - x1
-    face = cv2.resize(generated_rgb, (width, height), interpolation=cv2.INTER_CUBIC) * 255.0
-    region = frame[y1:y2, x1:x2].astype(np.float32)
-    blended = region + (face - region) * feather_mask(height, width)
-    frame[y1:y2, x1:x2] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    paste_blended(frame, generated_rgb, box, "feather")
 
 
-def paste_face(frame: np.ndarray, generated_rgb: np.ndarray, box: Box, mode: str = "feather") -> None:
-    """Paste one generated face (float32 RGB 0..1, 96x96) into ``frame`` (uint8 RGB) in place."""
-    if mode == "original":
-        paste_original(frame, generated_rgb, box)
-    elif mode == "feather":
-        paste_feathered(frame, generated_rgb, box)
+def paste_face(frame: np.ndarray, generated_rgb: np.ndarray, box: Box, mode: str = "feather", *,
+               color_match: bool = False, strength: float = 1.0) -> None:
+    """Paste one generated face (float32 RGB 0..1, square, >= 96 px) into ``frame`` (uint8 RGB) in place.
+
+    strength: 0..1, scales the blend mask (0: the frame is left exactly as it is)."""
+    check_blend_mode(mode)
+    if strength <= 0.0:
+        return
+    if mode == "original" and strength >= 1.0 and not color_match and check_face(generated_rgb) == FACE_SIZE:
+        paste_original(frame, generated_rgb, box)                    # the original's own code path, bit for bit
     else:
-        raise ValueError(f"blend must be one of {BLEND_MODES}, not {mode!r}")
+        paste_blended(frame, generated_rgb, box, mode, color_match=color_match, strength=strength)
 
 
-def changed_region_mask(frame_height: int, frame_width: int, box: Box, mode: str = "feather") -> np.ndarray:
+def changed_region_mask(frame_height: int, frame_width: int, box: Box, mode: str = "feather",
+                        strength: float = 1.0) -> np.ndarray:
     """(H, W) float32 0..1: how much of each pixel comes from the generated face."""
     mask = np.zeros((frame_height, frame_width), dtype=np.float32)
     y1, y2, x1, x2 = (int(v) for v in box)
-    if mode == "original":
-        mask[y1:y2, x1:x2] = 1.0
-    else:
-        mask[y1:y2, x1:x2] = feather_mask(y2 - y1, x2 - x1)[:, :, 0]
+    mask[y1:y2, x1:x2] = blend_mask(mode, y2 - y1, x2 - x1)[:, :, 0] * np.float32(min(1.0, max(0.0, strength)))
     return mask
