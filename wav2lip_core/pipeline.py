@@ -12,12 +12,13 @@ import torch
 
 from .audio import mel_chunks, melspectrogram
 from .batching import HalvingBatches, release_cached_device_memory
-from .blend import BLEND_MODES, paste_face
+from .blend import check_blend_mode, paste_face
 from .detection import DEFAULT_DETECTION, DetectionOptions, FaceTrack, detect_face_boxes, fixed_box_track
 from .faces import crop_face, generate_faces
 from .fast_inference import preferred_generator_batch
 from .models.wav2lip import FACE_SIZE
 from .schedule import source_frame_indices
+from .silence import DEFAULT_SILENCE_DB, plan_silence_for_audio
 
 Progress = Callable[[int, int], None]   # (frames done, frames total)
 
@@ -73,19 +74,24 @@ def generate_faces_batched(model: torch.nn.Module, faces_rgb: np.ndarray, chunks
 
 def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, model: torch.nn.Module,
                  boxes: FaceTrack, *, static: bool = False, loop: str = "loop", blend: str = "feather",
-                 batch_size: int = 128, progress: Progress | None = None) -> Iterator[np.ndarray]:
+                 color_match: bool = False, paste_weights: np.ndarray | None = None, batch_size: int = 128,
+                 progress: Progress | None = None) -> Iterator[np.ndarray]:
     """Yield the lip-synced frames in order, one batch (B, H, W, 3) uint8 RGB at a time.
 
     frames: uint8 RGB (N, H, W, 3), or any sequence of such frames with len() and [i] (e.g. VideoFrames);
     chunks: (M, 80, 16) mel chunks, one per output frame; boxes: one per input frame.
+    paste_weights: (M,) 0..1, how much of the generated mouth each output frame gets (SilencePlan.paste_weights;
+    default all 1); a frame at 0 is its input frame, unchanged, and nothing is generated for it.
     Batches hold at most batch_size frames and at most MAX_STEP_BYTES of full frames.
     Output frame i shows input frame source_frame_indices(...)[i] with its mouth generated from chunk i.
     """
-    if blend not in BLEND_MODES:
-        raise ValueError(f"blend must be one of {BLEND_MODES}, not {blend!r}")
+    check_blend_mode(blend)
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     num_outputs = len(chunks)
+    weights = np.ones(num_outputs, np.float32) if paste_weights is None else np.asarray(paste_weights, np.float32)
+    if weights.shape != (num_outputs,):
+        raise ValueError(f"{weights.shape} paste weights for {num_outputs} output frames")
     sources = source_frame_indices(len(frames), num_outputs, loop=loop, static=static)
     device = next(model.parameters()).device
     step = frames_per_step(batch_size, frames[0].nbytes, device)
@@ -93,13 +99,15 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
     for start in range(0, num_outputs, step):
         batch_sources = sources[start:start + step]
         batch_chunks = chunks[start:start + step]
+        batch_weights = weights[start:start + step]
         outputs = np.stack([frames[i] for i in batch_sources])            # copies: inputs stay untouched
-        with_face = np.flatnonzero(boxes.found[batch_sources])
+        with_face = np.flatnonzero(boxes.found[batch_sources] & (batch_weights > 0))
         if with_face.size:
             crops = np.stack([crop_face(outputs[j], boxes.boxes[batch_sources[j]]) for j in with_face])
             generated = generate_faces_batched(model, crops, batch_chunks[with_face], batches)
             for face, j in zip(generated, with_face):
-                paste_face(outputs[j], face, tuple(boxes.boxes[batch_sources[j]]), blend)
+                paste_face(outputs[j], face, tuple(boxes.boxes[batch_sources[j]]), blend, color_match=color_match,
+                           strength=float(batch_weights[j]))
         if progress is not None:
             progress(start + len(batch_sources), num_outputs)
         yield outputs
@@ -108,6 +116,7 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
 def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Module, *,
             box: Sequence[int] | None = None, face_boxes: FaceTrack | None = None,
             detection: DetectionOptions = DEFAULT_DETECTION, static: bool = False, blend: str = "feather",
+            color_match: bool = False, silence: str = "generate", silence_db: float = DEFAULT_SILENCE_DB,
             batch_size: int = 128, loop: str = "loop", progress: Progress | None = None) -> np.ndarray:
     """Lip-sync ``frames`` to ``wav``; returns (M, H, W, 3) uint8 RGB, M = number of mel chunks of the audio.
 
@@ -116,12 +125,14 @@ def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Mod
     Face boxes: ``face_boxes`` you already have (a FaceTrack, one per input frame); else ``box``, a fixed
     (y1, y2, x1, x2) used verbatim with no pads (the original's --box); else detected as ``detection`` says,
     on the model's device.
+    blend, color_match: see blend.py; silence, silence_db: what pauses in the speech do (see silence.py).
     With blend="original" the result reproduces the original inference.py with --box.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 RGB (N, H, W, 3), got {frames.dtype} {frames.shape}")
-    chunks = mel_chunks(melspectrogram(wav), fps)
+    pauses = plan_silence_for_audio(wav, fps, silence, silence_db)
+    chunks = pauses.generator_chunks(mel_chunks(melspectrogram(wav), fps))
     frames = frames[:1] if static else frames[:len(chunks)]   # frames past the audio's end are never used
     if face_boxes is None:
         if box is not None:
@@ -134,7 +145,8 @@ def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Mod
     output = np.empty((len(chunks),) + frames.shape[1:], dtype=np.uint8)
     done = 0
     for batch in iter_lipsync(frames, chunks, model, face_boxes, static=static, loop=loop, blend=blend,
-                              batch_size=batch_size, progress=progress):
+                              color_match=color_match, paste_weights=pauses.paste_weights, batch_size=batch_size,
+                              progress=progress):
         output[done:done + len(batch)] = batch
         done += len(batch)
     return output

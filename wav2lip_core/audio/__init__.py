@@ -42,12 +42,12 @@ Modules: ``rates`` (16 kHz and the sane sample/frame-rate ranges), ``loading`` (
 ``mel`` (spectrogram, chunks, the speech shifted by whole frames).
 """
 from .loading import load_audio, to_mono_16k
-from .mel import (MEL_FRAMES_PER_SECOND, MEL_STEP_SIZE, MIN_SECONDS_FOR_ONE_CHUNK, mel_chunks, melspectrogram,
-                  num_mel_chunks, num_mel_columns, shift_speech)
+from .mel import (MEL_FRAMES_PER_SECOND, MEL_STEP_SIZE, MIN_SECONDS_FOR_ONE_CHUNK, mel_chunk_starts, mel_chunks,
+                  melspectrogram, num_mel_chunks, num_mel_columns, shift_speech)
 from .rates import FRAME_RATE_RANGE, SAMPLE_RATE, SAMPLE_RATE_RANGE, check_frame_rate, check_sample_rate
 
 __all__ = [
     "FRAME_RATE_RANGE", "MEL_FRAMES_PER_SECOND", "MEL_STEP_SIZE", "MIN_SECONDS_FOR_ONE_CHUNK", "SAMPLE_RATE",
-    "SAMPLE_RATE_RANGE", "check_frame_rate", "check_sample_rate", "load_audio", "mel_chunks", "melspectrogram",
-    "num_mel_chunks", "num_mel_columns", "shift_speech", "to_mono_16k",
+    "SAMPLE_RATE_RANGE", "check_frame_rate", "check_sample_rate", "load_audio", "mel_chunk_starts", "mel_chunks",
+    "melspectrogram", "num_mel_chunks", "num_mel_columns", "shift_speech", "to_mono_16k",
 ]

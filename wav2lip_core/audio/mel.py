@@ -179,6 +179,18 @@ def num_mel_chunks(num_mel_columns: int, fps: float) -> int:
     return _count_regular_chunks(int(num_mel_columns), multiplier) + 1
 
 
+def mel_chunk_starts(num_mel_columns: int, fps: float) -> np.ndarray:
+    """First mel column of every chunk ``mel_chunks`` cuts from a mel of that many columns, (N,) int64:
+    ``int(i * (80. / fps))`` for the regular chunks, then ``num_mel_columns - 16`` for the last one."""
+    num_columns = int(num_mel_columns)
+    multiplier = _mel_index_multiplier(fps)
+    _require_one_chunk(num_columns)
+    regular_count = _count_regular_chunks(num_columns, multiplier)
+    # numpy float64 multiply == Python float multiply; astype truncates toward zero like int().
+    regular_starts = (np.arange(regular_count, dtype=np.float64) * multiplier).astype(np.int64)
+    return np.append(regular_starts, num_columns - MEL_STEP_SIZE)
+
+
 def mel_chunks(mel: np.ndarray, fps: float) -> np.ndarray:
     """Cut the mel into one 16-column chunk per video frame (the original ``inference.py`` rule).
 
@@ -189,14 +201,7 @@ def mel_chunks(mel: np.ndarray, fps: float) -> np.ndarray:
     mel_array = np.asarray(mel)
     if mel_array.ndim != 2:
         raise ValueError(f"mel must be (num_mels, T), got shape {mel_array.shape}")
-    num_columns = mel_array.shape[1]
-    multiplier = _mel_index_multiplier(fps)
-    _require_one_chunk(num_columns)
-
-    regular_count = _count_regular_chunks(num_columns, multiplier)
-    # numpy float64 multiply == Python float multiply; astype truncates toward zero like int().
-    regular_starts = (np.arange(regular_count, dtype=np.float64) * multiplier).astype(np.int64)
-    starts = np.append(regular_starts, num_columns - MEL_STEP_SIZE)
+    starts = mel_chunk_starts(mel_array.shape[1], fps)
     column_index = starts[:, None] + np.arange(MEL_STEP_SIZE)[None, :]  # (N, 16)
     chunks = mel_array[:, column_index]  # (80, N, 16)
     return np.ascontiguousarray(chunks.transpose(1, 0, 2), dtype=np.float32)

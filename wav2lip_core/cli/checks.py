@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..audio import check_frame_rate
 from ..checkpoints import S3FD, WAV2LIP, CheckpointError
+from ..silence import check_silence_options
 from ..video_io import check_input_file, is_image_path
 from .models import fetch_with_progress
 
@@ -78,6 +79,10 @@ def check_inputs(args: argparse.Namespace) -> None:
                                      "--checkpoint": checkpoint if checkpoint.is_file() else None})
     if is_image_path(args.face):
         check_frame_rate(args.fps, "--fps")
+    try:
+        check_silence_options(args.silence, args.silence_db)
+    except ValueError as error:
+        raise JobError(f"--silence_db: {error}") from error
 
 
 def offline_detector_hint() -> str:

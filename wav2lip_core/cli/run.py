@@ -2,8 +2,9 @@
 --audio AUDIO --outfile OUT.mp4``.
 
 Takes the original inference.py's options (same names and meaning; ``--checkpoint_path`` is accepted too) plus
-ours: ``--blend``, ``--offset_frames``, ``--device``, ``--precision``, ``--loop``, ``--detector``,
-``--on_missing_face``, ``--smoothing``, ``--detect_size``, ``--detect_every``, ``--face_index``.
+ours: ``--blend``, ``--color_match``, ``--silence``, ``--silence_db``, ``--offset_frames``, ``--device``,
+``--precision``, ``--loop``, ``--detector``, ``--on_missing_face``, ``--smoothing``, ``--detect_size``,
+``--detect_every``, ``--face_index``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICI
 from ..devices import PRECISION_CHOICES, pick_device, pick_dtype
 from ..pipeline import check_boxes_fit, iter_lipsync
 from ..schedule import LOOP_MODES
+from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES, plan_silence_for_audio
 from ..video_io import Mp4Writer, VideoFrames, frame_preprocessor, is_image_path, read_image
 from .checks import box_note, check_inputs, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
@@ -80,7 +82,17 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--smoothing", choices=SMOOTHING_MODES, default=DEFAULTS.smoothing,
                         help="box smoothing: centred window (no lag), the original's forward window, or none")
     parser.add_argument("--blend", choices=BLEND_MODES, default="feather",
-                        help="feather: soft mask over the lower face (default); original: the original's hard paste")
+                        help="feather: soft mask over the lower face (default); original: the original's hard "
+                             "paste; mouth: a soft mask over the mouth and jaw only (nose, cheeks, collar stay)")
+    parser.add_argument("--color_match", action="store_true",
+                        help="match the generated face's colours to the frame's around the blend's edge")
+    parser.add_argument("--silence", choices=SILENCE_MODES, default="generate",
+                        help="frames whose audio is a pause: generate (as the original, default), keep (the input "
+                             "frames, unchanged, with short cross-fades), closed (generated from true silence: "
+                             "the mouth closes)")
+    parser.add_argument("--silence_db", type=float, default=DEFAULT_SILENCE_DB,
+                        help="a frame is silent when its audio window is quieter than this, in dBFS "
+                             "(default: %(default)s)")
     parser.add_argument("--loop", choices=LOOP_MODES, default="loop",
                         help="when the audio outlasts the video: loop (wrap around) or pingpong (back and forth)")
     parser.add_argument("--offset_frames", type=int, default=0,
@@ -149,15 +161,21 @@ def run(args: argparse.Namespace) -> Path:
     if image:
         fps, static = float(args.fps), True
         frames = read_image(args.face)[None]
-        chunks = mel_chunks(melspectrogram(shift_speech(wav, args.offset_frames, fps)), fps)
     else:
         # Decoded lazily, a window at a time: a long clip never sits in memory whole.
         frames = VideoFrames(args.face, transform=transform)
         fps = frames.info.fps
-        chunks = mel_chunks(melspectrogram(shift_speech(wav, args.offset_frames, fps)), fps)
+    # The speech the mouth is generated from: shifted by --offset_frames, its pauses found in that same audio.
+    speech = shift_speech(wav, args.offset_frames, fps)
+    pauses = plan_silence_for_audio(speech, fps, args.silence, args.silence_db)
+    chunks = pauses.generator_chunks(mel_chunks(melspectrogram(speech), fps))
+    if not image:
         frames.limit_to(1 if static else len(chunks))
     height, width = frames[0].shape[:2]
     print(_describe_job(frames, image, static, fps, len(wav) / SAMPLE_RATE, len(chunks)), file=sys.stderr)
+    if args.silence != "generate":
+        print(f"silence {args.silence}: {int(pauses.pauses.sum())} frame(s) in pauses (audio quieter than "
+              f"{args.silence_db:g} dBFS)", file=sys.stderr)
 
     model = load_wav2lip(checkpoint_path, device=device, dtype=pick_dtype(args.precision, device))
     if uses_fixed_box(args):
@@ -177,6 +195,7 @@ def run(args: argparse.Namespace) -> Path:
     with tqdm(total=len(chunks), unit="frame", desc="Lip-sync") as bar, \
             Mp4Writer(args.outfile, width, height, fps, audio_path=args.audio) as writer:
         for batch in iter_lipsync(frames, chunks, model, boxes, static=static, loop=args.loop, blend=args.blend,
+                                  color_match=args.color_match, paste_weights=pauses.paste_weights,
                                   batch_size=args.wav2lip_batch_size):
             writer.write(batch)
             bar.update(len(batch))
