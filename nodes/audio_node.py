@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from wav2lip_core.audio import (FRAME_RATE_RANGE, SAMPLE_RATE, check_frame_rate, mel_chunks, melspectrogram,
                                 shift_speech, to_mono_16k)
+from wav2lip_core.silence import chunk_loudness_dbfs
 
 from .tensors import audio_to_numpy
 from .types import CATEGORY, WAV2LIP_MEL, MelChunks
@@ -45,6 +46,7 @@ class AudioToMel:
         fps = check_frame_rate(fps, "Audio To Mel's fps")
         samples, sample_rate = audio_to_numpy(audio)
         wav = to_mono_16k(samples, sample_rate)
-        chunks = mel_chunks(melspectrogram(shift_speech(wav, int(offset_frames), fps)), fps)
-        mel = MelChunks(chunks=chunks, fps=fps, audio_seconds=len(wav) / SAMPLE_RATE)
+        speech = shift_speech(wav, int(offset_frames), fps)       # what the mouth is generated from
+        mel = MelChunks(chunks=mel_chunks(melspectrogram(speech), fps), fps=fps, audio_seconds=len(wav) / SAMPLE_RATE,
+                        loudness_dbfs=chunk_loudness_dbfs(speech, fps))
         return (mel, mel.num_frames, fps)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from wav2lip_core.blend import BLEND_MODES, changed_region_mask, paste_face
+from wav2lip_core.blend import BLEND_MODES, changed_region_mask, check_blend_mode, paste_face
 from wav2lip_core.models.wav2lip import FACE_SIZE
 
 from . import model_management as mm
@@ -16,6 +16,22 @@ MASK_OFF_MESSAGE = ("Paste Back's mask output is off (it would hold a full-size 
                     "Set Paste Back's 'mask' to 'changed region' to use it.")
 
 
+def check_generated_faces(generated_faces: torch.Tensor, sync: SyncPlan) -> None:
+    """Square faces of at least 96 px, one per output frame of the sync plan; else say what to connect."""
+    count, height, width = (int(v) for v in generated_faces.shape[:3])
+    if count != sync.num_frames:
+        raise ValueError(f"{count} generated faces for a sync plan of {sync.num_frames} output frames: connect "
+                         f"generated_faces and sync from the same Wav2Lip Sync node (a node in between must keep "
+                         f"one face per frame, in order)")
+    if height != width:
+        raise ValueError(f"the generated faces are {width}x{height}, not square: a node between Wav2Lip Sync and "
+                         f"Paste Back must keep them square (scale both sides alike, e.g. Upscale Image to "
+                         f"512x512)")
+    if height < FACE_SIZE:
+        raise ValueError(f"the generated faces are {width}x{height}, smaller than Wav2Lip's {FACE_SIZE}x{FACE_SIZE}: "
+                         f"connect Wav2Lip Sync's generated_faces, directly or through an upscaler")
+
+
 class PasteBack:
     """Puts every generated face back into its frame; one output frame per audio frame."""
 
@@ -23,20 +39,28 @@ class PasteBack:
     def INPUT_TYPES(cls):
         return {"required": {
             "images": ("IMAGE", {"tooltip": "The original frames: the same images that went into Detect Faces."}),
-            "generated_faces": ("IMAGE", {"tooltip": "The generated faces from Wav2Lip Sync."}),
+            "generated_faces": ("IMAGE", {"tooltip": "The generated faces from Wav2Lip Sync: directly (96x96), or "
+                                                     "through an upscaler or face restorer (Upscale Image (using "
+                                                     "Model)): any square size from 96 up, one face per frame."}),
             "sync": (WAV2LIP_SYNC, {"tooltip": "From Wav2Lip Sync: which frame and box each output frame uses "
                                                "(it carries the loop mode)."}),
             "blend": (list(BLEND_MODES), {
                 "default": "feather",
                 "tooltip": "feather: blends the new mouth and chin in with soft edges, keeping the original eyes "
                            "and no visible box seam (recommended). original: the original Wav2Lip's hard paste of "
-                           "the whole box (for comparisons)."}),
+                           "the whole box (for comparisons). mouth: only the mouth and jaw, feathered; the nose, "
+                           "cheeks and collar stay the original's (best with an upscaled or restored face)."}),
             "mask": (list(MASK_MODES), {
                 "default": "off",
                 "tooltip": "changed region: the mask output shows where each frame was changed (1 = generated "
                            "face), e.g. for a face restorer that should only touch the mouth; it costs as much "
                            "memory as a third of the output images (8 MB per 1080p frame). off: no mask (saves "
                            "that memory); a node connected to the mask then stops with a message saying so."}),
+            "color_match": ("BOOLEAN", {
+                "default": False,
+                "tooltip": "Match the generated face's colours (brightness, contrast, tint) to the frame's along the "
+                           "blend's edge before blending. Turn it on after a face restorer or upscaler, which "
+                           "often shift colours."}),
         }}
 
     RETURN_TYPES = ("IMAGE", "MASK")
@@ -49,12 +73,11 @@ class PasteBack:
     DESCRIPTION = "Pastes the generated mouths back into the full frames."
 
     def paste(self, images: torch.Tensor, generated_faces: torch.Tensor, sync: SyncPlan, blend: str = "feather",
-              mask: str = "off"):
+              mask: str = "off", color_match: bool = False):
         """Output IMAGE (M, H, W, 3) float32 RGB 0..1 and MASK (M, H, W) float32 0..1 (or a disabled output)."""
         check_image(images, "images")
         check_image(generated_faces, "generated_faces")
-        if blend not in BLEND_MODES:
-            raise ValueError(f"blend must be one of {BLEND_MODES}, not {blend!r}")
+        check_blend_mode(blend)
         if mask not in MASK_MODES:
             raise ValueError(f"mask must be one of {MASK_MODES}, not {mask!r}")
         height, width = int(images.shape[1]), int(images.shape[2])
@@ -64,9 +87,7 @@ class PasteBack:
         if images.shape[0] < sync.num_input_frames:
             raise ValueError(f"{images.shape[0]} images, but the faces were found in {sync.num_input_frames} frames; "
                              f"connect the images that went into Detect Faces")
-        if generated_faces.shape[0] != sync.num_frames or generated_faces.shape[1:3] != (FACE_SIZE, FACE_SIZE):
-            raise ValueError(f"expected {sync.num_frames} generated {FACE_SIZE}x{FACE_SIZE} faces from the Wav2Lip "
-                             f"Sync node that made this sync plan, got {tuple(generated_faces.shape[:3])}")
+        check_generated_faces(generated_faces, sync)
 
         device = mm.intermediate_device()
         output = torch.empty((sync.num_frames, height, width, 3), dtype=torch.float32, device=device)
@@ -81,14 +102,16 @@ class PasteBack:
                 # The frame as it came in (no rounding outside the face box), then only the box is redone in
                 # the engine's uint8 RGB: the same pixels as the engine's lipsync(), without full-frame copies.
                 output[index].copy_(images[int(sync.source_frames[index]), :, :, :3])
-                if not sync.found[index]:
+                weight = float(sync.paste_weights[index])
+                if not sync.found[index] or weight <= 0.0:          # no face, or a pause kept as it is
                     continue
                 y1, y2, x1, x2 = (int(v) for v in sync.boxes[index])
+                box = (0, y2 - y1, 0, x2 - x1)
                 region = image_to_uint8(output[index:index + 1, y1:y2, x1:x2])[0]
-                paste_face(region, faces[index - start], (0, y2 - y1, 0, x2 - x1), blend)
+                paste_face(region, faces[index - start], box, blend, color_match=color_match, strength=weight)
                 output[index, y1:y2, x1:x2] = uint8_to_image(region[None], device)[0]
                 if changed is not None:
-                    box_mask = changed_region_mask(y2 - y1, x2 - x1, (0, y2 - y1, 0, x2 - x1), blend)
+                    box_mask = changed_region_mask(y2 - y1, x2 - x1, box, blend, strength=weight)
                     changed[index, y1:y2, x1:x2] = torch.from_numpy(box_mask).to(device)
             progress.advance(stop - start)
         return (output, changed if changed is not None else mm.disabled_output(MASK_OFF_MESSAGE))

@@ -1,7 +1,7 @@
 """Wav2LipSync: generator + face crops/boxes + mel chunks -> the generated 96x96 faces, one per output frame.
 
-The loop mode is chosen here, once: the WAV2LIP_SYNC output tells PasteBack which input frame and box every
-output frame uses.
+The loop mode and what pauses in the speech do are chosen here, once: the WAV2LIP_SYNC output tells PasteBack
+which input frame and box every output frame uses and how much of the generated mouth goes into it.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from wav2lip_core.faces import generate_faces
 from wav2lip_core.models.wav2lip import FACE_SIZE, working_memory_bytes
 from wav2lip_core.pipeline import generator_batches
 from wav2lip_core.schedule import LOOP_MODES, source_frame_indices
+from wav2lip_core.silence import DEFAULT_SILENCE_DB, SILENCE_MODES, SilencePlan, plan_silence
 
 from . import model_management as mm
 from .tensors import check_image, image_to_uint8, unit_float_to_image
@@ -19,12 +20,25 @@ from .types import CATEGORY, WAV2LIP_FACES, WAV2LIP_MEL, WAV2LIP_MODEL, WAV2LIP_
     SyncPlan, Wav2LipModel
 
 
-def make_sync_plan(faces: FaceBoxes, num_output_frames: int, loop: str) -> SyncPlan:
-    """Which input frame, box and found flag every output frame uses (engine schedule, nothing else)."""
+def make_sync_plan(faces: FaceBoxes, num_output_frames: int, loop: str,
+                   paste_weights: np.ndarray | None = None) -> SyncPlan:
+    """Which input frame, box and found flag every output frame uses (engine schedule, nothing else), and the
+    paste weights of the silence plan."""
     sources = source_frame_indices(faces.num_frames, num_output_frames, loop=loop)
     return SyncPlan(source_frames=sources, boxes=faces.boxes[sources], found=faces.found[sources],
                     frame_height=faces.frame_height, frame_width=faces.frame_width,
-                    num_input_frames=faces.num_frames, loop=loop)
+                    num_input_frames=faces.num_frames, loop=loop, paste_weights=paste_weights)
+
+
+def silence_plan_for(mel: MelChunks, silence: str, silence_db: float) -> SilencePlan:
+    """The engine's SilencePlan for these mel chunks (their loudness comes from Audio To Mel)."""
+    loudness = mel.loudness_dbfs
+    if loudness is None:
+        if silence != "generate":
+            raise ValueError(f"silence '{silence}' needs the loudness of the speech, which this mel does not carry; "
+                             f"connect Wav2Lip Sync's mel to an Audio To Mel node")
+        loudness = np.zeros(mel.num_frames)
+    return plan_silence(loudness, mel.fps, silence, float(silence_db))
 
 
 class Wav2LipSync:
@@ -45,18 +59,33 @@ class Wav2LipSync:
             "batch_size": ("INT", {"default": 128, "min": 1, "max": 1024,
                                    "tooltip": "Faces generated at once on the GPU. Halves by itself when the GPU runs "
                                               "out of memory; lower it to leave room for other models."}),
+            "silence": (list(SILENCE_MODES), {
+                "default": "generate",
+                "tooltip": "Frames whose speech is a pause (quieter than silence_db for at least 0.2 s). generate: "
+                           "the mouth follows whatever it hears, as the original. keep: those frames stay the input "
+                           "frames, unchanged, with a short cross-fade at each pause (Paste Back follows). closed: "
+                           "they are generated from true silence, so the mouth closes instead of mumbling through "
+                           "breath or noise."}),
+            "silence_db": ("FLOAT", {
+                "default": DEFAULT_SILENCE_DB, "min": -120.0, "max": 0.0, "step": 1.0,
+                "tooltip": "Loudness (dBFS, RMS of the audio each frame's mouth is made from) below which a frame "
+                           "counts as silent. -45 sits between quiet speech (about -40 and up) and a room's noise "
+                           "(about -50 and down); raise it for noisy recordings."}),
         }}
 
     RETURN_TYPES = ("IMAGE", WAV2LIP_SYNC)
     RETURN_NAMES = ("generated_faces", "sync")
-    OUTPUT_TOOLTIPS = ("The generated 96x96 faces, one per output frame (unchanged crop where there is no face).",
+    OUTPUT_TOOLTIPS = ("The generated 96x96 faces, one per output frame (the unchanged crop where there is no face or "
+                       "a kept pause). An image-to-image node (Upscale Image (using Model)) may sit between here and "
+                       "Paste Back.",
                        "Which frame and box every output frame uses; connect to Paste Back.")
     FUNCTION = "sync"
     CATEGORY = CATEGORY
     DESCRIPTION = "Generates a lip-synced mouth for every frame of the speech (Wav2Lip)."
 
     def sync(self, wav2lip_model: Wav2LipModel, faces: FaceBoxes, face_crops: torch.Tensor, mel: MelChunks,
-             loop_mode: str = "loop", batch_size: int = 128):
+             loop_mode: str = "loop", batch_size: int = 128, silence: str = "generate",
+             silence_db: float = DEFAULT_SILENCE_DB):
         check_image(face_crops, "face_crops")
         if face_crops.shape[1:3] != (FACE_SIZE, FACE_SIZE):
             raise ValueError(f"face_crops must be {FACE_SIZE}x{FACE_SIZE} (from Detect Faces), got "
@@ -64,14 +93,17 @@ class Wav2LipSync:
         if face_crops.shape[0] != faces.num_frames:
             raise ValueError(f"{face_crops.shape[0]} face crops for {faces.num_frames} face boxes; connect both "
                              f"outputs of the same Detect Faces node")
-        plan = make_sync_plan(faces, mel.num_frames, loop_mode)
-        generated = self._generate(wav2lip_model, face_crops, mel.chunks, plan, max(1, int(batch_size)))
+        pauses = silence_plan_for(mel, silence, silence_db)
+        plan = make_sync_plan(faces, mel.num_frames, loop_mode, pauses.paste_weights)
+        chunks = pauses.generator_chunks(mel.chunks)
+        generated = self._generate(wav2lip_model, face_crops, chunks, plan, max(1, int(batch_size)))
         return (generated, plan)
 
     @staticmethod
     def _generate(model: Wav2LipModel, face_crops: torch.Tensor, chunks: np.ndarray, plan: SyncPlan,
                   batch_size: int) -> torch.Tensor:
-        """Fill one (M, 96, 96, 3) output batch by batch: generator faces where there is a face, the crop elsewhere."""
+        """Fill one (M, 96, 96, 3) output batch by batch: generator faces where there is a face and the plan pastes
+        one, the crop elsewhere (no face, or a pause kept as it is)."""
         num_outputs = plan.num_frames
         output = torch.empty((num_outputs, FACE_SIZE, FACE_SIZE, 3), dtype=torch.float32,
                              device=mm.intermediate_device())
@@ -85,7 +117,7 @@ class Wav2LipSync:
             sources = plan.source_frames[start:stop]
             crops = image_to_uint8(face_crops[torch.tensor(sources, dtype=torch.long)])
             batch = crops.astype(np.float32) / np.float32(255.0)       # no face: the crop, unchanged
-            with_face = np.flatnonzero(plan.found[start:stop])
+            with_face = np.flatnonzero(plan.found[start:stop] & (plan.paste_weights[start:stop] > 0))
             if with_face.size:
                 batch[with_face] = generate_faces(network, crops[with_face], chunks[start:stop][with_face])
             output[start:stop] = unit_float_to_image(batch, output.device)

@@ -46,15 +46,21 @@ class Wav2LipModel:
 
 @dataclass(frozen=True, eq=False)
 class MelChunks:
-    """WAV2LIP_MEL: chunks (M, 80, 16) float32 in [-4, 4], chunk i drives output frame i; ``fps`` they were cut for."""
+    """WAV2LIP_MEL: chunks (M, 80, 16) float32 in [-4, 4], chunk i drives output frame i; ``fps`` they were cut for;
+    ``loudness_dbfs`` (M,) the level of the audio under each chunk (silence.chunk_loudness_dbfs), None when unknown."""
     chunks: np.ndarray
     fps: float
     audio_seconds: float
+    loudness_dbfs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunks", read_only(self.chunks, np.float32))
         if self.chunks.ndim != 3 or self.chunks.shape[1:] != (80, 16):
             raise ValueError(f"mel chunks must be (M, 80, 16), got {self.chunks.shape}")
+        if self.loudness_dbfs is not None:
+            object.__setattr__(self, "loudness_dbfs", read_only(np.reshape(self.loudness_dbfs, (-1,)), np.float64))
+            if len(self.loudness_dbfs) != len(self.chunks):
+                raise ValueError(f"{len(self.loudness_dbfs)} loudness values for {len(self.chunks)} mel chunks")
 
     @property
     def num_frames(self) -> int:
@@ -91,8 +97,10 @@ class FaceBoxes:
 @dataclass(frozen=True, eq=False)
 class SyncPlan:
     """WAV2LIP_SYNC: for every output frame i, the input frame it shows (``source_frames[i]``), its face box
-    ``boxes[i]`` and whether it has a face (``found[i]``); ``loop`` is the loop mode that produced it, so
-    PasteBack follows the same schedule without asking again."""
+    ``boxes[i]``, whether it has a face (``found[i]``) and how much of the generated mouth goes into it
+    (``paste_weights[i]``, 0..1: below 1 in the cross-fades of silence ``keep``, 0 in its pauses, where the frame
+    stays the input frame); ``loop`` is the loop mode that produced it. PasteBack follows all of it without
+    asking again."""
     source_frames: np.ndarray
     boxes: np.ndarray
     found: np.ndarray
@@ -100,13 +108,16 @@ class SyncPlan:
     frame_width: int
     num_input_frames: int
     loop: str
+    paste_weights: np.ndarray | None = None          # None: 1 for every frame
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source_frames", read_only(self.source_frames, np.int64))
         object.__setattr__(self, "boxes", read_only(np.reshape(self.boxes, (-1, 4)), np.int64))
         object.__setattr__(self, "found", read_only(self.found, bool))
-        if not (len(self.source_frames) == len(self.boxes) == len(self.found)):
-            raise ValueError("source_frames, boxes and found must have one entry per output frame")
+        weights = np.ones(len(self.source_frames)) if self.paste_weights is None else self.paste_weights
+        object.__setattr__(self, "paste_weights", read_only(np.clip(weights, 0.0, 1.0), np.float32))
+        if not (len(self.source_frames) == len(self.boxes) == len(self.found) == len(self.paste_weights)):
+            raise ValueError("source_frames, boxes, found and paste_weights must have one entry per output frame")
 
     @property
     def num_frames(self) -> int:
