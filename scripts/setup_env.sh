@@ -13,6 +13,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install "${pip_quiet[@]}" "${TORCH_SPEC:-torch==2.13.0}"
 fi
 .venv/bin/python -m pip install "${pip_quiet[@]}" -r requirements.txt -r tests/requirements.txt
+.venv/bin/python -m pip install "${pip_quiet[@]}" --no-deps -r tests/requirements-no-deps.txt
 # OpenCV (only when no flavour is installed) and face-alignment (without its opencv-python pin), as
 # ComfyUI-Manager does after requirements.txt.
 .venv/bin/python install.py
