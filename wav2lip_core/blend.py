@@ -32,12 +32,13 @@ from .models.wav2lip import FACE_SIZE
 
 BLEND_MODES = ("feather", "original", "mouth")
 
-# The mouth-and-jaw ellipse, in fractions of the box (y down, x right). Wav2Lip's crop runs from the brows to
-# just below the chin and regenerates its lower half; the mouth sits around 70-80 % of the height, the chin
-# near the bottom. The ellipse spans 50-98 % of the height and 18-82 % of the width; full weight inside
-# MOUTH_CORE of its radius (the lips and the chin's middle), easing to 0 at its rim.
-MOUTH_CENTRE_Y, MOUTH_CENTRE_X = 0.72, 0.5
-MOUTH_RADIUS_Y, MOUTH_RADIUS_X = 0.25, 0.36
+# The mouth-and-jaw ellipse, in fractions of the box (y down, x right), for boxes in S3FD's convention (the
+# default detector, and the crops Wav2Lip was trained on): from the brows or forehead to about the chin, plus
+# the 10 px bottom pad, so the nose's base sits near 50 % of the height, the lips around 60-75 %, the chin near
+# 95 %. The ellipse spans 47-99 % of the height and 14-86 % of the width, with full weight inside MOUTH_CORE of
+# its radius (60-86 % of the height in the middle: both lips and the chin), easing to 0 at its rim.
+MOUTH_CENTRE_Y, MOUTH_CENTRE_X = 0.73, 0.5
+MOUTH_RADIUS_Y, MOUTH_RADIUS_X = 0.26, 0.36
 MOUTH_CORE = 0.5
 # Colour matching: the widest change of contrast it makes. A face whose spread differs more from the frame's
 # differs in content (an open mouth against a closed one), not in colour, and is left at this limit.
