@@ -23,6 +23,8 @@ CORE_NODES = {
     "CreateVideo": ({"images": "IMAGE", "audio": "AUDIO", "fps": "FLOAT"}, ["fps"], ["VIDEO"]),
     "SaveVideo": ({"video": "VIDEO"}, ["filename_prefix", "format", "codec"], []),
     "PreviewImage": ({"images": "IMAGE"}, [], []),
+    "UpscaleModelLoader": ({}, ["model_name"], ["UPSCALE_MODEL"]),
+    "ImageUpscaleWithModel": ({"upscale_model": "UPSCALE_MODEL", "image": "IMAGE"}, [], ["IMAGE"]),
     "MarkdownNote": ({}, ["text"], []),
     "Note": ({}, ["text"], []),
 }
@@ -54,10 +56,27 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_there_are_the_three_example_workflows():
+def test_there_are_the_four_example_workflows():
     names = {path.name for path in WORKFLOWS}
     assert names == {"wav2lip_video_and_speech.json", "wav2lip_still_image_talking_head.json",
-                     "wav2lip_video_original_settings.json"}
+                     "wav2lip_video_original_settings.json", "wav2lip_sharper_mouth.json"}
+
+
+def test_the_sharper_mouth_workflow_puts_a_real_4x_model_between_sync_and_paste_back_with_mouth_and_color_match():
+    workflow = load(WORKFLOWS[0].parent / "wav2lip_sharper_mouth.json")
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    by_type = {node["type"]: node for node in workflow["nodes"]}
+    feeds = {(target, target_slot): (source, slot) for _, source, slot, target, target_slot, _ in workflow["links"]}
+    upscale, paste, sync = by_type["ImageUpscaleWithModel"], by_type["PasteBack"], by_type["Wav2LipSync"]
+    assert feeds[(upscale["id"], 1)] == (sync["id"], 0), "Upscale Image (using Model) takes Sync's generated_faces"
+    assert feeds[(paste["id"], 1)] == (upscale["id"], 0), "Paste Back takes the upscaled faces"
+    assert feeds[(paste["id"], 2)] == (sync["id"], 1)
+    assert nodes[feeds[(upscale["id"], 0)][0]]["type"] == "UpscaleModelLoader"
+    model_name = by_type["UpscaleModelLoader"]["widgets_values"][0]
+    assert model_name == "RealESRGAN_x4plus.pth", "a real, freely licensed 4x model, never the random test model"
+    _, widgets, _, _ = our_schema("PasteBack")
+    values = dict(zip(widgets, paste["widgets_values"]))
+    assert values["blend"] == "mouth" and values["color_match"] is True
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
