@@ -145,27 +145,34 @@ def seam_weights(mask: np.ndarray) -> np.ndarray:
     return weights if float(weights.sum()) > 1.0 else np.ones_like(mask)
 
 
+def _weighted_mean_and_std(pixels: np.ndarray, weights3: np.ndarray, total: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel weighted mean and standard deviation (float64 (3,)) of (h, w, 3) float32 pixels; weights3 is
+    (h, w, 3). OpenCV's sums accumulate in float64 (numpy's per-channel reductions are several times slower)."""
+    weighted = cv2.multiply(pixels, weights3)
+    mean = np.array(cv2.sumElems(weighted)[:3]) / total
+    mean_square = np.array(cv2.sumElems(cv2.multiply(weighted, pixels))[:3]) / total
+    return mean, np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
+
+
 def match_colours(face: np.ndarray, region: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Move ``face``'s colours to ``region``'s: per YCbCr channel, (value - face mean) * gain + region mean, gain
     = region std / face std (within 1/MAX_COLOR_GAIN..MAX_COLOR_GAIN), statistics weighted by ``weights``.
 
     face: (h, w, 3) float32 RGB 0..255; region: the frame's box, (h, w, 3) uint8 or float RGB 0..255;
-    weights: (h, w, 1). Returns (h, w, 3) float32 RGB 0..255 (not clipped).
+    weights: (h, w, 1). Returns (h, w, 3) float32 RGB 0..255 (not clipped). The transfer is one affine map of
+    RGB, applied with cv2.transform (numpy's BLAS matmul on tall (N, 3) arrays crawls on a busy machine).
     """
     total = float(weights.sum())
-    face_ycc = face.reshape(-1, 3) @ _RGB_TO_YCBCR.T
-    region_ycc = region.reshape(-1, 3).astype(np.float32) @ _RGB_TO_YCBCR.T
-    w = weights.reshape(-1, 1)
-
-    def mean_and_std(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean = (values * w).sum(axis=0) / total
-        return mean, np.sqrt(((values - mean) ** 2 * w).sum(axis=0) / total)
-
-    face_mean, face_std = mean_and_std(face_ycc)
-    region_mean, region_std = mean_and_std(region_ycc)
+    weights3 = np.ascontiguousarray(np.broadcast_to(weights, face.shape), dtype=np.float32)
+    face_mean, face_std = _weighted_mean_and_std(cv2.transform(face, _RGB_TO_YCBCR), weights3, total)
+    region_ycc = cv2.transform(np.asarray(region, dtype=np.float32), _RGB_TO_YCBCR)
+    region_mean, region_std = _weighted_mean_and_std(region_ycc, weights3, total)
     gain = np.clip(region_std / np.maximum(face_std, 1e-6), 1.0 / MAX_COLOR_GAIN, MAX_COLOR_GAIN)
-    matched = (face_ycc - face_mean) * gain + region_mean
-    return (matched @ _YCBCR_TO_RGB.T).reshape(face.shape).astype(np.float32)
+    # RGB' = T^-1 (diag(gain) (T RGB - face_mean) + region_mean) = A RGB + b
+    to_rgb = _YCBCR_TO_RGB.astype(np.float64)
+    linear = to_rgb @ np.diag(gain) @ _RGB_TO_YCBCR.astype(np.float64)
+    offset = to_rgb @ (region_mean - gain * face_mean)
+    return cv2.transform(face, np.hstack([linear, offset[:, None]]).astype(np.float32))
 
 
 def paste_original(frame: np.ndarray, generated_rgb: np.ndarray, box: Box) -> None:
@@ -183,12 +190,11 @@ def paste_blended(frame: np.ndarray, generated_rgb: np.ndarray, box: Box, mode: 
         face = original_face(generated_rgb, height, width).astype(np.float32)
     else:
         face = resample_face(generated_rgb, height, width)
-    region = frame[y1:y2, x1:x2]
+    region_float = frame[y1:y2, x1:x2].astype(np.float32)
     mask = blend_mask(mode, height, width)
     if color_match:
-        face = match_colours(face, region, seam_weights(mask))
+        face = match_colours(face, region_float, seam_weights(mask))
     weight = mask if strength >= 1.0 else mask * np.float32(strength)
-    region_float = region.astype(np.float32)
     blended = region_float + (face - region_float) * weight
     frame[y1:y2, x1:x2] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
