@@ -1,7 +1,10 @@
-"""Crop + paste per resolution: crop_face (box -> 96x96) and paste_face, ``feather`` and ``original`` blends.
+"""Crop + paste per resolution: crop_face (box -> 96x96) and paste_face, ``feather`` and ``original`` blends;
+then Paste Back's own work by the size of the generated face: 96 px (Wav2Lip's) against 512 px (a face restorer's)
+at 720p and 1080p, for every blend, and with ``color_match``.
 
 Per frame: one crop of the face box and one paste of a generated face back into a copy of the frame, as the
-pipeline does. The face box spans about a third of the frame height (talking-head framing).
+pipeline does; the face-size rows time the paste alone (resample into the box, mask, blend), on a copy of the
+frame. The face box spans about a third of the frame height (talking-head framing).
 
     .venv/bin/python bench/bench_paste.py [--quick]
 """
@@ -25,6 +28,36 @@ def _crop_and_paste(frames: np.ndarray, box, generated: np.ndarray, blend: str) 
         paste_face(output, generated, box, blend)
 
 
+def _paste_only(frames: np.ndarray, box, generated: np.ndarray, blend: str, color_match: bool) -> None:
+    from wav2lip_core.blend import paste_face
+
+    for frame in frames:
+        paste_face(frame.copy(), generated, box, blend, color_match=color_match)
+
+
+def face_size_rows(quick: bool = False) -> list[Row]:
+    """Paste Back per frame by face size (96 / 512), blend and color_match, at 720p and 1080p."""
+    from wav2lip_core.blend import BLEND_MODES
+
+    num_frames = 10 if quick else 25
+    repeats = 3 if quick else 5
+    rows = []
+    for label in ("720p", "1080p"):
+        height, width = RESOLUTIONS[label]
+        frames = astronaut_frames(height, width, num_frames)
+        box = face_box(height, width)
+        for size in (96, 512):
+            generated = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
+            cases = [(blend, False) for blend in BLEND_MODES] + [("mouth", True)]
+            for blend, color_match in cases:
+                timing = time_calls(lambda: _paste_only(frames, box, generated, blend, color_match), repeats)
+                name = blend + (" + color_match" if color_match else "")
+                rows.append(Row(stage=f"paste {size} px face ({name})", resolution=label, frames=num_frames,
+                                ours=timing, note=f"{timing.median / num_frames * 1000:.2f} ms/frame, box "
+                                                  f"{box[1] - box[0]}x{box[3] - box[2]}"))
+    return rows
+
+
 def run(quick: bool = False) -> list[Row]:
     num_frames = 10 if quick else 25
     repeats = 3 if quick else 5
@@ -38,7 +71,7 @@ def run(quick: bool = False) -> list[Row]:
             rows.append(Row(stage=f"copy+crop+paste ({blend})", resolution=label, frames=num_frames, ours=timing,
                             note=f"{timing.median / num_frames * 1000:.2f} ms/frame, box "
                                  f"{box[1] - box[0]}x{box[3] - box[2]}"))
-    return rows
+    return rows + face_size_rows(quick)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import bench_audio  # noqa: E402
+import bench_chain  # noqa: E402
 import bench_cli  # noqa: E402
 import bench_generator  # noqa: E402
 import bench_nodes_memory  # noqa: E402
@@ -29,7 +30,7 @@ from common import (ORIGINAL_DIR, PEAK_MEMORY_METHOD, PYTHON, format_table, mach
                     original_available)
 
 SUITES = {"generator": bench_generator.run, "audio": bench_audio.run, "paste": bench_paste.run,
-          "cli": bench_cli.run}
+          "chain": bench_chain.run, "cli": bench_cli.run}
 
 
 def _load() -> str:

@@ -14,7 +14,7 @@ from nodes import NODE_CLASS_MAPPINGS
 from nodes import model_management as mm
 from nodes.types import Wav2LipModel
 from test_nodes import BOX, BOX_TEXT, FPS, as_audio, as_image, as_uint8, defaults, run
-from upscale_models import load_upscale_model, random_compact, upscale_like_comfyui
+from upscale_models import load_upscale_model, random_compact, scale_like_comfyui, upscale_like_comfyui
 from wav2lip_core.blend import BLEND_MODES, blend_mask, changed_region_mask, feather_mask, mouth_mask, paste_face
 
 FRAME = 480
@@ -233,8 +233,7 @@ def synced(generator, speech):
 
 def restorer_stand_in(generated: torch.Tensor, compact_1x) -> torch.Tensor:
     """A 512-only face restorer's path: "Upscale Image" (bicubic) to 512, then a 1x model."""
-    resized = F.interpolate(generated.movedim(-1, -3), size=(512, 512), mode="bicubic").movedim(-3, -1)
-    return upscale_like_comfyui(compact_1x, resized.clamp(0, 1))
+    return upscale_like_comfyui(compact_1x, scale_like_comfyui(generated, 512))
 
 
 @pytest.mark.parametrize("size", [96, 384, 512])

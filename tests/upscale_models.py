@@ -73,6 +73,16 @@ def load_upscale_model(state_dict: dict[str, torch.Tensor]):
     return descriptor
 
 
+def scale_like_comfyui(image: torch.Tensor, side: int) -> torch.Tensor:
+    """What ComfyUI's "Upscale Image" (ImageScale, bicubic, no crop) gives: IMAGE (B, side, side, 3), not clamped,
+    laid out in memory as NCHW (its result is an NCHW tensor moved back to NHWC). That layout matters: GFPGAN's
+    network fails on the NHWC memory of other IMAGE batches with "view size is not compatible with input
+    tensor's size and stride" (ComfyUI issue #11851), and runs on this one."""
+    import torch.nn.functional as F
+
+    return F.interpolate(image.movedim(-1, 1), size=(side, side), mode="bicubic").movedim(1, -1)
+
+
 def upscale_like_comfyui(descriptor, image: torch.Tensor) -> torch.Tensor:
     """IMAGE (B, H, W, 3) float32 0..1 -> IMAGE (B, H * scale, W * scale, 3) float32 0..1, one image per call as
     ComfyUI's tiled_scale does for images no larger than its 512 px tile."""
