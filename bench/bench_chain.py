@@ -1,6 +1,7 @@
 """The sharper-mouth chain: Wav2Lip Sync -> an image-to-image model -> Paste Back, per frame.
 
-1. The model alone, per face, run through spandrel one face per call as ComfyUI's "Upscale Image (using Model)"
+1. The model alone, per face, beside Wav2Lip's own generator timed in the same run (the yardstick: absolute
+   times on a shared CPU move with its load, ratios much less), run through spandrel one face per call as ComfyUI's "Upscale Image (using Model)"
    does for images that fit one tile, with random weights in the real architectures (cost does not depend on
    weight values): Real-ESRGAN Compact as in ``realesr-general-x4v3.pth`` (64 features, 32 convolutions) and
    RRDBNet as in ``RealESRGAN_x4plus.pth`` (23 blocks, 64 features), both 96 -> 384; GFPGAN v1.4's network
@@ -50,18 +51,52 @@ def model_stand_ins() -> dict[str, tuple[object, int]]:
     }
 
 
+def gflop_per_call(function, *inputs) -> float:
+    """GFLOP of one call (multiply-adds counted as 2), counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        function(*inputs)
+    return counter.get_total_flops() / 1e9
+
+
+def generator_row(faces: int, repeats: int) -> Row:
+    """The yardstick, timed in the same run: Wav2Lip's generator, prepared, one batch of ``faces`` (cost per frame
+    on this machine at this load)."""
+    from random_weights import random_wav2lip
+
+    from wav2lip_core.fast_inference import prepare_for_inference
+
+    model = prepare_for_inference(random_wav2lip(seed=0).eval(), "cpu", torch.float32)
+    mel, face = torch.randn(faces, 1, 80, 16), torch.rand(faces, 6, 96, 96)
+    gflop = gflop_per_call(model, mel[:1], face[:1])
+    with torch.inference_mode():
+        model(mel, face)
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(mel, face)
+            seconds.append(time.perf_counter() - start)
+    timing = Timing(seconds)
+    per_face = timing.median / faces
+    return Row(stage=f"yardstick: Wav2Lip generator (prepared), batch {faces}", resolution="96x96", frames=faces,
+               ours=timing, note=f"{per_face * 1000:.0f} ms/face, {gflop:.1f} GFLOP/face, "
+                                 f"{gflop / per_face:.0f} GFLOP/s, median of {repeats}")
+
+
 def model_rows(quick: bool) -> list[Row]:
     from upscale_models import scale_like_comfyui, upscale_like_comfyui
 
     faces = 2 if quick else 4
     repeats = 1 if quick else 3
-    rows = []
+    rows = [generator_row(8, repeats)]
     for label, (descriptor, side) in model_stand_ins().items():
         generated = torch.rand(faces, 96, 96, 3, generator=torch.Generator().manual_seed(0))
         if side != 96:     # "Upscale Image" to 512; GFPGAN needs NCHW memory (see scale_like_comfyui)
             images = scale_like_comfyui(generated, side).movedim(-1, 1).contiguous().movedim(1, -1)
         else:
             images = generated
+        gflop = gflop_per_call(descriptor, images[:1].movedim(-1, 1).contiguous())
         upscale_like_comfyui(descriptor, images[:1])                     # warm-up
         seconds = []
         for _ in range(repeats):
@@ -69,8 +104,10 @@ def model_rows(quick: bool) -> list[Row]:
             out = upscale_like_comfyui(descriptor, images)
             seconds.append(time.perf_counter() - start)
         timing = Timing(seconds)
+        per_face = timing.median / faces
         rows.append(Row(stage=f"model per face: {label}", resolution=f"{side}->{out.shape[1]}", frames=faces,
-                        ours=timing, note=f"{timing.median / faces * 1000:.0f} ms/face, "
+                        ours=timing, note=f"{per_face * 1000:.0f} ms/face, {gflop:.0f} GFLOP/face, "
+                                          f"{gflop / per_face:.0f} GFLOP/s, "
                                           f"{sum(p.numel() for p in descriptor.model.parameters()) / 1e6:.1f} M "
                                           f"parameters, median of {repeats}"))
     return rows

@@ -34,9 +34,9 @@ from .audio.mel import HOP_SIZE, MEL_STEP_SIZE, MIN_SAMPLES_FOR_ONE_CHUNK, N_FFT
     num_mel_columns
 
 SILENCE_MODES = ("generate", "keep", "closed")
-# Speech in a usable recording sits around -30 to -15 dBFS over a 237.5 ms window, and the quiet end of a word
-# rarely falls below -40; a room's noise floor sits around -60 to -50 dBFS and TTS pauses are digital zeros.
-# -45 dBFS lies between the two, with margin on both sides.
+# Speech in a usable recording sits around -30 to -15 dBFS over a 237.5 ms window and only windows that hold
+# mostly the quiet after a phrase fall below -40; a room's noise floor sits around -60 to -50 dBFS and TTS pauses
+# are digital zeros. -45 dBFS lies between the two (bench/README.md, "Silence threshold", has the sample's levels).
 DEFAULT_SILENCE_DB = -45.0
 MIN_PAUSE_SECONDS = 0.2
 CROSSFADE_SECONDS = 0.12
