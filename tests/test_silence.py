@@ -22,7 +22,7 @@ FPS = 25.0
 SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)
 
 
-SPOKEN_FROM_S = 1.04        # speech.wav is spoken without a gap from 0 to 0.7 s and from 1.04 s to 2.5 s
+SPOKEN_FROM_S = 1.04        # the sample speech is spoken without a gap from 0 to 0.7 s and from 1.04 s to 2.5 s
 
 
 def speech_with_pause(speech: np.ndarray, before_s: float, pause_s: float, after_s: float,
@@ -137,7 +137,7 @@ def paused_speech(speech_16k) -> np.ndarray:
 def portrait() -> np.ndarray:
     from wav2lip_core.video_io import read_image
 
-    return read_image(SAMPLES / "astronaut_portrait.png")
+    return read_image(SAMPLES / "wav2lip_sample_portrait.png")
 
 
 PORTRAIT_BOX = (100, 300, 40, 232)
@@ -202,7 +202,7 @@ def test_cli_silence_keep_keeps_a_16_s_pause_as_the_portrait(tmp_path, official_
     soundfile.write(audio, wav, SAMPLE_RATE)
     out = tmp_path / "kept.mp4"
     result = subprocess.run([sys.executable, "-m", "wav2lip_core", "--checkpoint", str(official_checkpoint),
-                             "--face", str(SAMPLES / "astronaut_portrait.png"), "--audio", str(audio),
+                             "--face", str(SAMPLES / "wav2lip_sample_portrait.png"), "--audio", str(audio),
                              "--outfile", str(out), "--box", *map(str, PORTRAIT_BOX), "--silence", "keep"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -210,9 +210,20 @@ def test_cli_silence_keep_keeps_a_16_s_pause_as_the_portrait(tmp_path, official_
     plan = plan_silence_for_audio(wav, FPS, "keep")
     assert len(frames) == len(plan.pauses) and plan.pauses.sum() >= 30
     y1, y2, x1, x2 = PORTRAIT_BOX
-    portrait_mouth = read_image(SAMPLES / "astronaut_portrait.png")[y1:y2, x1:x2].astype(int)
+    portrait_mouth = read_image(SAMPLES / "wav2lip_sample_portrait.png")[y1:y2, x1:x2].astype(int)
     error = np.array([np.abs(frame[y1:y2, x1:x2].astype(int) - portrait_mouth).mean() for frame in frames])
     # H.264 (yuv420) moves this portrait's box by about 3/255 on average, the same in every paused frame; the
     # random generator's mouth moves it by far more.
     assert error[plan.pauses].max() < 5.0 and np.ptp(error[plan.pauses]) < 0.5
     assert error[plan.paste_weights == 1].min() > 4 * error[plan.pauses].max()
+
+
+def test_cli_refuses_a_silence_threshold_above_0_dbfs_before_any_work(tmp_path, capsys):
+    from wav2lip_core.cli.run import run_main
+
+    code = run_main(["--checkpoint", str(tmp_path / "absent.pth"), "--face",
+                     str(SAMPLES / "wav2lip_sample_portrait.png"), "--audio", str(SAMPLES / "wav2lip_sample_speech.wav"),
+                     "--outfile", str(tmp_path / "out.mp4"), "--silence", "keep", "--silence_db", "6"])
+    error = capsys.readouterr().err
+    assert code != 0 and "--silence_db" in error and "dBFS" in error and "Traceback" not in error
+    assert "absent.pth" not in error, "the numbers are checked before any model file is looked for"
