@@ -1,15 +1,16 @@
 """The sharper-mouth chain: Wav2Lip Sync -> an image-to-image model -> Paste Back, per frame.
 
-1. The model alone, per face, beside Wav2Lip's own generator timed in the same run (the yardstick: absolute
-   times on a shared CPU move with its load, ratios much less), run through spandrel one face per call as ComfyUI's "Upscale Image (using Model)"
+1. Each model alone, per face, run through spandrel one face per call as ComfyUI's "Upscale Image (using Model)"
    does for images that fit one tile, with random weights in the real architectures (cost does not depend on
    weight values): Real-ESRGAN Compact as in ``realesr-general-x4v3.pth`` (64 features, 32 convolutions) and
    RRDBNet as in ``RealESRGAN_x4plus.pth`` (23 blocks, 64 features), both 96 -> 384; GFPGAN v1.4's network
    (512 -> 512, after an "Upscale Image" to 512, not timed; fed NCHW memory, since in ComfyUI 0.8.0's node it
-   stops with "view size is not compatible", ComfyUI issue #11851). 4 faces per run (2 with --quick), median
-   of the runs.
+   stops with "view size is not compatible", ComfyUI issue #11851). Beside them, Wav2Lip's own generator as the
+   yardstick: absolute times on a shared CPU move with its load, ratios much less, and the repeats go round all
+   of them in turn. 4 faces per run (2 with --quick), median of 5 runs (1).
 2. The chain through the node functions at 720p: Audio To Mel, Detect Faces (manual box), Wav2Lip Sync (random
-   generator), the Compact x4v3 stand-in, Paste Back (mouth, color_match): seconds per stage for 25 frames.
+   generator), the Compact x4v3 stand-in, Paste Back (mouth, color_match): seconds per stage for 22 frames (7
+   with --quick), one run after a warm-up.
 
     .venv/bin/python bench/bench_chain.py [--quick]
 """
@@ -60,56 +61,53 @@ def gflop_per_call(function, *inputs) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def generator_row(faces: int, repeats: int) -> Row:
-    """The yardstick, timed in the same run: Wav2Lip's generator, prepared, one batch of ``faces`` (cost per frame
-    on this machine at this load)."""
+def model_rows(quick: bool) -> list[Row]:
+    """Per face: the yardstick (Wav2Lip's generator, prepared, one batch of 8) and each model, one face per call;
+    the repeats go round all of them in turn, so a burst of load from elsewhere hits every row alike."""
     from random_weights import random_wav2lip
+    from upscale_models import scale_like_comfyui, upscale_like_comfyui
 
     from wav2lip_core.fast_inference import prepare_for_inference
 
-    model = prepare_for_inference(random_wav2lip(seed=0).eval(), "cpu", torch.float32)
-    mel, face = torch.randn(faces, 1, 80, 16), torch.rand(faces, 6, 96, 96)
-    gflop = gflop_per_call(model, mel[:1], face[:1])
-    with torch.inference_mode():
-        model(mel, face)
-        seconds = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(mel, face)
-            seconds.append(time.perf_counter() - start)
-    timing = Timing(seconds)
-    per_face = timing.median / faces
-    return Row(stage=f"yardstick: Wav2Lip generator (prepared), batch {faces}", resolution="96x96", frames=faces,
-               ours=timing, note=f"{per_face * 1000:.0f} ms/face, {gflop:.1f} GFLOP/face, "
-                                 f"{gflop / per_face:.0f} GFLOP/s, median of {repeats}")
-
-
-def model_rows(quick: bool) -> list[Row]:
-    from upscale_models import scale_like_comfyui, upscale_like_comfyui
-
     faces = 2 if quick else 4
-    repeats = 1 if quick else 3
-    rows = [generator_row(8, repeats)]
+    repeats = 1 if quick else 5
+    generator = prepare_for_inference(random_wav2lip(seed=0).eval(), "cpu", torch.float32)
+    mel, crops = torch.randn(8, 1, 80, 16), torch.rand(8, 6, 96, 96)
+
+    def run_generator() -> None:
+        with torch.inference_mode():
+            generator(mel, crops)
+
+    cases = {"yardstick: Wav2Lip generator (prepared), batch 8": (run_generator, 8, "96x96",
+                                                                   gflop_per_call(generator, mel[:1], crops[:1]), "")}
     for label, (descriptor, side) in model_stand_ins().items():
         generated = torch.rand(faces, 96, 96, 3, generator=torch.Generator().manual_seed(0))
         if side != 96:     # "Upscale Image" to 512; GFPGAN needs NCHW memory (see scale_like_comfyui)
             images = scale_like_comfyui(generated, side).movedim(-1, 1).contiguous().movedim(1, -1)
         else:
             images = generated
-        gflop = gflop_per_call(descriptor, images[:1].movedim(-1, 1).contiguous())
-        upscale_like_comfyui(descriptor, images[:1])                     # warm-up
-        seconds = []
-        for _ in range(repeats):
+        out_side = side * descriptor.scale
+        parameters = sum(p.numel() for p in descriptor.model.parameters()) / 1e6
+        cases[f"model per face: {label}"] = (
+            lambda descriptor=descriptor, images=images: upscale_like_comfyui(descriptor, images), faces,
+            f"{side}->{out_side}", gflop_per_call(descriptor, images[:1].movedim(-1, 1).contiguous()),
+            f", {parameters:.1f} M parameters")
+    seconds: dict[str, list[float]] = {name: [] for name in cases}
+    for name, (function, *_rest) in cases.items():
+        function()                                                       # warm-up
+    for _ in range(repeats):
+        for name, (function, *_rest) in cases.items():
             start = time.perf_counter()
-            out = upscale_like_comfyui(descriptor, images)
-            seconds.append(time.perf_counter() - start)
-        timing = Timing(seconds)
-        per_face = timing.median / faces
-        rows.append(Row(stage=f"model per face: {label}", resolution=f"{side}->{out.shape[1]}", frames=faces,
-                        ours=timing, note=f"{per_face * 1000:.0f} ms/face, {gflop:.0f} GFLOP/face, "
-                                          f"{gflop / per_face:.0f} GFLOP/s, "
-                                          f"{sum(p.numel() for p in descriptor.model.parameters()) / 1e6:.1f} M "
-                                          f"parameters, median of {repeats}"))
+            function()
+            seconds[name].append(time.perf_counter() - start)
+    rows = []
+    yardstick = Timing(seconds[next(iter(cases))]).median / 8
+    for name, (_, count, resolution, gflop, extra) in cases.items():
+        timing = Timing(seconds[name])
+        per_face = timing.median / count
+        rows.append(Row(stage=name, resolution=resolution, frames=count, ours=timing,
+                        note=f"{per_face * 1000:.0f} ms/face ({per_face / yardstick:.1f}x the generator), "
+                             f"{gflop:.1f} GFLOP/face, {gflop / per_face:.0f} GFLOP/s{extra}, median of {repeats}"))
     return rows
 
 
