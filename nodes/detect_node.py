@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from wav2lip_core.detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
-                                    DetectionOptions, detect_face_boxes, fixed_box_track)
+                                    TRACKING_MODES, DetectionOptions, detect_face_boxes, fixed_box_track)
 from wav2lip_core.detection.s3fd import S3FDDetector, load_s3fd_network, s3fd_weights, s3fd_working_memory
 from wav2lip_core.faces import crop_face
 from wav2lip_core.models.wav2lip import FACE_SIZE
@@ -87,8 +87,9 @@ class DetectFaces:
                                                    "the detector's default (640 for s3fd). Larger finds smaller "
                                                    "faces but is slower; boxes are always in full-size pixels."}),
                 "detect_every": ("INT", {"default": DEFAULT_DETECTION.detect_every, "min": 1, "max": 100,
-                                         "tooltip": "Detect on every n-th frame and interpolate in between "
-                                                    "(faster on long, steady shots)."}),
+                                         "tooltip": "Run the detector on at least every n-th frame; in between "
+                                                    "the face is followed (see tracking). 1: detect on every "
+                                                    "frame, as the original Wav2Lip (slowest)."}),
                 "on_missing": (list(MISSING_FACE_POLICIES), {
                     "default": DEFAULT_DETECTION.on_missing,
                     "tooltip": "Frames where no face is found. nearest: use the nearest frame's box. skip: leave "
@@ -103,6 +104,11 @@ class DetectFaces:
                 "batch_size": ("INT", {"default": DEFAULT_DETECTION.batch_size, "min": 1, "max": 256,
                                        "tooltip": "Frames per detection batch on the GPU; halves by itself when the "
                                                   "GPU runs out of memory."}),
+                "tracking": (list(TRACKING_MODES), {
+                    "default": DEFAULT_DETECTION.tracking,
+                    "tooltip": "Between detected frames. flow: follow the face by its optical flow, and detect "
+                               "again at a cut, when the face is lost or when it moved a lot (fast, accurate). "
+                               "interpolate: detect on exactly every n-th frame and interpolate in between."}),
             },
             "optional": {
                 "frame_count": ("INT", {"forceInput": True,
@@ -127,7 +133,8 @@ class DetectFaces:
                smoothing: str = DEFAULT_DETECTION.smoothing, smooth_window: int = DEFAULT_DETECTION.smooth_window,
                detect_size: int = 0, detect_every: int = DEFAULT_DETECTION.detect_every,
                on_missing: str = DEFAULT_DETECTION.on_missing, face_index: int = -1, manual_box: str = "",
-               batch_size: int = DEFAULT_DETECTION.batch_size, frame_count: int | None = None):
+               batch_size: int = DEFAULT_DETECTION.batch_size, frame_count: int | None = None,
+               tracking: str = DEFAULT_DETECTION.tracking):
         check_image(images, "images")
         count = images.shape[0] if frame_count is None or int(frame_count) <= 0 else min(int(frame_count),
                                                                                         images.shape[0])
@@ -141,7 +148,8 @@ class DetectFaces:
                 detector=detector, pads=(pad_top, pad_bottom, pad_left, pad_right), smoothing=smoothing,
                 smooth_window=int(smooth_window), detect_size=DEFAULT_DETECTION.detect_size if detect_size <= 0
                 else int(detect_size), detect_every=int(detect_every), on_missing=on_missing,
-                face_index=None if face_index < 0 else int(face_index), batch_size=int(batch_size))
+                face_index=None if face_index < 0 else int(face_index), batch_size=int(batch_size),
+                tracking=tracking)
             track = self._detect(frames, options, progress)
         check_boxes_fit(track, frames.height, frames.width)
         faces = FaceBoxes(boxes=track.boxes, found=track.found, frame_height=frames.height,

@@ -90,7 +90,7 @@ def test_the_offline_detector_finds_the_astronaut_face_and_its_box_covers_the_fa
 
 def test_the_offline_detector_box_follows_a_small_pan_steadily():
     clip = panned_clip(8, step=2)
-    track = detect_face_boxes(clip, detector="dlib_hog", pads=(0, 0, 0, 0))
+    track = detect_face_boxes(clip, detector="dlib_hog", pads=(0, 0, 0, 0), detect_every=1)
     assert track.found.all()
     centres_x = (track.boxes[:, 2] + track.boxes[:, 3]) / 2
     moved = centres_x - centres_x[0]
@@ -342,7 +342,7 @@ def test_detecting_every_third_frame_interpolates_the_boxes_in_between():
     positions = [(10, 10 + 3 * i) for i in range(8)]
     detector = BrightSquareDetector()
     track = detect_face_boxes(square_clip(positions), detector=detector, detect_every=3, pads=(0, 0, 0, 0),
-                              smoothing="none")
+                              smoothing="none", tracking="interpolate")
     assert detector.frames_seen == 4                          # frames 0, 3, 6 and the last one, 7
     assert track.boxes[:, 2].tolist() == [10 + 3 * i for i in range(8)]
 
@@ -352,7 +352,7 @@ def test_around_a_keyframe_without_a_face_every_frame_is_detected():
     positions[3] = None
     detector = BrightSquareDetector()
     track = detect_face_boxes(square_clip(positions), detector=detector, detect_every=3, on_missing="skip",
-                              pads=(0, 0, 0, 0), smoothing="none")
+                              pads=(0, 0, 0, 0), smoothing="none", tracking="interpolate")
     assert track.found.tolist() == [True, True, True, False, True, True, True, True]
     assert track.boxes[track.found, 2].tolist() == [10 + 3 * i for i in range(8) if i != 3]
     assert detector.frames_seen == 8
@@ -368,7 +368,7 @@ def test_the_largest_face_is_chosen_by_default_and_an_index_counts_from_the_left
 
 def test_progress_is_reported_up_to_the_number_of_frames():
     calls = []
-    detect_face_boxes(square_clip([(10, 10)] * 5), detector=BrightSquareDetector(), batch_size=2,
+    detect_face_boxes(square_clip([(10, 10)] * 5), detector=BrightSquareDetector(), batch_size=2, detect_every=1,
                       progress=lambda done, total: calls.append((done, total)))
     assert calls == [(2, 5), (4, 5), (5, 5)]
 

@@ -4,7 +4,7 @@
 Takes the original inference.py's options (same names and meaning; ``--checkpoint_path`` is accepted too) plus
 ours: ``--blend``, ``--color_match``, ``--silence``, ``--silence_db``, ``--offset_frames``, ``--device``,
 ``--precision``, ``--loop``, ``--detector``, ``--on_missing_face``, ``--smoothing``, ``--detect_size``,
-``--detect_every``, ``--face_index``.
+``--detect_every``, ``--tracking``, ``--face_index``.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram, shift_s
 from ..blend import BLEND_MODES
 from ..checkpoints import CheckpointError, load_wav2lip, pack_weights_dir
 from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
-                         DetectionOptions, FaceDetectionError, detect_face_boxes, fixed_box_track)
+                         TRACKING_MODES, DetectionOptions, FaceDetectionError, detect_face_boxes, fixed_box_track)
 from ..devices import PRECISION_CHOICES, pick_device, pick_dtype
 from ..pipeline import check_boxes_fit, iter_lipsync
 from ..schedule import LOOP_MODES
@@ -114,7 +114,12 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                         help="longest side of the copy the detector sees: auto (the detector's default), full "
                              "(full resolution, as the original), or pixels")
     parser.add_argument("--detect_every", type=int, default=DEFAULTS.detect_every,
-                        help="detect on every k-th frame and interpolate boxes in between")
+                        help="run the face detector on at least every k-th frame (default: %(default)s); 1 = on "
+                             "every frame, as the original")
+    parser.add_argument("--tracking", choices=TRACKING_MODES, default=DEFAULTS.tracking,
+                        help="between detected frames: flow = follow the face by optical flow, detecting again on "
+                             "a cut, a lost face or a large move (default); interpolate = detect on exactly every "
+                             "k-th frame and interpolate")
     parser.add_argument("--face_index", type=int, default=DEFAULTS.face_index,
                         help="with several faces: the k-th from the left (0 = leftmost); default: the largest")
     return parser
@@ -124,7 +129,7 @@ def detection_options(args: argparse.Namespace) -> DetectionOptions:
     """The detection options the command line asks for."""
     return DetectionOptions(detector=args.detector, pads=tuple(args.pads),
                             smoothing="none" if args.nosmooth else args.smoothing, detect_size=args.detect_size,
-                            detect_every=args.detect_every, on_missing=args.on_missing_face,
+                            detect_every=args.detect_every, tracking=args.tracking, on_missing=args.on_missing_face,
                             face_index=args.face_index, batch_size=args.face_det_batch_size)
 
 

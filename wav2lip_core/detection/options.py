@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 SMOOTHING_MODES = ("centered", "original", "none")
 MISSING_FACE_POLICIES = ("error", "skip", "nearest")
 DETECTORS: tuple[str, ...] = ("s3fd", "dlib_hog", "dlib_cnn")
+TRACKING_MODES = ("flow", "interpolate")
 AUTO = "auto"   # detect_size: the detector's own default (see its default_detect_size)
 
 
@@ -21,7 +22,11 @@ class DetectionOptions:
         over ``smooth_window`` frames, never across frames without a face.
     detect_size: longest side of the copy the detector sees (AUTO: the detector's default, None: full
         resolution); boxes are mapped back to full-resolution pixels.
-    detect_every: detect on every k-th frame (and the last) and interpolate in between.
+    detect_every: run the detector on at least every k-th frame (and the last); 1 = on every frame, as the
+        original does (then ``tracking`` plays no part).
+    tracking: between detected frames, "flow" follows the face by its optical flow and detects again on a
+        shot change, when the flow loses the face or when it moved a lot (detection/keyframes.py);
+        "interpolate" detects on exactly every k-th frame and interpolates the boxes in between.
     on_missing: frames without a face: "nearest" borrows the nearest frame's box (within ``max_missing_gap``
         frames if given), "skip" leaves the frame unchanged, "error" stops naming the frame.
     face_index: None = the largest face; k = the k-th face from the left.
@@ -32,11 +37,12 @@ class DetectionOptions:
     smoothing: str = "centered"
     smooth_window: int = 5
     detect_size: int | None | str = AUTO
-    detect_every: int = 1
+    detect_every: int = 10
     on_missing: str = "nearest"
     face_index: int | None = None
     batch_size: int = 16
     max_missing_gap: int | None = None
+    tracking: str = "flow"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pads", tuple(int(p) for p in self.pads))
@@ -48,6 +54,8 @@ class DetectionOptions:
             raise ValueError(f"smoothing must be one of {SMOOTHING_MODES}, not {self.smoothing!r}")
         if self.on_missing not in MISSING_FACE_POLICIES:
             raise ValueError(f"on_missing must be one of {MISSING_FACE_POLICIES}, not {self.on_missing!r}")
+        if self.tracking not in TRACKING_MODES:
+            raise ValueError(f"tracking must be one of {TRACKING_MODES}, not {self.tracking!r}")
         if int(self.detect_every) < 1:
             raise ValueError(f"detect_every must be >= 1, not {self.detect_every}")
         if int(self.smooth_window) < 1:

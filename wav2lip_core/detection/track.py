@@ -1,10 +1,11 @@
 """The top-level face tracker: one (y1, y2, x1, x2) box per frame of a clip.
 
 Frames are uint8 RGB (H, W, 3), 0..255, as an (N, H, W, 3) array or any sequence of such arrays (so a
-caller can stream frames from disk). Steps: detect on every ``detect_every``-th frame (and the last one),
+caller can stream frames from disk). Steps: detect on every ``detect_every``-th frame (and the last one)
+and, with ``tracking="flow"``, wherever following the face in between needs it (detection/keyframes.py),
 on a copy whose longest side is ``detect_size``; map boxes back to full resolution; pick one face per
-frame; interpolate between detected frames; apply the missing-face policy; pads and clamping; temporal
-smoothing.
+frame; follow the face between detected frames (or interpolate); apply the missing-face policy; pads and
+clamping; temporal smoothing.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 from .boxes import (apply_missing_face_policy, clip_to_frame, detection_to_box, interpolate_between_keyframes,
                     missing_face_message, pad_and_clamp, select_face, smooth_boxes)
 from .common import FaceDetector, FaceNotDetectedError, FaceTrack, as_rgb_uint8_frame
+from .keyframes import detect_and_follow
 from .options import AUTO, DEFAULT_DETECTION, DetectionOptions
 
 _detector_cache: dict[tuple, FaceDetector] = {}
@@ -124,9 +126,10 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
     scale = detection_scale(height, width, detect_size, getattr(detector, "upscales_small_frames", False))
     boxes = np.zeros((num_frames, 4), np.int64)
     found = np.zeros(num_frames, bool)
+    detected = np.zeros(num_frames, bool)
     batch_size = int(options.batch_size)
 
-    def detect_frames(indices: np.ndarray, report: bool) -> None:
+    def detect_frames(indices: np.ndarray, report: bool = False) -> None:
         for start in range(0, len(indices), batch_size):
             chunk = indices[start:start + batch_size]
             copies = []
@@ -138,6 +141,7 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
                 copies.append(resize_for_detection(frame, scale))
             copy_height, copy_width = copies[0].shape[:2]
             for index, detections in zip(chunk, detector.detect(copies)):
+                detected[index] = True
                 face = select_face(np.asarray(detections).reshape(-1, 5), face_index)
                 box = None if face is None else \
                     clip_to_frame(detection_to_box(face, width / copy_width, height / copy_height), height, width)
@@ -150,19 +154,23 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
             if report and progress is not None:
                 progress(int(chunk[-1]) + 1, num_frames)
 
-    keyframes = np.unique(np.r_[np.arange(0, num_frames, int(detect_every)), num_frames - 1])
-    detect_frames(keyframes, report=True)
+    walk = None
+    if detect_every > 1 and options.tracking == "flow":
+        walk = detect_and_follow(sequence, boxes, found, detected, detect_frames, detect_every,
+                                 keyframes_per_call=getattr(detector, "batch_size", 1), progress=progress)
+    else:
+        detect_frames(np.unique(np.r_[np.arange(0, num_frames, detect_every), num_frames - 1]), report=True)
     if detect_every > 1:
-        # Next to a keyframe without a face, the frames in between are detected one by one instead of being
-        # guessed, so a face that leaves or enters between two keyframes is tracked to the frame.
+        # Next to a detected frame without a face, the frames in between are detected one by one instead of
+        # being guessed, so a face that leaves or enters between two key frames is tracked to the frame.
+        keyframes = np.flatnonzero(detected)
         unsure = [np.arange(a + 1, b) for a, b in zip(keyframes[:-1], keyframes[1:]) if not (found[a] and found[b])]
         if unsure and sum(len(u) for u in unsure):
-            extra = np.concatenate(unsure)
-            detect_frames(extra, report=False)
-            keyframes = np.union1d(keyframes, extra)
-
-    if detect_every > 1:
-        boxes, found = interpolate_between_keyframes(boxes, found, keyframes)
+            detect_frames(np.concatenate(unsure))
+        if walk is not None:
+            boxes, found = walk.followed_boxes()
+        else:
+            boxes, found = interpolate_between_keyframes(boxes, found, np.flatnonzero(detected))
     boxes, found = apply_missing_face_policy(boxes, found, on_missing, options.max_missing_gap)
     if on_missing == "nearest" and not found.any():
         warnings.warn(f"no face was detected in any of the {num_frames} frames; they pass through unchanged",
