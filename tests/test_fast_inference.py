@@ -1,5 +1,5 @@
-"""fast_inference.prepare_for_inference: BatchNorm folded into the convolutions, channels_last weights, same
-pictures (float32 within 1e-4; blend="original" parity kept; half precision measured against float32)."""
+"""fast_inference.prepare_for_inference: BatchNorm folded into the convolutions, channels_last weights, fused
+convolution + add + ReLU calls on the CPU, same pictures (float32 within 1e-4; blend="original" parity kept; half precision measured against float32)."""
 from __future__ import annotations
 
 import copy
@@ -11,7 +11,8 @@ from torch import nn
 
 from conftest import astronaut_clip
 from wav2lip_core.audio import mel_chunks, melspectrogram
-from wav2lip_core.fast_inference import fold_batchnorm, fold_conv_and_norm, prepare_for_inference
+from wav2lip_core.fast_inference import (FusedConvBnRelu, FusedConvTransposeBnRelu, fold_batchnorm,
+                                         fold_conv_and_norm, fused_calls_available, prepare_for_inference)
 from wav2lip_core.faces import crop_face, generate_faces
 
 SAMPLE_BOX = (10, 120, 10, 118)   # (y1, y2, x1, x2): the astronaut's face in a 128x128 astronaut_clip frame
@@ -71,6 +72,27 @@ def test_prepared_generator_matches_the_loaded_one_within_1e_4_in_float32(wav2li
     got = generate_faces(prepared, faces, chunks)
     assert got.shape == expected.shape == (4, 96, 96, 3) and got.dtype == np.float32
     assert np.abs(got - expected).max() <= 1e-4
+
+
+@pytest.mark.skipif(not fused_calls_available(), reason="this torch build has no oneDNN fused convolutions")
+def test_on_the_cpu_each_folded_unit_is_one_fused_call_giving_what_its_three_steps_give(wav2lip_model):
+    from wav2lip_core.models.blocks import ConvBnRelu, ConvTransposeBnRelu
+
+    prepared = prepare_for_inference(copy.deepcopy(wav2lip_model), "cpu", torch.float32)
+    kinds = [type(m) for m in prepared.modules()]
+    assert ConvBnRelu not in kinds and ConvTransposeBnRelu not in kinds
+    assert kinds.count(FusedConvBnRelu) == 44 and kinds.count(FusedConvTransposeBnRelu) == 6
+    unfused = copy.deepcopy(prepared)
+    for unit in unfused.modules():
+        unit.__class__ = {FusedConvBnRelu: ConvBnRelu, FusedConvTransposeBnRelu: ConvTransposeBnRelu}.get(
+            type(unit), type(unit))
+    generator = torch.Generator().manual_seed(4)
+    mel, faces = torch.randn(3, 1, 80, 16, generator=generator), torch.rand(3, 6, 96, 96, generator=generator)
+    with torch.inference_mode():
+        torch.testing.assert_close(prepared(mel, faces), unfused(mel, faces), atol=1e-6, rtol=0)
+    with torch.inference_mode():              # float64 is not fused: the units' own forward
+        mel, faces = mel[:1].double(), faces[:1].double()
+        torch.testing.assert_close(prepared.double()(mel, faces), unfused.double()(mel, faces), atol=1e-12, rtol=0)
 
 
 def test_prepared_generator_accepts_nchw_and_channels_last_inputs_alike(wav2lip_model):

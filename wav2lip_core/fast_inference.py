@@ -12,7 +12,11 @@ convolution and the skip concatenations in NHWC without reordering the activatio
 passing NCHW-contiguous inputs (the first convolution converts them once). Outputs come back channels_last;
 ``.contiguous()`` or ``.numpy()`` on a permuted view handles that.
 
-Folding and channels-last each remove work; batches of 8 are fastest on the CPU (activations stay in cache,
+On the CPU in float32, each folded unit then runs as one oneDNN call (``fuse_units``): the convolution with the
+residual add and the ReLU applied as it writes its output, instead of two more passes over the activation
+(the same arithmetic; the outputs are the same bits where checked).
+
+Folding, channels-last and fusing each remove work; batches of 8 are fastest on the CPU (activations stay in cache,
 see ``preferred_generator_batch``). Half precision is opt-in on the CPU (``auto`` stays float32 there):
 bfloat16 with float32 encoders is faster on CPUs with native bfloat16, float16 convolutions on the CPU are
 much slower. The figures are in bench/README.md ("Generator").
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .models.blocks import ConvBnRelu, ConvTransposeBnRelu
 
 ConvLayer = nn.Conv2d | nn.ConvTranspose2d
 CHANNELS_LAST_DEVICES = ("cpu", "cuda")
@@ -93,6 +99,66 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
+def _fused_cpu_call_applies(x: torch.Tensor, conv: ConvLayer) -> bool:
+    """oneDNN's fused convolutions: CPU float32 inference only (no autograd through them)."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and conv.weight.dtype == torch.float32
+            and not torch.is_grad_enabled())
+
+
+class FusedConvBnRelu(ConvBnRelu):
+    """A ConvBnRelu whose BatchNorm is folded: on the CPU in float32 one oneDNN call computes
+    relu(conv(x) [+ x]); elsewhere (another device or dtype, autograd) the unit's own forward."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.conv_block[0]
+        if not _fused_cpu_call_applies(x, conv):
+            return super().forward(x)
+        geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
+        if self.residual:
+            return torch.ops.mkldnn._convolution_pointwise(x, x, conv.weight, conv.bias, *geometry, "add", 1.0,
+                                                          "relu", [], "")
+        return torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, *geometry, "relu", [], "")
+
+
+class FusedConvTransposeBnRelu(ConvTransposeBnRelu):
+    """A ConvTransposeBnRelu whose BatchNorm is folded: relu(conv_transpose(x)) in one oneDNN call on the CPU in
+    float32; elsewhere the unit's own forward."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.conv_block[0]
+        if not _fused_cpu_call_applies(x, conv):
+            return super().forward(x)
+        return torch.ops.mkldnn._convolution_transpose_pointwise(
+            x, conv.weight, conv.bias, list(conv.padding), list(conv.output_padding), list(conv.stride),
+            list(conv.dilation), conv.groups, "relu", [], "")
+
+
+_FUSED_UNITS = {ConvBnRelu: FusedConvBnRelu, ConvTransposeBnRelu: FusedConvTransposeBnRelu}
+
+
+def fused_calls_available() -> bool:
+    """Whether this torch build has oneDNN's fused convolutions (x86 and most ARM builds do)."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    return all(hasattr(torch.ops.mkldnn, name)
+               for name in ("_convolution_pointwise", "_convolution_transpose_pointwise"))
+
+
+def fuse_units(model: nn.Module) -> nn.Module:
+    """Give every folded unit (BatchNorm replaced by Identity) the fused forward, in place; returns ``model``.
+
+    Only the class of each unit changes: parameters, state-dict names and the behaviour off the CPU stay.
+    Nothing changes where the torch build lacks the fused calls.
+    """
+    if not fused_calls_available():
+        return model
+    for unit in model.modules():
+        fused = _FUSED_UNITS.get(type(unit))
+        if fused is not None and isinstance(unit.conv_block[1], nn.Identity):
+            unit.__class__ = fused
+    return model
+
+
 def preferred_generator_batch(device: str | torch.device) -> int | None:
     """The largest number of frames worth passing to the generator in one call on ``device``, or None for no
     limit (GPUs: the bigger the batch the better, up to memory). The engine caps its sub-batches with it;
@@ -107,10 +173,11 @@ def prepare_for_inference(model: nn.Module, device: str | torch.device | None = 
     Folds BatchNorm into the convolutions in float64 from the weights as loaded (load in float32 and pass the
     half dtype here, so fp16/bf16 see one rounding of the folded weights), then moves to ``device`` and
     ``dtype`` (None keeps the current one; the generator takes a half dtype in its decoder only, see
-    ``Wav2Lip.set_precision``), stores weights channels_last on CPU/CUDA, eval mode, no gradients.
+    ``Wav2Lip.set_precision``), stores weights channels_last on CPU/CUDA, fuses each unit's convolution,
+    residual add and ReLU for the CPU (``fuse_units``), eval mode, no gradients.
     Call it once after ``checkpoint.load_wav2lip``.
     """
-    fold_batchnorm(model)
+    fuse_units(fold_batchnorm(model))
     if device is not None:
         model.to(device=device)
     if dtype is not None:
