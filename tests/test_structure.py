@@ -143,3 +143,17 @@ def test_exactly_one_place_catches_out_of_memory_to_retry_smaller():
                 for node in ast.walk(ast.parse(SOURCES[module].read_text(encoding="utf-8")))
                 if isinstance(node, ast.ExceptHandler) and _catches_out_of_memory(node)]
     assert catching == [THE_BATCH_LOOP]
+
+
+def test_the_package_imports_its_entry_points_only_when_used():
+    """``python -m wav2lip_core`` decides how its own start-up imports run (wav2lip_core/__main__.py): importing
+    the package itself must not import torch yet; the public entry points still import as before."""
+    import subprocess
+    import sys
+
+    script = ("import sys, wav2lip_core; assert 'torch' not in sys.modules, 'torch imported by the package'; "
+              "from wav2lip_core import lipsync, load_wav2lip, DetectionOptions, SAMPLE_RATE; "
+              "assert SAMPLE_RATE == 16000 and callable(lipsync) and 'torch' in sys.modules; "
+              "assert set(wav2lip_core.__all__) <= set(dir(wav2lip_core))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

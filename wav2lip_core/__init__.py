@@ -12,13 +12,46 @@ The few entry points a script needs::
 Frames are uint8 RGB NHWC 0..255, audio float32 mono 16 kHz. Sub-packages: ``checkpoints`` (weights),
 ``detection`` (face boxes), ``models`` (networks), ``scoring`` (lip-sync scores), ``cli`` (the command line).
 """
-from .audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram
-from .checkpoints import (CheckpointError, DownloadError, load_syncnet, load_syncnet_v2, load_wav2lip,
-                          resolve_checkpoint)
-from .detection import DetectionOptions, FaceDetectionError, FaceTrack, detect_face_boxes, fixed_box_track
-from .devices import pick_device, pick_dtype
-from .pipeline import iter_lipsync, lipsync
-from .scoring import SyncScore, score_lipsync
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+# Entry point -> the module that holds it. Imported on first use, so that ``python -m wav2lip_core`` controls
+# how its own start-up imports run (see __main__.py) before torch is imported.
+_ENTRY_POINTS = {
+    "SAMPLE_RATE": "audio", "load_audio": "audio", "mel_chunks": "audio", "melspectrogram": "audio",
+    "CheckpointError": "checkpoints", "DownloadError": "checkpoints", "load_syncnet": "checkpoints",
+    "load_syncnet_v2": "checkpoints", "load_wav2lip": "checkpoints", "resolve_checkpoint": "checkpoints",
+    "DetectionOptions": "detection", "FaceDetectionError": "detection", "FaceTrack": "detection",
+    "detect_face_boxes": "detection", "fixed_box_track": "detection",
+    "pick_device": "devices", "pick_dtype": "devices",
+    "iter_lipsync": "pipeline", "lipsync": "pipeline",
+    "SyncScore": "scoring", "score_lipsync": "scoring",
+}
+
+if TYPE_CHECKING:
+    from .audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram
+    from .checkpoints import (CheckpointError, DownloadError, load_syncnet, load_syncnet_v2, load_wav2lip,
+                              resolve_checkpoint)
+    from .detection import DetectionOptions, FaceDetectionError, FaceTrack, detect_face_boxes, fixed_box_track
+    from .devices import pick_device, pick_dtype
+    from .pipeline import iter_lipsync, lipsync
+    from .scoring import SyncScore, score_lipsync
+
+
+def __getattr__(name: str):
+    module = _ENTRY_POINTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_ENTRY_POINTS))
+
 
 __version__ = "0.1.0"
 
