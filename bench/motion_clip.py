@@ -68,16 +68,17 @@ def shot_starts(num_frames: int) -> list[int]:
     return [0, int(round(CUT_AT * num_frames))]
 
 
-def moving_astronaut_frames(height: int, width: int, num_frames: int) -> np.ndarray:
+def moving_astronaut_frames(height: int, width: int, num_frames: int, timeline: int | None = None) -> np.ndarray:
     """(N, H, W, 3) uint8 RGB frames of the moving camera (edges reflected where the camera sees past the
-    image)."""
+    image): the first ``num_frames`` of a camera move lasting ``timeline`` frames (default: all of it)."""
     import cv2
     from skimage.data import astronaut
 
+    timeline = num_frames if timeline is None else timeline
     source = np.ascontiguousarray(astronaut())
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     for index in range(num_frames):
-        frames[index] = cv2.warpAffine(source, camera_matrix(index, num_frames, height, width), (width, height),
+        frames[index] = cv2.warpAffine(source, camera_matrix(index, timeline, height, width), (width, height),
                                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     return frames
 
@@ -91,14 +92,16 @@ def map_box_to_source(box: np.ndarray, index: int, num_frames: int, height: int,
     return np.array([corners[:, 1].min(), corners[:, 1].max(), corners[:, 0].min(), corners[:, 0].max()])
 
 
-def make_motion_clip(folder: Path, height: int, width: int, num_frames: int, fps: int = 25) -> Path:
-    """The clip as H.264 mp4 (CRF 18) in ``folder`` (made once, reused)."""
+def make_motion_clip(folder: Path, height: int, width: int, num_frames: int, fps: int = 25,
+                     timeline: int | None = None) -> Path:
+    """The clip (see moving_astronaut_frames) as H.264 mp4 (CRF 18) in ``folder`` (made once, reused)."""
     from wav2lip_core.video_io import ffmpeg_exe
 
-    path = Path(folder) / f"moving_astronaut_{width}x{height}_{num_frames}f_{fps}fps.mp4"
+    timeline = num_frames if timeline is None else timeline
+    path = Path(folder) / f"moving_astronaut_{width}x{height}_{num_frames}of{timeline}f_{fps}fps.mp4"
     if path.is_file():
         return path
-    frames = moving_astronaut_frames(height, width, num_frames)
+    frames = moving_astronaut_frames(height, width, num_frames, timeline)
     temporary = path.with_suffix(".part.mp4")
     command = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
                "-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-preset", "veryfast",

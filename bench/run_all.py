@@ -3,7 +3,8 @@
 Runs, in order: the generator alone (per batch size, as loaded vs prepare_for_inference), the audio front-end,
 crop + paste per resolution, the CLI end to end against the original inference.py (--box at 256x256 and 720p,
 S3FD detection at 720p), where our CLI's time goes, memory through the ComfyUI nodes at 1080p
-(bench/bench_nodes_memory.py), and bench/bench_detection.py when present. Prints one
+(bench/bench_nodes_memory.py), how far key frames + flow put the boxes from detection on every frame
+(bench/bench_tracking.py), and bench/bench_detection.py when present. Prints one
 markdown table (stage, resolution, frames, median seconds, fps, peak memory; ours and the original side by
 side) plus the machine, the load average before and after, and the method used for peak memory.
 """
@@ -24,8 +25,9 @@ import bench_chain  # noqa: E402
 import bench_cli  # noqa: E402
 import bench_generator  # noqa: E402
 import bench_nodes_memory  # noqa: E402
-import bench_precision  # noqa: E402
 import bench_paste  # noqa: E402
+import bench_precision  # noqa: E402
+import bench_tracking  # noqa: E402
 from common import (ORIGINAL_DIR, PEAK_MEMORY_METHOD, PYTHON, format_table, machine_description,  # noqa: E402
                     original_available)
 
@@ -51,13 +53,14 @@ def _detection_report(quick: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, batch sizes and frames (a few minutes)")
-    parser.add_argument("--only", choices=sorted(SUITES) + ["breakdown", "nodes", "precision", "detection"],
+    parser.add_argument("--only", choices=sorted(SUITES) + ["breakdown", "nodes", "precision", "tracking",
+                                                           "detection"],
                         action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--no-detection", action="store_true",
                         help="skip the S3FD end-to-end case and bench_detection.py (the slowest parts)")
     args = parser.parse_args()
-    wanted = set(args.only or [*SUITES, "breakdown", "nodes", "precision", "detection"])
+    wanted = set(args.only or [*SUITES, "breakdown", "nodes", "precision", "tracking", "detection"])
     if args.no_detection:
         wanted.discard("detection")
 
@@ -81,8 +84,8 @@ def main() -> None:
     if "breakdown" in wanted:
         print(file=sys.stderr, flush=True)
         print()
-        print(bench_cli.format_breakdown(bench_cli.breakdown(), "Where our CLI's time goes (720p, --box, 74 frames, "
-                                                                "in one process):"))
+        print(bench_cli.format_breakdown(bench_cli.breakdown(), f"Where our CLI's time goes (720p, --box, "
+                                                                f"{bench_cli.output_frames()} frames, in one process):"))
     if "nodes" in wanted:
         print("\nMemory through the ComfyUI nodes, 1080p (bench/bench_nodes_memory.py; peak RSS of a fresh "
               "process holding the input IMAGE batch; face box given):", flush=True)
@@ -99,6 +102,9 @@ def main() -> None:
               "fp16 there):", flush=True)
         for line in bench_precision.run(None, "cpu", ["bf16"]):
             print(line)
+    if "tracking" in wanted:
+        print("\nKey frames + flow against detection on every frame (bench/bench_tracking.py):", flush=True)
+        print("\n".join(bench_tracking.run(quick=args.quick)))
     if "detection" in wanted:
         print("\nFace detection (bench/bench_detection.py):")
         print(_detection_report(args.quick))
