@@ -82,12 +82,25 @@ def original_command(clip: Path, outfile: Path, box: tuple[int, int, int, int] |
     return command
 
 
-def _measure(command: list[str], repeats: int, cwd: Path, env: dict | None = None) -> tuple[Timing | None, str]:
-    try:
-        return repeat_measured(command, repeats, cwd=cwd, env=env), ""
-    except CommandFailed as error:
-        last = [line for line in str(error).strip().splitlines() if line.strip()][-1:] or ["?"]
-        return None, f"failed: {last[0][:120]}"
+def _measure_alternately(runs: list[tuple[list[str], Path, dict]], repeats: int) -> list[tuple[Timing | None, str]]:
+    """(timing, note) of each (command, cwd, env), run in turn ``repeats`` times (A B A B ...), so that both
+    sides of a row see the same load on a shared machine; a command that fails is not run again."""
+    timings: list[Timing | None] = [Timing([]) for _ in runs]
+    notes = [""] * len(runs)
+    for _ in range(repeats):
+        for index, (command, cwd, env) in enumerate(runs):
+            if timings[index] is None:
+                continue
+            try:
+                once = repeat_measured(command, 1, cwd=cwd, env=env)
+            except CommandFailed as error:
+                last = [line for line in str(error).strip().splitlines() if line.strip()][-1:] or ["?"]
+                timings[index], notes[index] = None, f"failed: {last[0][:120]}"
+                continue
+            timing = timings[index]
+            timing.seconds += once.seconds
+            timing.peak_mb = max(timing.peak_mb or 0.0, once.peak_mb or 0.0)
+    return list(zip(timings, notes))
 
 
 def _best(ours: Timing | None, original: Timing | None) -> str:
@@ -107,16 +120,21 @@ def _rows_for_case(stage: str, label: str, clip: Path, box, repeats: int, s3fd: 
     out = cache_dir() / "out"
     out.mkdir(exist_ok=True)
     label_for_files = f"{label}_{'box' if box is not None else 'detect'}_{frames}"
-    ours, note = _measure(ours_command(clip, out / f"ours_{label_for_files}.mp4", box, ours_extra, audio), repeats,
-                          ROOT, ours_environment(s3fd=s3fd, boxes_from=boxes_from))
-    original, original_note = None, "original not on this machine"
-    if original_run is not None:
+    runs = [(ours_command(clip, out / f"ours_{label_for_files}.mp4", box, ours_extra, audio), ROOT,
+             ours_environment(s3fd=s3fd, boxes_from=boxes_from))]
+    run_original = original_run is None and original_available()
+    if run_original:
+        runs.append((original_command(clip, out / f"orig_{label_for_files}.mp4", box, audio), ORIGINAL_DIR,
+                     ours_environment(s3fd=s3fd)))
+    measured = _measure_alternately(runs, repeats)
+    (ours, note), (original, original_note) = measured[0], (None, "original not on this machine")
+    if run_original:
+        original, original_note = measured[1]
+    elif original_run is not None:
         original, original_note = original_run
-    elif original_available():
-        original, original_note = _measure(original_command(clip, out / f"orig_{label_for_files}.mp4", box, audio),
-                                           repeats, ORIGINAL_DIR, ours_environment(s3fd=s3fd))
     return [Row(stage=stage, resolution=label, frames=frames, ours=ours, original=original,
-                note="; ".join(n for n in (note, original_note, f"median of {repeats}", _best(ours, original)) if n))]
+                note="; ".join(n for n in (note, original_note, f"median of {repeats}, runs alternating",
+                                           _best(ours, original)) if n))]
 
 
 def random_s3fd_weights() -> Path:

@@ -83,3 +83,24 @@ def test_a_failing_encoder_is_reported_with_ffmpegs_message_not_a_hang(tmp_path)
             for _ in range(200):                        # far more than a pipe buffer holds
                 writer.write(astronaut_clip(8, size=64))
     assert "not_a_container" in str(failure.value)
+
+
+def test_frames_are_decoded_ahead_on_a_thread_that_ends_with_the_reader():
+    import threading
+    import time
+
+    def decoders() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "video-decode"]
+
+    before = len(decoders())
+    lazy = VideoFrames(CLIP)
+    first = lazy[0].copy()
+    deadline = time.monotonic() + 10
+    while lazy._reader._queue.qsize() < 2 and time.monotonic() < deadline:   # it runs ahead while we wait
+        time.sleep(0.01)
+    assert lazy._reader._queue.qsize() >= 2
+    np.testing.assert_array_equal(first, read_video(CLIP)[0][0])
+    lazy.close()
+    assert len(decoders()) == before
+    np.testing.assert_array_equal(lazy[5], read_video(CLIP)[0][5])   # reading again reopens the file
+    lazy.close()

@@ -21,6 +21,7 @@ import numpy as np
 from .audio import FRAME_RATE_RANGE, check_frame_rate
 
 WRITE_QUEUE_BATCHES = 2   # batches of frames waiting for the encoder at most (bounds memory)
+READ_AHEAD_BYTES = 64 * 2**20   # decoded frames waiting to be used at most (2 to 16 frames)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -132,6 +133,60 @@ def count_video_frames(path: str | os.PathLike, fps: float) -> int:
     if completed.returncode != 0 or not counts:
         raise ValueError(f"{path}: cannot be read as a video ({ffmpeg_reason(log)})")
     return int(counts[-1])
+
+
+class _ReadAhead:
+    """The raw frames of an imageio-ffmpeg reader, read on a thread up to ``depth`` frames ahead: ffmpeg's
+    pipe holds less than one frame, so otherwise ffmpeg decodes only while the caller waits for a frame."""
+    _END = object()
+
+    def __init__(self, reader: Iterator[bytes], depth: int):
+        self._reader = reader
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._finished = False
+        self._thread = threading.Thread(target=self._read, name="video-decode", daemon=True)
+        self._thread.start()
+
+    def _offer(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        last = self._END
+        try:
+            for raw in self._reader:
+                if not self._offer(raw):
+                    return
+        except BaseException as error:                 # handed to the caller on its next frame
+            last = error
+        finally:
+            self._reader.close()                       # the generator runs on this thread: close it here
+        self._offer(last)
+
+    def __iter__(self) -> "_ReadAhead":
+        return self
+
+    def __next__(self) -> bytes:
+        if self._finished:
+            raise StopIteration
+        item = self._queue.get()
+        if item is self._END:
+            self._finished = True
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self._finished = True
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def iter_video_frames(path: str | os.PathLike) -> tuple[VideoInfo, Iterator[np.ndarray]]:
@@ -268,7 +323,8 @@ class VideoFrames:
     def __init__(self, path: str | os.PathLike, transform=None, limit: int | None = None, window: int = 64) -> None:
         self.path = Path(path)
         self.info = probe_video(path)
-        self._reader: Iterator[bytes] | None = None
+        self._read_ahead = max(2, min(16, READ_AHEAD_BYTES // max(1, self.info.width * self.info.height * 3)))
+        self._reader: _ReadAhead | None = None
         self._reader_start = self._next_index = 0
         self._last_frame: np.ndarray | None = None
         self.transform = transform
@@ -298,7 +354,8 @@ class VideoFrames:
         if self._reader is not None:
             self._reader.close()
         input_params = ["-ss", f"{index / self.info.fps:.6f}"] if index > 0 else None
-        self._reader, _ = _open_reader(self.path, self.info.fps, input_params)
+        reader, _ = _open_reader(self.path, self.info.fps, input_params)
+        self._reader = _ReadAhead(reader, self._read_ahead)
         self._reader_start = self._next_index = index
         self._last_frame = None                             # the last frame this reader gave
 
@@ -342,10 +399,15 @@ class VideoFrames:
         return self._cache[index]
 
     def close(self) -> None:
+        """Stop decoding (ffmpeg and the read-ahead thread end); frames read later reopen the file."""
         if self._reader is not None:
             self._reader.close()
             self._reader = None
         self._cache.clear()
+
+    def __del__(self) -> None:
+        if getattr(self, "_reader", None) is not None:
+            self.close()
 
 
 def frame_preprocessor(resize_factor: int, rotate: bool, crop: Sequence[int]) -> Callable[[np.ndarray], np.ndarray] | None:
