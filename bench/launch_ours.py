@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-if __name__ == "__main__":
-    gc.disable()                  # start-up as in wav2lip_core/__main__.py
+if __name__ == "__main__":         # start-up as in wav2lip_core/__main__.py
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    gc.disable()
 from wav2lip_core import cli  # noqa: E402
 from wav2lip_core.checkpoints import S3FD  # noqa: E402
 from wav2lip_core.cli import run as cli_run  # noqa: E402
