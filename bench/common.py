@@ -149,19 +149,23 @@ def face_box(height: int, width: int) -> tuple[int, int, int, int]:
 
 def make_clip(height: int, width: int, num_frames: int, fps: int = 25) -> Path:
     """An H.264 mp4 of ``astronaut_frames`` in the cache folder (made once, reused)."""
+    path = cache_dir() / f"astronaut_{width}x{height}_{num_frames}f_{fps}fps.mp4"
+    if not path.is_file():
+        write_h264(astronaut_frames(height, width, num_frames), path, fps)
+    return path
+
+
+def write_h264(frames: np.ndarray, path: Path, fps: int) -> None:
+    """(N, H, W, 3) uint8 RGB frames as an H.264 mp4 (CRF 18), written under another name and then moved."""
     from wav2lip_core.video_io import ffmpeg_exe
 
-    path = cache_dir() / f"astronaut_{width}x{height}_{num_frames}f_{fps}fps.mp4"
-    if path.is_file():
-        return path
-    frames = astronaut_frames(height, width, num_frames)
+    height, width = frames.shape[1:3]
     temporary = path.with_suffix(".part.mp4")
     command = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
                "-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-preset", "veryfast",
                "-crf", "18", "-pix_fmt", "yuv420p", str(temporary)]
     subprocess.run(command, input=frames.tobytes(), check=True)
     temporary.replace(path)
-    return path
 
 
 def random_checkpoint() -> Path:

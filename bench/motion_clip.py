@@ -10,7 +10,6 @@ Frames are uint8 RGB (H, W, 3); boxes are (y1, y2, x1, x2) float64 in frame pixe
 from __future__ import annotations
 
 import math
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -95,17 +94,10 @@ def map_box_to_source(box: np.ndarray, index: int, num_frames: int, height: int,
 def make_motion_clip(folder: Path, height: int, width: int, num_frames: int, fps: int = 25,
                      timeline: int | None = None) -> Path:
     """The clip (see moving_astronaut_frames) as H.264 mp4 (CRF 18) in ``folder`` (made once, reused)."""
-    from wav2lip_core.video_io import ffmpeg_exe
+    from common import write_h264
 
     timeline = num_frames if timeline is None else timeline
     path = Path(folder) / f"moving_astronaut_{width}x{height}_{num_frames}of{timeline}f_{fps}fps.mp4"
-    if path.is_file():
-        return path
-    frames = moving_astronaut_frames(height, width, num_frames, timeline)
-    temporary = path.with_suffix(".part.mp4")
-    command = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-               "-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-preset", "veryfast",
-               "-crf", "18", "-pix_fmt", "yuv420p", str(temporary)]
-    subprocess.run(command, input=frames.tobytes(), check=True)
-    temporary.replace(path)
+    if not path.is_file():
+        write_h264(moving_astronaut_frames(height, width, num_frames, timeline), path, fps)
     return path
