@@ -54,6 +54,10 @@ def test_a_folded_convolution_equals_convolution_then_batchnorm(convolution):
         folded = fold_conv_and_norm(convolution, norm)(x)
     assert type(folded) is type(expected) and folded.shape == expected.shape
     torch.testing.assert_close(folded, expected, atol=1e-5, rtol=1e-5)
+    in_float64 = fold_conv_and_norm(convolution.double(), norm.double())
+    channels_last = fold_conv_and_norm(convolution.float(), norm.float(), torch.channels_last).weight
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(channels_last, in_float64.weight.float())     # one rounding of the float64 product
 
 
 def test_folding_removes_every_batchnorm_and_keeps_the_layer_indices(wav2lip_model):

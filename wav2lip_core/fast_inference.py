@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -45,31 +46,43 @@ def _as_cpu_float64(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().to(device="cpu", dtype=torch.float64)
 
 
-def _folded_weight_and_bias(conv: ConvLayer, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+def _folded_weight_and_bias(conv: ConvLayer, norm: nn.BatchNorm2d,
+                            memory_format: torch.memory_format = torch.contiguous_format
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias of one convolution equal to ``norm(conv(x))`` in eval mode, computed in float64 on the
-    CPU (some devices, e.g. MPS, have no float64).
+    CPU (some devices, e.g. MPS, have no float64) and rounded once to the convolution's dtype; the weight is
+    laid out in ``memory_format``.
 
     Conv2d weights are (out, in, kh, kw); ConvTranspose2d weights are (in, out, kh, kw): the per-output-channel
     scale goes on dimension 0 or 1 accordingly.
     """
     if norm.running_mean is None or norm.running_var is None:
         raise ValueError("cannot fold a BatchNorm without running statistics (track_running_stats=False)")
-    weight = _as_cpu_float64(conv.weight)
-    out_channels = weight.shape[1] if isinstance(conv, nn.ConvTranspose2d) else weight.shape[0]
+    out_channels = conv.weight.shape[1] if isinstance(conv, nn.ConvTranspose2d) else conv.weight.shape[0]
     bias = _as_cpu_float64(conv.bias) if conv.bias is not None else torch.zeros(out_channels, dtype=torch.float64)
     gamma = _as_cpu_float64(norm.weight) if norm.weight is not None else torch.ones_like(bias)
     beta = _as_cpu_float64(norm.bias) if norm.bias is not None else torch.zeros_like(bias)
     scale = gamma / torch.sqrt(_as_cpu_float64(norm.running_var) + norm.eps)
-    shape = [1] * weight.dim()
+    shape = [1] * conv.weight.dim()
     shape[1 if isinstance(conv, nn.ConvTranspose2d) else 0] = -1
-    folded_weight = weight * scale.reshape(shape)
     folded_bias = (bias - _as_cpu_float64(norm.running_mean)) * scale + beta
-    return folded_weight, folded_bias
+    place = {"device": conv.weight.device, "dtype": conv.weight.dtype}
+    if conv.weight.device.type == "cpu" and conv.weight.dtype == torch.float32:
+        # The same float64 product rounded once to float32, computed in chunks by numpy without a float64
+        # copy of the whole weight (a fifth of the memory traffic: loading is faster).
+        folded_weight = torch.empty_like(conv.weight, memory_format=memory_format)
+        np.multiply(conv.weight.detach().contiguous().numpy(), scale.reshape(shape).numpy(),
+                    out=folded_weight.numpy(), dtype=np.float64, casting="same_kind")
+    else:
+        folded_weight = (_as_cpu_float64(conv.weight) * scale.reshape(shape)).to(**place, memory_format=memory_format)
+    return folded_weight, folded_bias.to(**place)
 
 
-def fold_conv_and_norm(conv: ConvLayer, norm: nn.BatchNorm2d) -> ConvLayer:
-    """A new convolution (same type, shapes, stride, padding, device, dtype) computing ``norm(conv(x))``."""
-    weight, bias = _folded_weight_and_bias(conv, norm)
+def fold_conv_and_norm(conv: ConvLayer, norm: nn.BatchNorm2d,
+                       memory_format: torch.memory_format = torch.contiguous_format) -> ConvLayer:
+    """A new convolution (same type, shapes, stride, padding, device, dtype) computing ``norm(conv(x))``, its
+    weight laid out in ``memory_format``."""
+    weight, bias = _folded_weight_and_bias(conv, norm, memory_format)
     if isinstance(conv, nn.ConvTranspose2d):
         folded: ConvLayer = nn.ConvTranspose2d(
             conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.output_padding,
@@ -78,15 +91,14 @@ def fold_conv_and_norm(conv: ConvLayer, norm: nn.BatchNorm2d) -> ConvLayer:
     else:
         folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                            conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode, device="meta")
-    place = {"device": conv.weight.device, "dtype": conv.weight.dtype}
-    folded.weight = nn.Parameter(weight.to(**place), requires_grad=False)
-    folded.bias = nn.Parameter(bias.to(**place), requires_grad=False)
+    folded.weight = nn.Parameter(weight, requires_grad=False)
+    folded.bias = nn.Parameter(bias, requires_grad=False)
     return folded
 
 
-def fold_batchnorm(model: nn.Module) -> nn.Module:
+def fold_batchnorm(model: nn.Module, memory_format: torch.memory_format = torch.contiguous_format) -> nn.Module:
     """Fold every (Conv2d | ConvTranspose2d, BatchNorm2d) pair that sits consecutively in an ``nn.Sequential``
-    into one convolution, in place; returns ``model``.
+    into one convolution (weights laid out in ``memory_format``), in place; returns ``model``.
 
     This covers every unit of Wav2Lip and SyncNet (``conv_block = Sequential(conv, BatchNorm2d)``); the folded
     unit's ``conv_block`` becomes ``Sequential(conv, Identity)`` so indices and the forward code stay the same.
@@ -97,7 +109,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         for index in range(len(sequential) - 1):
             conv, norm = sequential[index], sequential[index + 1]
             if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and type(norm) is nn.BatchNorm2d:
-                sequential[index] = fold_conv_and_norm(conv, norm)
+                sequential[index] = fold_conv_and_norm(conv, norm, memory_format)
                 sequential[index + 1] = nn.Identity()
     return model
 
@@ -203,7 +215,10 @@ def prepare_for_inference(model: nn.Module, device: str | torch.device | None = 
     residual add and ReLU for the CPU (``fuse_units``), eval mode, no gradients.
     Call it once after ``checkpoint.load_wav2lip``.
     """
-    fuse_units(fold_batchnorm(model))
+    target = torch.device(device) if device is not None else next(model.parameters()).device
+    # Folded weights are written channels_last straight away where they will be stored so (no second copy).
+    layout = torch.channels_last if target.type in CHANNELS_LAST_DEVICES else torch.contiguous_format
+    fuse_units(fold_batchnorm(model, layout))
     if device is not None:
         model.to(device=device)
     if dtype is not None:
