@@ -253,7 +253,8 @@ def test_an_unreadable_video_gives_ffmpegs_one_relevant_line_not_its_banner(tmp_
 # ---------------------------------------------------------------------------------- faces at the frame edge
 
 class ScriptedDetector:
-    """A stand-in detector returning the given (x1, y1, x2, y2) detection for each frame (None = no face)."""
+    """A stand-in detector returning the given (x1, y1, x2, y2) detection for each frame (None = no face), in
+    the order it is called: the tests detect on every frame (detect_every=1), in order."""
     name = "scripted"
     upscales_small_frames = False
     default_detect_size = None
@@ -269,7 +270,8 @@ class ScriptedDetector:
 def test_a_face_reaching_past_the_frame_edge_is_clipped_to_the_frame():
     frames = np.zeros((3, 120, 160, 3), np.uint8)
     detections = [(130, 90, 190, 150), (-20, -30, 40, 30), (40, 40, 80, 80)]
-    track = detect_face_boxes(frames, detector=ScriptedDetector(detections), pads=(0, 0, 0, 0), smoothing="none")
+    track = detect_face_boxes(frames, detector=ScriptedDetector(detections), pads=(0, 0, 0, 0), smoothing="none",
+                              detect_every=1)
     assert track.found.all()
     assert track.boxes.tolist() == [[90, 120, 130, 160], [0, 30, 0, 40], [40, 80, 40, 80]]
 
@@ -277,16 +279,17 @@ def test_a_face_reaching_past_the_frame_edge_is_clipped_to_the_frame():
 def test_a_face_wholly_outside_the_frame_is_a_frame_without_a_face():
     frames = np.zeros((3, 120, 160, 3), np.uint8)
     detections = [(40, 40, 80, 80), (40, 125, 80, 170), (40, 40, 80, 80)]     # frame 1: below the frame
-    skipped = detect_face_boxes(frames, detector=ScriptedDetector(detections), on_missing="skip", smoothing="none")
+    skipped = detect_face_boxes(frames, detector=ScriptedDetector(detections), on_missing="skip", smoothing="none",
+                                detect_every=1)
     assert skipped.found.tolist() == [True, False, True]
     with pytest.raises(ValueError, match="Face not detected in frame 1"):
-        detect_face_boxes(frames, detector=ScriptedDetector(detections), on_missing="error")
+        detect_face_boxes(frames, detector=ScriptedDetector(detections), on_missing="error", detect_every=1)
 
 
 def test_smoothing_a_face_moving_out_of_the_frame_stays_inside_it():
     frames = np.zeros((6, 120, 160, 3), np.uint8)
     detections = [(40, 10 + 20 * i, 80, 50 + 20 * i) for i in range(6)]       # sliding down, out at the bottom
-    track = detect_face_boxes(frames, detector=ScriptedDetector(detections), smoothing="centered")
+    track = detect_face_boxes(frames, detector=ScriptedDetector(detections), smoothing="centered", detect_every=1)
     y1, y2, x1, x2 = track.boxes[track.found].T
     assert (y1 >= 0).all() and (y2 <= 120).all() and (y2 > y1).all() and (x2 <= 160).all()
 
