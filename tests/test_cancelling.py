@@ -96,7 +96,7 @@ def test_detect_faces_with_a_detector_stops_detecting_after_the_batch_being_dete
     monkeypatch.setattr(DlibHOGDetector, "detect", detect)
     with pytest.raises(mm.InterruptedByUser):
         NODE_CLASS_MAPPINGS["DetectFaces"]().detect(as_image(random_frames(8)), **detect_options(
-            detector="dlib_hog", batch_size=2, detect_size=SIZE))
+            detector="dlib_hog", batch_size=2, detect_size=SIZE, detect_every=1))
     assert batches == [2]                                   # 1 of 4 detection batches; no crops either
 
 

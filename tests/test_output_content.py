@@ -75,7 +75,7 @@ def test_the_crops_of_detected_boxes_follow_each_frames_own_box_and_are_black_wi
     monkeypatch.setattr(DlibHOGDetector, "detect", detect)
     faces, crops = NODE_CLASS_MAPPINGS["DetectFaces"]().detect(as_image(clip), **detect_options(
         detector="dlib_hog", pad_top=0, pad_bottom=0, pad_left=0, pad_right=0, smoothing="none",
-        on_missing="skip", detect_size=128, batch_size=2))
+        on_missing="skip", detect_size=128, batch_size=2, detect_every=1))
     assert faces.found.tolist() == [True, True, True, False, True]
     for index, detection in enumerate(detections):
         if detection is None:
