@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram, shift_speech
@@ -161,6 +162,11 @@ def run(args: argparse.Namespace) -> Path:
     weights_dir = pack_weights_dir()
     # Every model file first: all that is missing is reported at once, before any decoding work.
     checkpoint_path, s3fd_weights = resolve_model_files(args, detection.detector, weights_dir)
+    # The generator loads on a second thread meanwhile: reading the audio and probing and counting the video
+    # mostly wait for ffmpeg processes.
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-generator")
+    loading = loader.submit(load_wav2lip, checkpoint_path, device=device, dtype=pick_dtype(args.precision, device))
+    loader.shutdown(wait=False)
     wav = load_audio(args.audio)
     image = is_image_path(args.face)
     if image:
@@ -182,7 +188,7 @@ def run(args: argparse.Namespace) -> Path:
         print(f"silence {args.silence}: {int(pauses.pauses.sum())} frame(s) in pauses (audio quieter than "
               f"{args.silence_db:g} dBFS)", file=sys.stderr)
 
-    model = load_wav2lip(checkpoint_path, device=device, dtype=pick_dtype(args.precision, device))
+    model = loading.result()
     if uses_fixed_box(args):
         boxes = fixed_box_track(args.box, len(frames))
     else:
