@@ -23,7 +23,7 @@ if __name__ == "__main__":         # start-up as in wav2lip_core/__main__.py
     gc.disable()
 from wav2lip_core import cli  # noqa: E402
 from wav2lip_core.checkpoints import S3FD  # noqa: E402
-from wav2lip_core.cli import run as cli_run  # noqa: E402
+from wav2lip_core.cli import checks as cli_checks  # noqa: E402
 
 
 class S3FDCostRealBoxes:
@@ -50,8 +50,8 @@ class S3FDCostRealBoxes:
 def _install_switches() -> None:
     s3fd_path = os.environ.get("WAV2LIP_BENCH_S3FD")
     if s3fd_path:
-        fetch = cli_run.fetch_with_progress
-        cli_run.fetch_with_progress = lambda name, architecture, folder, allow_download: (
+        fetch = cli_checks.fetch_with_progress      # where the job looks for every model file it needs
+        cli_checks.fetch_with_progress = lambda name, architecture, folder, allow_download: (
             Path(s3fd_path) if architecture == S3FD else fetch(name, architecture, folder, allow_download))
     boxes_from = os.environ.get("WAV2LIP_BENCH_BOXES_FROM")
     if boxes_from:
