@@ -55,7 +55,7 @@ def test_model_input_is_bgr_masked_target_then_bgr_reference_scaled_to_unit_rang
 
 def test_uint8_to_float_matches_the_originals_float64_division():
     values = np.arange(256, dtype=np.uint8)
-    np.testing.assert_array_equal(faces_module._UINT8_TO_UNIT[values], (values / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(faces_module.UINT8_TO_UNIT[values], (values / 255.0).astype(np.float32))
 
 
 def test_crops_are_resized_to_96_pixels_from_the_box():

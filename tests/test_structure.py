@@ -12,11 +12,11 @@ PACKAGES = ("wav2lip_core", "nodes")
 MAX_LINES = 450
 # Lower layers never import higher ones; the nodes sit above the whole engine.
 LAYERS = [
-    {"models", "audio", "silence", "video_io", "schedule", "devices", "batching"},
+    {"models", "audio", "silence", "video_io", "schedule", "devices", "batching", "tensor_resize"},
     {"fast_inference"},
     {"checkpoints"},
     {"detection"},
-    {"faces", "blend"},
+    {"faces", "blend", "faces_torch", "paste_torch"},
     {"pipeline", "scoring"},
     {"cli", "__main__"},
 ]

@@ -40,19 +40,50 @@ BLEND_MODES = ("feather", "original", "mouth")
 MOUTH_CENTRE_Y, MOUTH_CENTRE_X = 0.73, 0.5
 MOUTH_RADIUS_Y, MOUTH_RADIUS_X = 0.26, 0.36
 MOUTH_CORE = 0.5
+# The feather mask, in fractions of the box: fades in from FEATHER_FADE_IN_START of the height over
+# FEATHER_FADE_IN_LENGTH (below the nose), and out over the last FEATHER_EDGE_SHARE of the shorter side at the
+# sides and the bottom (at least FEATHER_MIN_EDGE pixels).
+FEATHER_FADE_IN_START, FEATHER_FADE_IN_LENGTH = 0.45, 0.17
+FEATHER_EDGE_SHARE, FEATHER_MIN_EDGE = 0.12, 2.0
 # Colour matching: the widest change of contrast it makes. A face whose spread differs more from the frame's
 # differs in content (an open mouth against a closed one), not in colour, and is left at this limit.
 MAX_COLOR_GAIN = 2.0
+MIN_COLOR_STD = 1e-6          # a flat face's spread, so the gain stays finite
+MIN_SEAM_WEIGHT = 1.0         # less seam than this (a hard mask): statistics over the whole box instead
 # Full-range BT.601 RGB -> YCbCr (as JPEG), without the +128 offsets, which cancel in a mean/std transfer.
-_RGB_TO_YCBCR = np.array([[0.299, 0.587, 0.114],
+RGB_TO_YCBCR = np.array([[0.299, 0.587, 0.114],
                           [-0.168736, -0.331264, 0.5],
                           [0.5, -0.418688, -0.081312]], dtype=np.float32)
-_YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR.astype(np.float64)).astype(np.float32)
+YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR.astype(np.float64)).astype(np.float32)
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
+def smoothstep(x):
+    """0 below 0, 1 above 1, 3x^2 - 2x^3 between: numpy arrays or torch tensors alike (operators and .clip only,
+    so the torch paste evaluates the very same formulas, see paste_torch.py)."""
+    x = x.clip(0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
+
+
+def feather_edge(height: int, width: int) -> float:
+    """Pixels over which the feather mask fades out at the sides and the bottom of a height x width box."""
+    return max(FEATHER_MIN_EDGE, FEATHER_EDGE_SHARE * min(height, width))
+
+
+def feather_profile(rows, cols, height, width, edge):
+    """The feather weight at pixel centres ``rows`` x ``cols`` (broadcastable numpy arrays or torch tensors, in
+    pixels from the box's top-left corner) of a height x width box whose fade-out is ``edge`` pixels."""
+    vertical = smoothstep((rows - FEATHER_FADE_IN_START * height) / (FEATHER_FADE_IN_LENGTH * height)) * \
+        smoothstep((height - rows) / edge)
+    horizontal = smoothstep(cols / edge) * smoothstep((width - cols) / edge)
+    return vertical * horizontal
+
+
+def mouth_profile(rows, cols, height, width):
+    """The mouth-and-jaw weight at pixel centres ``rows`` x ``cols`` (as ``feather_profile``) of a box."""
+    dy = (rows / height - MOUTH_CENTRE_Y) / MOUTH_RADIUS_Y
+    dx = (cols / width - MOUTH_CENTRE_X) / MOUTH_RADIUS_X
+    radius = (dy ** 2 + dx ** 2) ** 0.5
+    return smoothstep((1.0 - radius) / (1.0 - MOUTH_CORE))
 
 
 def _read_only(mask: np.ndarray) -> np.ndarray:
@@ -70,23 +101,18 @@ def feather_mask(height: int, width: int) -> np.ndarray:
     """(height, width, 1) float32 0..1 weight of the generated face inside a box of that size.
 
     1 over the lower face; fades in from 45% to 62% of the box height (below the nose), and fades out over
-    the last 12% of the box width and height at the sides and the bottom.
+    the last 12% of the box width and height at the sides and the bottom (``feather_profile``).
     """
-    edge = max(2.0, 0.12 * min(height, width))
-    rows, cols = _pixel_centres(height), _pixel_centres(width)
-    vertical = _smoothstep((rows - 0.45 * height) / (0.17 * height)) * _smoothstep((height - rows) / edge)
-    horizontal = _smoothstep(cols / edge) * _smoothstep((width - cols) / edge)
-    return _read_only(vertical[:, None] * horizontal[None, :])
+    rows, cols = _pixel_centres(height)[:, None], _pixel_centres(width)[None, :]
+    return _read_only(feather_profile(rows, cols, height, width, feather_edge(height, width)))
 
 
 @lru_cache(maxsize=64)
 def mouth_mask(height: int, width: int) -> np.ndarray:
     """(height, width, 1) float32 0..1: the mouth-and-jaw ellipse (see MOUTH_*), 1 inside MOUTH_CORE of its
     radius, easing (smoothstep) to 0 at its rim; 0 at the box's edges, the nose, the cheeks and the eyes."""
-    dy = (_pixel_centres(height) / height - MOUTH_CENTRE_Y) / MOUTH_RADIUS_Y
-    dx = (_pixel_centres(width) / width - MOUTH_CENTRE_X) / MOUTH_RADIUS_X
-    radius = np.sqrt(dy[:, None] ** 2 + dx[None, :] ** 2)
-    return _read_only(_smoothstep((1.0 - radius) / (1.0 - MOUTH_CORE)))
+    rows, cols = _pixel_centres(height)[:, None], _pixel_centres(width)[None, :]
+    return _read_only(mouth_profile(rows, cols, height, width))
 
 
 @lru_cache(maxsize=64)
@@ -117,11 +143,15 @@ def check_face(generated_rgb: np.ndarray) -> int:
     return int(shape[0])
 
 
+def shrinks_by_area(face_size, height, width):
+    """Whether a face of ``face_size`` px goes into a height x width box by area averaging: a face larger than the
+    generator's, into a box smaller on both axes (ints, or numpy / torch arrays of box sizes alike)."""
+    return (face_size > FACE_SIZE) & (height < face_size) & (width < face_size)
+
+
 def resize_filter(face_size: int, height: int, width: int) -> int:
     """The OpenCV interpolation that takes a face of ``face_size`` px into a box of height x width."""
-    if face_size > FACE_SIZE and height < face_size and width < face_size:
-        return cv2.INTER_AREA
-    return cv2.INTER_CUBIC
+    return cv2.INTER_AREA if shrinks_by_area(face_size, height, width) else cv2.INTER_CUBIC
 
 
 def resample_face(generated_rgb: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -137,12 +167,18 @@ def original_face(generated_rgb: np.ndarray, height: int, width: int) -> np.ndar
     return cv2.resize(face_uint8, (width, height))
 
 
+def seam_profile(mask):
+    """``4 m (1 - m)`` of blend mask values ``m`` (numpy or torch): 1 where face and frame mix half and half
+    (where a colour difference shows as a seam), 0 in the mask's core (where the mouth itself changes shape)
+    and outside it."""
+    return 4.0 * mask * (1.0 - mask)
+
+
 def seam_weights(mask: np.ndarray) -> np.ndarray:
-    """(h, w, 1) float32: where the colour statistics are measured, ``4 m (1 - m)`` of the blend mask ``m``: 1
-    where face and frame mix half and half (where a colour difference shows as a seam), 0 in the mask's core
-    (where the mouth itself changes shape) and outside it. A mask without a soft edge: the whole box."""
-    weights = 4.0 * mask * (1.0 - mask)
-    return weights if float(weights.sum()) > 1.0 else np.ones_like(mask)
+    """(h, w, 1) float32: where the colour statistics are measured, ``seam_profile`` of the blend mask; a mask
+    without a soft edge (total seam weight at most MIN_SEAM_WEIGHT): the whole box."""
+    weights = seam_profile(mask)
+    return weights if float(weights.sum()) > MIN_SEAM_WEIGHT else np.ones_like(mask)
 
 
 def _weighted_mean_and_std(pixels: np.ndarray, weights3: np.ndarray, total: float) -> tuple[np.ndarray, np.ndarray]:
@@ -164,13 +200,13 @@ def match_colours(face: np.ndarray, region: np.ndarray, weights: np.ndarray) -> 
     """
     total = float(weights.sum())
     weights3 = np.ascontiguousarray(np.broadcast_to(weights, face.shape), dtype=np.float32)
-    face_mean, face_std = _weighted_mean_and_std(cv2.transform(face, _RGB_TO_YCBCR), weights3, total)
-    region_ycc = cv2.transform(np.asarray(region, dtype=np.float32), _RGB_TO_YCBCR)
+    face_mean, face_std = _weighted_mean_and_std(cv2.transform(face, RGB_TO_YCBCR), weights3, total)
+    region_ycc = cv2.transform(np.asarray(region, dtype=np.float32), RGB_TO_YCBCR)
     region_mean, region_std = _weighted_mean_and_std(region_ycc, weights3, total)
-    gain = np.clip(region_std / np.maximum(face_std, 1e-6), 1.0 / MAX_COLOR_GAIN, MAX_COLOR_GAIN)
+    gain = np.clip(region_std / np.maximum(face_std, MIN_COLOR_STD), 1.0 / MAX_COLOR_GAIN, MAX_COLOR_GAIN)
     # RGB' = T^-1 (diag(gain) (T RGB - face_mean) + region_mean) = A RGB + b
-    to_rgb = _YCBCR_TO_RGB.astype(np.float64)
-    linear = to_rgb @ np.diag(gain) @ _RGB_TO_YCBCR.astype(np.float64)
+    to_rgb = YCBCR_TO_RGB.astype(np.float64)
+    linear = to_rgb @ np.diag(gain) @ RGB_TO_YCBCR.astype(np.float64)
     offset = to_rgb @ (region_mean - gain * face_mean)
     return cv2.transform(face, np.hstack([linear, offset[:, None]]).astype(np.float32))
 

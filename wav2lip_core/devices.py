@@ -68,3 +68,28 @@ def pick_dtype(precision: str, device: torch.device, fp16_preferred: bool | None
         return torch.float32
     half = fp16_suits(device) if fp16_preferred is None else fp16_preferred
     return torch.float16 if half else torch.float32
+
+
+class tuned_convolutions:
+    """Context: on a CUDA device, cuDNN times its convolution algorithms for each new input shape and keeps the
+    fastest (``torch.backends.cudnn.benchmark``) while our networks run; the setting is restored afterwards.
+
+    The flag is global to the process, and ComfyUI leaves it to its user (``--fast autotune``), so it is only
+    switched on around our own calls, whose shapes repeat (fixed batches of 96x96 faces, one detection size per
+    clip): each shape is tuned once, then every later batch of it runs on the fastest kernels. Elsewhere
+    (CPU, MPS) nothing changes.
+    """
+
+    def __init__(self, device: torch.device | str):
+        self._cuda = torch.device(device).type == "cuda"
+
+    def __enter__(self) -> "tuned_convolutions":
+        if self._cuda:
+            self._saved = torch.backends.cudnn.benchmark
+            torch.backends.cudnn.benchmark = True
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        if self._cuda:
+            torch.backends.cudnn.benchmark = self._saved
+        return False

@@ -9,12 +9,13 @@ import cv2
 import numpy as np
 import torch
 
+from .devices import tuned_convolutions
 from .models.wav2lip import FACE_SIZE
 
 Box = tuple[int, int, int, int]  # (y1, y2, x1, x2) in full-frame pixels; crop = frame[y1:y2, x1:x2]
 
 # float32(i / 255.0) computed in float64 and rounded once, exactly as the original's `/ 255.` then FloatTensor.
-_UINT8_TO_UNIT = (np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
+UINT8_TO_UNIT = (np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
 
 
 def crop_face(frame: np.ndarray, box: Box) -> np.ndarray:
@@ -36,7 +37,7 @@ def model_face_input(faces_rgb: np.ndarray) -> torch.Tensor:
     masked = faces_bgr.copy()
     masked[:, FACE_SIZE // 2:] = 0
     stacked = np.concatenate([masked, faces_bgr], axis=3)              # (B, 96, 96, 6) uint8
-    unit = _UINT8_TO_UNIT[stacked]                                      # float32 0..1
+    unit = UINT8_TO_UNIT[stacked]                                      # float32 0..1
     return torch.from_numpy(np.ascontiguousarray(unit.transpose(0, 3, 1, 2)))
 
 
@@ -53,7 +54,7 @@ def generate_faces(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.nda
     parameter = next(model.parameters())
     face_input = model_face_input(faces_rgb).to(device=parameter.device, dtype=parameter.dtype)
     mel_input = model_mel_input(chunks).to(device=parameter.device, dtype=parameter.dtype)
-    with torch.inference_mode():
+    with torch.inference_mode(), tuned_convolutions(parameter.device):
         generated_bgr = model(mel_input, face_input)
     generated_bgr = generated_bgr.float().cpu().numpy().transpose(0, 2, 3, 1)
     return np.ascontiguousarray(generated_bgr[..., ::-1])

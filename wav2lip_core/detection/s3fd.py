@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..batching import HalvingBatches
 from ..checkpoints import S3FD, CheckpointError, load_network, pack_weights_dir, resolve_checkpoint
+from ..devices import tuned_convolutions
 from .common import FaceDetectionError, as_rgb_uint8_frame, empty_detections
 
 # Per-channel means of the Caffe-trained (BGR) S3FD, subtracted in this order. The original Wav2Lip hands the
@@ -187,7 +188,10 @@ class S3FDDetector:
                                   f"copy (a lower detect_size, e.g. 640) or on the CPU.")
 
     def _forward(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        batch = torch.from_numpy(np.stack(frames)).to(self.device)
+        return self._forward_tensor(torch.from_numpy(np.stack(frames)).to(self.device))
+
+    def _forward_tensor(self, batch: torch.Tensor) -> list[np.ndarray]:
+        """(B, H, W, 3) uint8 RGB frames on the device -> their detections."""
         batch = batch.permute(0, 3, 1, 2).float()
         if self.color_order == "bgr":
             batch = batch.flip(1)
@@ -196,7 +200,7 @@ class S3FDDetector:
         if min(height, width) < MIN_INPUT_SIDE:   # pad bottom/right with the mean colour: boxes do not move
             batch = F.pad(batch, (0, max(0, MIN_INPUT_SIDE - width), 0, max(0, MIN_INPUT_SIDE - height)))
         batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
+        with torch.inference_mode(), tuned_convolutions(self.device):
             outputs = self.network(batch)
             return decode_s3fd_outputs(outputs, self.score_threshold)
 
@@ -210,4 +214,15 @@ class S3FDDetector:
                 results.extend(self._forward(same_size[start:stop]))
 
             self._batches.run(len(same_size), process)
+        return results
+
+    def detect_tensor(self, frames: torch.Tensor) -> list[np.ndarray]:
+        """``detect`` for frames already on the device: a (B, H, W, 3) uint8 RGB tensor, batched (and halved on
+        out-of-memory) the same way."""
+        results: list[np.ndarray] = []
+
+        def process(start: int, stop: int) -> None:
+            results.extend(self._forward_tensor(frames[start:stop].to(self.device)))
+
+        self._batches.run(int(frames.shape[0]), process)
         return results
