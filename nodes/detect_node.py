@@ -15,6 +15,8 @@ from wav2lip_core.models.wav2lip import FACE_SIZE
 from wav2lip_core.pipeline import check_boxes_fit
 
 from . import model_management as mm
+from .detect_device import crops_on_device, s3fd_on_device
+from .device_frames import DeviceUint8Frames
 from .tensors import Uint8Frames, check_image, image_to_uint8, uint8_to_image
 from .types import CATEGORY, WAV2LIP_FACES, FaceBoxes
 
@@ -161,11 +163,17 @@ class DetectFaces:
     @staticmethod
     def _detect(frames: Uint8Frames, options: DetectionOptions, progress: mm.Progress):
         on_progress = mm.interruptible_progress(progress, start=0, span=len(frames))
+        tensor_device = mm.tensor_path_device()
+        if tensor_device is not None:          # frames rounded to bytes on the device, a batch at a time
+            frames = DeviceUint8Frames(frames.image, len(frames), tensor_device)
         if options.detector == "s3fd":
             managed = managed_s3fd()
             size = S3FDDetector.default_detect_size if options.detect_size == AUTO else options.detect_size
             network = managed.load(s3fd_working_memory(frames.height, frames.width, size, options.batch_size))
             instance = S3FDDetector(network, device=managed.load_device, batch_size=options.batch_size)
+            if tensor_device is not None:
+                instance = s3fd_on_device(instance, size, frames.height, frames.width, options.batch_size)
+                options = options.with_changes(detect_size=AUTO, batch_size=instance.batch_size)
             return detect_face_boxes(frames, options, detector=instance, progress=on_progress)
         return detect_face_boxes(frames, options, device=str(mm.compute_device()), search_dirs=mm.model_search_dirs(),
                                  progress=on_progress)
@@ -177,6 +185,9 @@ def face_crops(images: torch.Tensor, faces: FaceBoxes, progress: mm.Progress) ->
     crops = torch.zeros((faces.num_frames, FACE_SIZE, FACE_SIZE, 3), dtype=torch.float32,
                         device=mm.intermediate_device())
     with_face = np.flatnonzero(faces.found)
+    if mm.tensor_path_device() is not None:
+        crops_on_device(images, faces, with_face, crops, mm.tensor_path_device(), progress, CROP_BATCH)
+        return crops
     for start in range(0, len(with_face), CROP_BATCH):
         mm.throw_if_interrupted()
         indices = with_face[start:start + CROP_BATCH]

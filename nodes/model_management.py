@@ -109,6 +109,28 @@ def intermediate_device() -> torch.device:
     return comfy_mm.intermediate_device() if IN_COMFYUI else torch.device("cpu")
 
 
+# Tests set this: the nodes' tensor path (see tensor_path_device) then runs on the CPU device too.
+TENSOR_PATH_ON_CPU = False
+
+
+def tensor_path_device() -> torch.device | None:
+    """Where Detect Faces, Wav2Lip Sync and Paste Back work on frames as batched tensor operations: the compute
+    device when it is a CUDA GPU (or, with TENSOR_PATH_ON_CPU, whatever it is); None: their CPU path (numpy and
+    OpenCV frame by frame, exact to the original), also on Apple's MPS, where the tensor path is untested."""
+    device = compute_device()
+    return device if device.type == "cuda" or TENSOR_PATH_ON_CPU else None
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    """Bytes free for working buffers on ``device`` (ComfyUI's count inside ComfyUI; CUDA's own outside it;
+    the CPU: taken as plenty, batches there are bounded by other limits)."""
+    if IN_COMFYUI:
+        return int(comfy_mm.get_free_memory(device))
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return 2**40
+
+
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     """The engine's precision choice (``auto``: fp16 where it is fast, never bf16), with ComfyUI's own judgement
     of the GPU deciding where fp16 is fast."""

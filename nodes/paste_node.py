@@ -7,6 +7,7 @@ from wav2lip_core.blend import BLEND_MODES, changed_region_mask, check_blend_mod
 from wav2lip_core.models.wav2lip import FACE_SIZE
 
 from . import model_management as mm
+from .paste_device import paste_on_device
 from .tensors import check_image, image_to_uint8, image_to_unit_float, uint8_to_image
 from .types import CATEGORY, WAV2LIP_SYNC, SyncPlan
 
@@ -94,24 +95,36 @@ class PasteBack:
         changed = (torch.zeros((sync.num_frames, height, width), dtype=torch.float32, device=device)
                    if mask == "changed region" else None)
         progress = mm.Progress(sync.num_frames)
-        for start in range(0, sync.num_frames, PASTE_BATCH):
-            mm.throw_if_interrupted()
-            stop = min(start + PASTE_BATCH, sync.num_frames)
-            faces = image_to_unit_float(generated_faces[start:stop])
-            for index in range(start, stop):
-                # The frame as it came in (no rounding outside the face box), then only the box is redone in
-                # the engine's uint8 RGB: the same pixels as the engine's lipsync(), without full-frame copies.
-                output[index].copy_(images[int(sync.source_frames[index]), :, :, :3])
-                weight = float(sync.paste_weights[index])
-                if not sync.found[index] or weight <= 0.0:          # no face, or a pause kept as it is
-                    continue
-                y1, y2, x1, x2 = (int(v) for v in sync.boxes[index])
-                box = (0, y2 - y1, 0, x2 - x1)
-                region = image_to_uint8(output[index:index + 1, y1:y2, x1:x2])[0]
-                paste_face(region, faces[index - start], box, blend, color_match=color_match, strength=weight)
-                output[index, y1:y2, x1:x2] = uint8_to_image(region[None], device)[0]
-                if changed is not None:
-                    box_mask = changed_region_mask(y2 - y1, x2 - x1, box, blend, strength=weight)
-                    changed[index, y1:y2, x1:x2] = torch.from_numpy(box_mask).to(device)
-            progress.advance(stop - start)
+        tensor_device = mm.tensor_path_device()
+        if tensor_device is not None:
+            paste_on_device(images, generated_faces, sync, blend, color_match, output, changed, tensor_device,
+                            progress)
+        else:
+            paste_on_cpu(images, generated_faces, sync, blend, color_match, output, changed, progress)
         return (output, changed if changed is not None else mm.disabled_output(MASK_OFF_MESSAGE))
+
+
+def paste_on_cpu(images: torch.Tensor, generated_faces: torch.Tensor, sync: SyncPlan, blend: str, color_match: bool,
+                 output: torch.Tensor, changed: torch.Tensor | None, progress: mm.Progress) -> None:
+    """Paste Back frame by frame with the engine's numpy paste (blend.paste_face), exact to the original."""
+    device = output.device
+    for start in range(0, sync.num_frames, PASTE_BATCH):
+        mm.throw_if_interrupted()
+        stop = min(start + PASTE_BATCH, sync.num_frames)
+        faces = image_to_unit_float(generated_faces[start:stop])
+        for index in range(start, stop):
+            # The frame as it came in (no rounding outside the face box), then only the box is redone in
+            # the engine's uint8 RGB: the same pixels as the engine's lipsync(), without full-frame copies.
+            output[index].copy_(images[int(sync.source_frames[index]), :, :, :3])
+            weight = float(sync.paste_weights[index])
+            if not sync.found[index] or weight <= 0.0:          # no face, or a pause kept as it is
+                continue
+            y1, y2, x1, x2 = (int(v) for v in sync.boxes[index])
+            box = (0, y2 - y1, 0, x2 - x1)
+            region = image_to_uint8(output[index:index + 1, y1:y2, x1:x2])[0]
+            paste_face(region, faces[index - start], box, blend, color_match=color_match, strength=weight)
+            output[index, y1:y2, x1:x2] = uint8_to_image(region[None], device)[0]
+            if changed is not None:
+                box_mask = changed_region_mask(y2 - y1, x2 - x1, box, blend, strength=weight)
+                changed[index, y1:y2, x1:x2] = torch.from_numpy(box_mask).to(device)
+        progress.advance(stop - start)

@@ -84,6 +84,11 @@ class Uint8Frames(Sequence):
         return image_to_uint8(self._image[index:index + 1])[0]
 
     @property
+    def image(self) -> torch.Tensor:
+        """The IMAGE batch the frames are read from."""
+        return self._image
+
+    @property
     def height(self) -> int:
         return int(self._image.shape[1])
 
