@@ -1,6 +1,6 @@
 """The tensor paths of the engine (tensor_resize, paste_torch, faces_torch, detection.device_resize) against the
-numpy / OpenCV paths they stand in for, on CPU tensors: the same code runs on a GPU (bench/gpu.sh checks the
-agreement there too)."""
+numpy / OpenCV paths they stand in for, on CPU tensors: the same code runs on a GPU (bench/gpu.sh checks Paste
+Back's and the crops' agreement there)."""
 from __future__ import annotations
 
 import cv2

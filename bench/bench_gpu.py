@@ -1,0 +1,337 @@
+"""The GPU benchmark (issue 15), in one process: the node chain at 1080p, the generator, then the CLI beside
+the original, printed as one table. bench/gpu.sh runs it on the device machine (bench/README.md says how).
+
+- nodes: Audio To Mel -> Detect Faces -> Wav2Lip Sync -> Paste Back through the node functions, outside
+  ComfyUI (nodes/model_management.py's plain-torch fallback: the compute device is the GPU), on an IMAGE batch
+  already in memory ((N, 1080, 1920, 3) float32 RGB 0..1, bench_nodes_memory's astronaut frames), first with a
+  manual box, then with S3FD on every frame (random weights scaled as bench_cli's). Seconds and fps per node
+  and for the chain, after a short warm-up run (model upload, cuDNN autotuning). Memory: the GPU's peak per node
+  at N / 4 and at N frames with the box (flat: the same at both lengths) and the process's peak RSS.
+- generator: Wav2Lip alone on random inputs already on the GPU, fp32 and fp16 (prepare_for_inference: decoder
+  in half), batch 128 and 512, cudnn.benchmark on (devices.tuned_convolutions), and fp16 replayed from a CUDA
+  graph, to see whether graphs pay.
+- CLI: bench_cli's end-to-end rows (a fresh process per run; ours and, where .orig holds the original checkout,
+  the original): 720p --box, 720p S3FD, 1080p --box.
+
+    python3 bench/bench_gpu.py [--frames 747] [--skip-cli] [--cpu-smoke]
+
+``--cpu-smoke``: a few frames on the CPU, the nodes forced onto their tensor path, batch 8, no CLI: checks that
+the script runs end to end where there is no GPU (its numbers mean nothing).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import resource
+import time
+
+import torch
+
+import bench_cli
+from bench_nodes_memory import _input_images, _speech, _use_random_s3fd
+from common import Row, Timing, face_box, format_table, machine_description, make_clip, random_checkpoint
+
+HEIGHT, WIDTH = 1080, 1920
+FPS = 25.0
+SHORTEST_CLIP = 8            # frames: the speech for fewer is too short for one mel chunk
+NODES = ("AudioToMel", "DetectFaces", "Wav2LipSync", "PasteBack")
+GB = 1e9
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _gpu_peak_gb(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / GB if device.type == "cuda" else None
+
+
+def _reset_gpu_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+# ------------------------------------------------------------------------------------------------ node chain
+def run_chain(images: torch.Tensor, generator, detector: str, batch_size: int) -> dict:
+    """One pass of the four nodes over ``images``; seconds and GPU peak per node, output frames."""
+    from nodes import NODE_CLASS_MAPPINGS
+    from nodes import model_management as mm
+
+    device = mm.compute_device()
+    count = int(images.shape[0])
+    result: dict = {"frames": count, "seconds": {}, "gpu_peak_gb": {}}
+
+    def node(name: str, **inputs):
+        cls = NODE_CLASS_MAPPINGS[name]
+        _synchronize(device)
+        _reset_gpu_peak(device)
+        started = time.perf_counter()
+        outputs = getattr(cls(), cls.FUNCTION)(**inputs)
+        _synchronize(device)
+        result["seconds"][name] = time.perf_counter() - started
+        result["gpu_peak_gb"][name] = _gpu_peak_gb(device)
+        return outputs
+
+    mel, frame_count, _ = node("AudioToMel", audio=_speech(count), fps=FPS)
+    detect = {"detector": "s3fd", "pad_top": 0, "pad_bottom": 10, "pad_left": 0, "pad_right": 0,
+              "smoothing": "centered", "smooth_window": 5, "detect_size": 0, "detect_every": 1,
+              "on_missing": "nearest", "face_index": -1, "batch_size": 16,
+              "manual_box": "" if detector == "s3fd" else ", ".join(map(str, face_box(HEIGHT, WIDTH)))}
+    faces, crops = node("DetectFaces", images=images, frame_count=frame_count, **detect)
+    generated, plan = node("Wav2LipSync", wav2lip_model=generator, faces=faces, face_crops=crops, mel=mel,
+                           loop_mode="loop", batch_size=batch_size)
+    output, _ = node("PasteBack", images=images, generated_faces=generated, sync=plan, blend="feather",
+                     mask="off")
+    result["output_frames"] = int(output.shape[0])
+    result["found"] = int(faces.found.sum())
+    del output, generated, crops
+    gc.collect()
+    return result
+
+
+def load_generator():
+    """The random generator checkpoint loaded as Load Wav2Lip Model does (precision auto)."""
+    from nodes import model_management as mm
+    from nodes.types import Wav2LipModel
+    from wav2lip_core.checkpoints import load_wav2lip
+
+    path = random_checkpoint()
+    dtype = mm.pick_dtype("auto", mm.compute_device())
+    module = load_wav2lip(path, device=mm.offload_device(), dtype=dtype)
+    return Wav2LipModel(managed=mm.ManagedModel(module, name=path.name), path=path, dtype=dtype), dtype
+
+
+def chain_rows(frames: int, batch_size: int, smoke: bool) -> tuple[list[Row], list[str]]:
+    """The node chain with a manual box (at frames // 4 and frames, for memory) and with S3FD; rows and notes."""
+    from nodes import model_management as mm
+
+    device = mm.compute_device()
+    generator, dtype = load_generator()
+    _use_random_s3fd()
+    started = time.perf_counter()
+    images = _input_images(frames)
+    notes = [f"input IMAGE {tuple(images.shape)} float32 built in {time.perf_counter() - started:.1f} s "
+             f"({images.numel() * 4 / GB:.1f} GB); nodes on {device} ({dtype}), tensor path "
+             f"{'on' if mm.tensor_path_device() is not None else 'off'}"]
+    warm = min(frames, SHORTEST_CLIP if smoke else 32)
+    for detector in ("manual box", "s3fd"):                # warm-up: uploads, cuDNN autotuning, allocator
+        run_chain(images[:warm], generator, detector, batch_size)
+    quarter = max(SHORTEST_CLIP, frames // 4)
+    runs = [("manual box", quarter), ("manual box", frames), ("s3fd", frames)]
+    rows, memory = [], []
+    for detector, count in runs:
+        result = run_chain(images[:count], generator, detector, batch_size)
+        chain_seconds = sum(result["seconds"][name] for name in NODES[1:])
+        for name in NODES:
+            seconds = result["seconds"][name]
+            rows.append(Row(stage=f"nodes, {detector}: {name}", resolution="1080p", frames=count,
+                            ours=Timing([seconds]), note=_gpu_note(result["gpu_peak_gb"][name])))
+        rows.append(Row(stage=f"nodes, {detector}: Detect + Sync + Paste", resolution="1080p", frames=count,
+                        ours=Timing([chain_seconds]),
+                        note=f"faces found on {result['found']} of {count} frames; one run after a warm-up"))
+        peaks = " / ".join("-" if result["gpu_peak_gb"][n] is None else f"{result['gpu_peak_gb'][n]:.2f}"
+                           for n in NODES)
+        memory.append(f"GPU peak GB per node ({' / '.join(NODES)}), {detector}, {count} frames: {peaks}")
+    notes += memory
+    notes.append(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.1f} GB "
+                 f"(input IMAGE + one output IMAGE + the rest)")
+    notes += agreement_notes(images)
+    del images
+    gc.collect()
+    return rows, notes
+
+
+def _gpu_note(peak: float | None) -> str:
+    return "" if peak is None else f"GPU peak {peak:.2f} GB"
+
+
+# ------------------------------------------------------------------------------------------------- agreement
+class cpu_path:
+    """Context: the nodes take their CPU path (numpy / OpenCV), whatever device there is."""
+
+    def __enter__(self):
+        from nodes import model_management as mm
+
+        self._mm, self._saved = mm, (mm.compute_device, mm.TENSOR_PATH_ON_CPU)
+        mm.compute_device, mm.TENSOR_PATH_ON_CPU = (lambda: torch.device("cpu")), False
+        return self
+
+    def __exit__(self, *exc_info):
+        self._mm.compute_device, self._mm.TENSOR_PATH_ON_CPU = self._saved
+        return False
+
+
+def agreement_notes(images: torch.Tensor, frames: int = 16) -> list[str]:
+    """The tensor path against the CPU path on the first ``frames`` frames: Detect Faces' crops (manual box) and
+    Paste Back's frames for every blend, color_match off and on, 96 and 384 px faces (the crops themselves as
+    faces); max |difference| in 1/255 (issue 15: at most 2 on pasted frames)."""
+    from nodes import NODE_CLASS_MAPPINGS
+    from nodes.sync_node import make_sync_plan
+    from wav2lip_core.blend import BLEND_MODES
+
+    def call(name: str, **inputs):
+        cls = NODE_CLASS_MAPPINGS[name]
+        return getattr(cls(), cls.FUNCTION)(**inputs)
+
+    def levels(a: torch.Tensor, b: torch.Tensor) -> int:
+        return int(((a.float() * 255).round() - (b.float() * 255).round()).abs().max())
+
+    sample = images[:frames]
+    detect = {"detector": "s3fd", "manual_box": ", ".join(map(str, face_box(HEIGHT, WIDTH)))}
+    faces, crops = call("DetectFaces", images=sample, **detect)
+    with cpu_path():
+        _, crops_on_cpu = call("DetectFaces", images=sample, **detect)
+    plan = make_sync_plan(faces, int(sample.shape[0]), "loop")
+    large = torch.nn.functional.interpolate(crops.permute(0, 3, 1, 2), size=(384, 384), mode="bicubic")
+    face_sets = {96: crops, 384: large.clamp(0, 1).permute(0, 2, 3, 1).contiguous()}
+    worst, found = 0, [f"agreement, {int(sample.shape[0])} frames at 1080p: Detect Faces' crops differ by "
+                       f"{levels(crops, crops_on_cpu)}/255; Paste Back, max |GPU - CPU| in 1/255 "
+                       f"(color_match off/on):"]
+    for size, generated in face_sets.items():
+        for blend in BLEND_MODES:
+            differences = []
+            for color_match in (False, True):
+                inputs = dict(images=sample, generated_faces=generated, sync=plan, blend=blend, mask="off",
+                              color_match=color_match)
+                pasted = call("PasteBack", **inputs)[0]
+                with cpu_path():
+                    differences.append(levels(pasted, call("PasteBack", **inputs)[0]))
+            worst = max(worst, *differences)
+            found.append(f"  {blend} {size} px: {differences[0]}/{differences[1]}")
+    found.append(f"agreement: {'OK' if worst <= 2 else 'FAILED'} (worst {worst}/255, limit 2/255)")
+    return found
+
+
+# ------------------------------------------------------------------------------------------------- generator
+def _time_passes(function, device: torch.device, repeats: int) -> Timing:
+    for _ in range(3):                                     # cuDNN autotuning, allocator
+        function()
+    seconds = []
+    for _ in range(repeats):
+        _synchronize(device)
+        started = time.perf_counter()
+        function()
+        _synchronize(device)
+        seconds.append(time.perf_counter() - started)
+    return Timing(seconds)
+
+
+def generator_rows(device: torch.device, batches: list[int], repeats: int) -> list[Row]:
+    """Generator fps by precision and batch (inputs already on the device), and fp16 from a CUDA graph."""
+    from random_weights import random_wav2lip
+
+    from wav2lip_core.devices import tuned_convolutions
+    from wav2lip_core.fast_inference import prepare_for_inference
+
+    loaded = random_wav2lip(seed=0).eval().requires_grad_(False)
+    precisions = {"fp32": torch.float32}
+    if device.type == "cuda":
+        precisions["fp16"] = torch.float16
+    rows, tuning = [], "cudnn.benchmark; " if device.type == "cuda" else ""
+    for label, dtype in precisions.items():
+        model = prepare_for_inference(copy.deepcopy(loaded), device, dtype)
+        parameter_dtype = next(model.parameters()).dtype
+        for batch in batches:
+            mel = torch.randn(batch, 1, 80, 16, device=device, dtype=parameter_dtype)
+            faces = torch.rand(batch, 6, 96, 96, device=device, dtype=parameter_dtype)
+
+            def one_pass():
+                with torch.inference_mode(), tuned_convolutions(device):
+                    model(mel, faces)
+
+            timing = _time_passes(one_pass, device, repeats)
+            rows.append(Row(stage=f"generator {label}, batch {batch}", resolution="96x96", frames=batch,
+                            ours=timing, note=f"{tuning}median of {repeats}, best {batch / timing.best:.0f} fps"))
+            if label == "fp16" and batch == max(batches):
+                rows.append(_graph_row(model, mel, faces, device, repeats, batch))
+        del model
+    return rows
+
+
+def _graph_row(model, mel, faces, device, repeats: int, batch: int) -> Row:
+    """The same pass captured once in a CUDA graph and replayed (no per-layer launch overhead)."""
+    from wav2lip_core.devices import tuned_convolutions
+
+    try:
+        with torch.inference_mode(), tuned_convolutions(device):
+            stream = torch.cuda.Stream(device)
+            stream.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(stream):
+                for _ in range(3):
+                    model(mel, faces)
+            torch.cuda.current_stream(device).wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                model(mel, faces)
+        timing = _time_passes(graph.replay, device, repeats)
+        return Row(stage=f"generator fp16, batch {batch}, CUDA graph", resolution="96x96", frames=batch,
+                   ours=timing, note=f"median of {repeats}, best {batch / timing.best:.0f} fps")
+    except Exception as error:                              # report, do not stop the benchmark
+        return Row(stage=f"generator fp16, batch {batch}, CUDA graph", resolution="96x96", frames=batch,
+                   ours=None, note=f"failed: {str(error).splitlines()[0][:120]}")
+
+
+# ------------------------------------------------------------------------------------------------------- CLI
+def cli_rows() -> list[Row]:
+    """bench_cli's end-to-end rows on the GPU: 720p --box, 720p S3FD on every frame, 1080p --box."""
+    clip_frames = bench_cli.CLIP_FRAMES
+    rows = []
+    for label, (height, width) in (("720p", (720, 1280)), ("1080p", (1080, 1920))):
+        clip = make_clip(height, width, clip_frames)
+        rows += bench_cli._rows_for_case("CLI end to end, --box", label, clip, face_box(height, width), 1)
+        if label == "720p":
+            rows += bench_cli._rows_for_case(f"CLI end to end, S3FD on {bench_cli.OUTPUT_FRAMES} frames", label,
+                                             clip, None, 1, s3fd=bench_cli.random_s3fd_weights(),
+                                             ours_extra=["--detector", "s3fd"])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=747, help="frames through the node chain (747: 30 s)")
+    parser.add_argument("--batch-size", type=int, default=512, help="Wav2Lip Sync's batch_size")
+    parser.add_argument("--skip-cli", action="store_true", help="no CLI rows")
+    parser.add_argument("--cpu-smoke", action="store_true",
+                        help="a few frames on the CPU through the tensor path: checks the script runs")
+    args = parser.parse_args()
+    args.frames = max(SHORTEST_CLIP, args.frames)
+    from nodes import model_management as mm
+
+    if args.cpu_smoke:
+        mm.TENSOR_PATH_ON_CPU = True
+        mm.compute_device = lambda: torch.device("cpu")
+        args.frames, args.batch_size, args.skip_cli = SHORTEST_CLIP, 8, True
+    device = mm.compute_device()
+    if device.type != "cuda" and not args.cpu_smoke:
+        raise SystemExit(f"no CUDA device (compute device {device}); use --cpu-smoke to check the script on a CPU")
+    torch.set_grad_enabled(False)
+    print(machine_description(), flush=True)
+    if device.type == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name(device)}, torch {torch.__version__}, "
+              f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}", flush=True)
+    rows, notes = chain_rows(args.frames, args.batch_size, args.cpu_smoke)
+    batches = [8] if args.cpu_smoke else [128, 512]
+    rows += _or_failure("generator", lambda: generator_rows(device, batches, 2 if args.cpu_smoke else 10))
+    if not args.skip_cli:
+        rows += _or_failure("CLI", cli_rows)
+    print(format_table(rows))
+    for note in notes:
+        print(f"- {note}")
+
+
+def _or_failure(part: str, rows) -> list[Row]:
+    """``rows()``, or one row saying why that part failed (the table printed either way)."""
+    try:
+        return rows()
+    except Exception as error:
+        import traceback
+
+        traceback.print_exc()
+        return [Row(stage=f"{part}: failed", resolution="-", frames=0, ours=None,
+                    note=f"{type(error).__name__}: {str(error).splitlines()[0][:150] if str(error) else ''}")]
+
+
+if __name__ == "__main__":
+    main()
