@@ -24,7 +24,7 @@ import torch
 
 from wav2lip_core.tensor_resize import to_uint8_values
 
-from .tensors import check_image
+from .tensors import Uint8Frames
 
 # Host bytes one staging slot may hold for a batch of face regions (a batch with a larger union is split).
 MAX_REGION_BYTES = 256 * 2**20
@@ -117,38 +117,25 @@ def gather_rgb(source: torch.Tensor, indices: np.ndarray, box: tuple[int, int, i
     return torch.index_select(view, 0, index, out=host)
 
 
-class DeviceUint8Frames(Sequence):
-    """A read-only view of an IMAGE batch as engine frames (``frames[i]``: numpy uint8 (H, W, 3) RGB, the same
-    bytes as tensors.Uint8Frames gives), converted DETECT_CONVERT_BATCH frames at a time on ``device``: each
-    batch goes up once as floats, is rounded there, and comes back as bytes into pinned memory. The last two
-    batches stay at hand (the tracker steps back a frame to follow a face); older ones are converted again."""
+class DeviceUint8Frames(Uint8Frames):
+    """Uint8Frames (the same bytes) converted DETECT_CONVERT_BATCH frames at a time on ``device``: each batch goes
+    up once as floats, is rounded there, and comes back as bytes into pinned memory. The last two batches stay
+    at hand (the tracker steps back a frame to follow a face); older ones are converted again."""
 
     def __init__(self, image: torch.Tensor, count: int, device: torch.device, batch: int = DETECT_CONVERT_BATCH):
-        check_image(image)
-        self._image, self._count, self._device, self._batch = image, max(0, min(int(count), image.shape[0])), \
-            torch.device(device), max(1, int(batch))
+        super().__init__(image, count)
+        self._device, self._batch = torch.device(device), max(1, int(batch))
         self._staging = Staging(self._device)
         self._held: dict[int, tuple[int, np.ndarray]] = {}         # batch number -> (slot, frames)
-
-    def __len__(self) -> int:
-        return self._count
-
-    @property
-    def height(self) -> int:
-        return int(self._image.shape[1])
-
-    @property
-    def width(self) -> int:
-        return int(self._image.shape[2])
 
     def _frames_of_batch(self, number: int) -> np.ndarray:
         if number not in self._held:
             slot = number % 2
             self._held = {key: value for key, value in self._held.items() if value[0] != slot}
-            start, stop = number * self._batch, min((number + 1) * self._batch, self._count)
+            start, stop = number * self._batch, min((number + 1) * self._batch, len(self))
             floats = self._staging.buffer("floats", slot, (stop - start, self.height, self.width, 3),
-                                          self._image.dtype)
-            floats.copy_(self._image[start:stop, :, :, :3])
+                                          self.image.dtype)
+            floats.copy_(self.image[start:stop, :, :, :3])
             values = to_uint8_values(to_device(floats, self._device)).to(torch.uint8)
             # A new host tensor per batch (PyTorch caches pinned blocks): frames handed out stay valid for as
             # long as a caller holds them, and are freed with the last reference.
@@ -157,12 +144,8 @@ class DeviceUint8Frames(Sequence):
             self._held[number] = (slot, host.numpy())
         return self._held[number][1]
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return np.stack([self[i] for i in range(*index.indices(self._count))])
-        index = int(index)
-        if index < 0:
-            index += self._count
-        if not 0 <= index < self._count:
-            raise IndexError(f"frame {index} out of range for {self._count} frames")
+    def _frames(self, index: slice) -> np.ndarray:
+        return np.stack([self._frame(i) for i in range(*index.indices(len(self)))])
+
+    def _frame(self, index: int) -> np.ndarray:
         return self._frames_of_batch(index // self._batch)[index % self._batch]

@@ -75,12 +75,19 @@ class Uint8Frames(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return image_to_uint8(self._image[:self._count][index])
+            return self._frames(index)
         index = int(index)
         if index < 0:
             index += self._count
         if not 0 <= index < self._count:
             raise IndexError(f"frame {index} out of range for {self._count} frames")
+        return self._frame(index)
+
+    def _frames(self, index: slice) -> np.ndarray:
+        return image_to_uint8(self._image[:self._count][index])
+
+    def _frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` (0 <= index < len)."""
         return image_to_uint8(self._image[index:index + 1])[0]
 
     @property
