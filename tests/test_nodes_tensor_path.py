@@ -38,8 +38,14 @@ def tensor_path(monkeypatch):
     assert mm.tensor_path_device() == torch.device("cpu")
 
 
-def test_on_the_cpu_the_nodes_keep_their_exact_cpu_path_unless_told_otherwise():
-    assert mm.compute_device().type != "cuda" and mm.tensor_path_device() is None
+def test_the_tensor_path_is_taken_on_cuda_devices_only_unless_a_test_forces_it_on_the_cpu(monkeypatch):
+    for device, expected in [("cpu", None), ("mps", None), ("cuda", torch.device("cuda")),
+                             ("cuda:1", torch.device("cuda:1"))]:
+        monkeypatch.setattr(mm, "compute_device", lambda name=device: torch.device(name))
+        assert mm.tensor_path_device() == expected
+    monkeypatch.setattr(mm, "compute_device", lambda: torch.device("cpu"))
+    monkeypatch.setattr(mm, "TENSOR_PATH_ON_CPU", True)
+    assert mm.tensor_path_device() == torch.device("cpu")
 
 
 def test_the_tensor_path_gives_the_cpu_paths_crops_faces_and_frames(generator, speech, monkeypatch):
