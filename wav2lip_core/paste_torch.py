@@ -23,7 +23,8 @@ import torch
 from .blend import (MAX_COLOR_GAIN, MIN_COLOR_STD, MIN_SEAM_WEIGHT, RGB_TO_YCBCR, YCBCR_TO_RGB, check_blend_mode,
                     check_face, feather_edge, feather_profile, mouth_profile, seam_profile, shrinks_by_area)
 from .models.wav2lip import FACE_SIZE
-from .tensor_resize import linear_taps, resample, resample_matrices, resize_uint8_linear, to_uint8_values
+from .tensor_resize import (full_float32_matmul, linear_taps, resample, resample_matrices, resize_uint8_linear,
+                            to_uint8_values)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class BoxBatch:
         offsets_y, offsets_x = np.arange(length_y), np.arange(length_x)
         rows = np.minimum(y1[:, None] + offsets_y[None, :], frame_height - 1)
         cols = np.minimum(x1[:, None] + offsets_x[None, :], frame_width - 1)
-        inside = (offsets_y[None, :, None] < heights[:, None, None]) & (offsets_x[None, None, :] < widths[:, None, None])
+        inside = (offsets_y[None, :, None] < heights[:, None, None]) & \
+            (offsets_x[None, None, :] < widths[:, None, None])
         to_device = [torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (rows, cols, inside)]
         return cls(frames, y1, x1, heights, widths, *to_device)
 
@@ -170,7 +172,8 @@ def paste_faces(frames: torch.Tensor, faces: torch.Tensor, boxes, strengths=None
     face = resampled_faces(faces[torch.from_numpy(batch.frames).to(device)], mode, batch)
     masks = box_masks(mode, batch, device)
     if color_match:
-        face = match_colours(face, region, masks, batch.inside)
+        with full_float32_matmul():            # TF32 (if a host switched it on) would move levels by a quarter
+            face = match_colours(face, region, masks, batch.inside)
     weight = masks * torch.from_numpy(strengths[batch.frames]).to(device)[:, None, None]
     blended = region + (face - region) * weight[..., None]
     pasted = (blended + 0.5).clamp_(0, 255).floor_()                  # as np.clip(x + 0.5, 0, 255).astype(uint8)
