@@ -103,6 +103,18 @@ def test_on_the_cpu_each_folded_unit_is_one_fused_call_giving_what_its_three_ste
         torch.testing.assert_close(prepared.double()(mel, faces), unfused.double()(mel, faces), atol=1e-12, rtol=0)
 
 
+def test_a_generator_loaded_inside_inference_mode_runs_as_one_loaded_outside(wav2lip_model):
+    """ComfyUI runs its nodes under torch.inference_mode(), so Load Wav2Lip Model's weights are inference tensors
+    (they have no version counter)."""
+    generator = torch.Generator().manual_seed(5)
+    mel, faces = torch.randn(2, 1, 80, 16, generator=generator), torch.rand(2, 6, 96, 96, generator=generator)
+    outside = prepare_for_inference(copy.deepcopy(wav2lip_model), "cpu", torch.float32)
+    with torch.inference_mode():
+        inside = prepare_for_inference(copy.deepcopy(wav2lip_model), "cpu", torch.float32)
+        assert all(parameter.is_inference() for parameter in inside.parameters())
+        torch.testing.assert_close(inside(mel, faces), outside(mel, faces), atol=0, rtol=0)
+
+
 def test_prepared_generator_accepts_nchw_and_channels_last_inputs_alike(wav2lip_model):
     prepared = prepare_for_inference(copy.deepcopy(wav2lip_model), "cpu", torch.float32)
     generator = torch.Generator().manual_seed(3)

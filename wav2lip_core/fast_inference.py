@@ -127,9 +127,15 @@ def _fused_cpu_call_applies(x: torch.Tensor, conv: ConvLayer) -> bool:
 _packed_weights: dict[int, tuple[tuple[int, int], torch.Tensor]] = {}
 
 
+def _weight_stamp(weight: torch.Tensor) -> tuple[int, int]:
+    """Where the weight's values are and how often they were changed in place. Weights made under
+    torch.inference_mode() (ComfyUI runs its nodes so) have no version counter: only their storage is watched."""
+    return weight.data_ptr(), (-1 if weight.is_inference() else weight._version)
+
+
 def _packed_conv_weight(conv: nn.Conv2d, input_shape: torch.Size) -> torch.Tensor:
     weight = conv.weight
-    stamp = (weight.data_ptr(), weight._version)
+    stamp = _weight_stamp(weight)
     cached = _packed_weights.get(id(weight))
     if cached is None or cached[0] != stamp:
         if cached is None:
