@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .audio import FRAME_RATE_RANGE, check_frame_rate
+from .encoders import DEFAULT_CRF, X264, encoder_options
 
 WRITE_QUEUE_BATCHES = 2   # batches of frames waiting for the encoder at most (bounds memory)
 READ_AHEAD_BYTES = 64 * 2**20   # decoded frames waiting to be used at most (2 to 16 frames)
@@ -221,7 +222,7 @@ class Mp4Writer:
     """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float,
-                 audio_path: str | os.PathLike | None = None, crf: int = 18) -> None:
+                 audio_path: str | os.PathLike | None = None, crf: int = DEFAULT_CRF, encoder: str = X264) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Same folder (so the final move is a rename), same suffix (ffmpeg picks the container from it), hidden.
@@ -233,8 +234,7 @@ class Mp4Writer:
             command += ["-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
         if width % 2 or height % 2:
             command += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]     # only then: the filter costs time per frame
-        command += ["-c:v", "libx264", "-preset", "veryfast",
-                    "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(self._temporary)]
+        command += [*encoder_options(encoder, crf), "-movflags", "+faststart", str(self._temporary)]
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self.frames_written = 0
         # Frames go down the pipe from a background thread, so the caller computes the next batch while ffmpeg

@@ -3,8 +3,8 @@
 
 Takes the original inference.py's options (same names and meaning; ``--checkpoint_path`` is accepted too) plus
 ours: ``--blend``, ``--color_match``, ``--silence``, ``--silence_db``, ``--offset_frames``, ``--device``,
-``--precision``, ``--loop``, ``--detector``, ``--on_missing_face``, ``--smoothing``, ``--detect_size``,
-``--detect_every``, ``--tracking``, ``--face_index``.
+``--precision``, ``--encoder``, ``--loop``, ``--detector``, ``--on_missing_face``, ``--smoothing``,
+``--detect_size``, ``--detect_every``, ``--tracking``, ``--face_index``.
 """
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ from ..checkpoints import CheckpointError, load_wav2lip, pack_weights_dir
 from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
                          TRACKING_MODES, DetectionOptions, FaceDetectionError, detect_face_boxes, fixed_box_track)
 from ..devices import PRECISION_CHOICES, pick_device, pick_dtype
+from ..encoders import AUTO as AUTO_ENCODER
+from ..encoders import ENCODER_CHOICES, X264, pick_encoder
 from ..pipeline import check_boxes_fit, iter_lipsync
 from ..schedule import LOOP_MODES
 from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES, plan_silence_for_audio
-from ..video_io import Mp4Writer, VideoFrames, frame_preprocessor, is_image_path, read_image
+from ..video_io import Mp4Writer, VideoFrames, ffmpeg_exe, frame_preprocessor, is_image_path, read_image
 from .checks import box_note, check_inputs, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
 
@@ -101,6 +103,9 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                              "is not changed); positive: the mouth moves earlier. Give the AV offset that "
                              "`python -m wav2lip_core score` measured on a result to correct it (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
+    parser.add_argument("--encoder", choices=ENCODER_CHOICES, default=AUTO_ENCODER,
+                        help="H.264 encoder of the output: auto = NVIDIA's hardware encoder when the job runs on an "
+                             "NVIDIA GPU that has one, else libx264 (CPU)")
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
                         help="generator precision (fp16/bf16: the decoder, encoders stay fp32); auto = fp16 on "
                              "GPUs where it is fast, fp32 elsewhere. bf16 is faster on AVX512-BF16/AMX CPUs, less "
@@ -156,6 +161,9 @@ def run(args: argparse.Namespace) -> Path:
         print(note, file=sys.stderr)
     check_inputs(args)
     device = pick_device(args.device)
+    encoder = pick_encoder(args.encoder, device.type, ffmpeg_exe())
+    if encoder != X264:
+        print(f"encoding with {encoder} (the GPU's video encoder)", file=sys.stderr)
     static = bool(args.static)
     detection = detection_options(args)
     transform = frame_preprocessor(args.resize_factor, args.rotate, args.crop)
@@ -204,7 +212,7 @@ def run(args: argparse.Namespace) -> Path:
     check_boxes_fit(boxes, height, width)
 
     with tqdm(total=len(chunks), unit="frame", desc="Lip-sync") as bar, \
-            Mp4Writer(args.outfile, width, height, fps, audio_path=args.audio) as writer:
+            Mp4Writer(args.outfile, width, height, fps, audio_path=args.audio, encoder=encoder) as writer:
         for batch in iter_lipsync(frames, chunks, model, boxes, static=static, loop=args.loop, blend=args.blend,
                                   color_match=args.color_match, paste_weights=pauses.paste_weights,
                                   batch_size=args.wav2lip_batch_size):
