@@ -11,16 +11,16 @@ Same as ``python -m wav2lip_core CLI-ARGS...``, with optional benchmark-only swi
 """
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-if __name__ == "__main__":         # start-up as in wav2lip_core/__main__.py
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    gc.disable()
+from wav2lip_core.startup import after_imports, before_imports  # noqa: E402
+
+if __name__ == "__main__":         # start-up as python -m wav2lip_core's
+    before_imports()
 from wav2lip_core import cli  # noqa: E402
 from wav2lip_core.checkpoints import S3FD  # noqa: E402
 from wav2lip_core.cli import checks as cli_checks  # noqa: E402
@@ -67,6 +67,5 @@ def _install_switches() -> None:
 
 if __name__ == "__main__":
     _install_switches()
-    gc.freeze()
-    gc.enable()
+    after_imports()
     sys.exit(cli.main(sys.argv[1:]))
