@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from wav2lip_core.audio import to_mono_16k
+from wav2lip_core.audio import FRAME_RATE_RANGE, to_mono_16k
 from wav2lip_core.batching import HalvingBatches
 from wav2lip_core.checkpoints import (SYNCNET, SYNCNET_V2, CheckpointError, find_known_model, load_syncnet,
                                       load_syncnet_v2, resolve_checkpoint, verify_checkpoint)
-from wav2lip_core.detection import DEFAULT_DETECTION, FaceTrack
+from wav2lip_core.detection import FaceTrack
 from wav2lip_core.models.syncnet_v2 import working_memory_bytes
-from wav2lip_core.scoring import DEFAULT_BATCH_SIZE, SyncScore, offset_in_frames, score_lipsync
+from wav2lip_core.scoring import (DEFAULT_BATCH_SIZE, SCORING_DETECTION, SyncScore, offset_in_frames,
+                                  score_lipsync)
 from wav2lip_core.scoring.plot import plot_score, summary_line
 from wav2lip_core.scoring.score import needs_resampling
 
@@ -40,10 +41,8 @@ def scoring_choices() -> list[str]:
 def managed_scoring_model(choice: str) -> mm.ManagedModel:
     """The chosen SyncNet v2 or lip-sync expert, fetched if it is a known model not on disk, loaded once per file."""
     request = choice_to_request(choice)
-    known = find_known_model(request)
     path = resolve_checkpoint(request, search_dirs=mm.model_search_dirs(), download_dir=mm.download_dir(),
-                              allow_download=True, architecture=known.architecture if known else None,
-                              progress=mm.byte_progress())
+                              allow_download=True, progress=mm.byte_progress())
     architecture = verify_checkpoint(path).architecture
     if architecture not in SCORING_ARCHITECTURES:
         raise CheckpointError(f"{path}: this file is not a lip-sync scoring model; choose syncnet_v2.model (SyncNet "
@@ -88,7 +87,8 @@ class LipSyncScore:
                                                 "video."}),
                 "audio": ("AUDIO", {"tooltip": "The speech the frames should match (the same audio as Audio To "
                                                "Mel's)."}),
-                "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 240.0, "step": 0.001,
+                "fps": ("FLOAT", {"default": 25.0, "min": FRAME_RATE_RANGE[0], "max": FRAME_RATE_RANGE[1],
+                                  "step": 0.001,
                                   "tooltip": "Frame rate of the images (Audio To Mel's fps output). Scores are "
                                              "measured at 25 fps; other rates use the frame nearest each 40 ms."}),
                 "model": (scoring_choices(), {
@@ -133,8 +133,7 @@ class LipSyncScore:
         managed = managed_scoring_model(model)
         track = output_face_track(frames, faces, sync)
         if track is None:                   # raw boxes: the reference geometry does its own smoothing
-            options = DEFAULT_DETECTION.with_changes(pads=(0, 0, 0, 0), smoothing="none", on_missing="skip")
-            track = DetectFaces._detect(frames, options, mm.Progress(len(frames)))
+            track = DetectFaces._detect(frames, SCORING_DETECTION, mm.Progress(len(frames)))
         network = managed.load(working_memory_bytes(DEFAULT_BATCH_SIZE))
         progress = mm.Progress(1)
 

@@ -18,13 +18,13 @@ Box = tuple[int, int, int, int]  # (y1, y2, x1, x2) in full-frame pixels; crop =
 UINT8_TO_UNIT = (np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
 
 
-def crop_face(frame: np.ndarray, box: Box) -> np.ndarray:
-    """frame uint8 (H, W, 3) + box -> the crop resized to 96x96 uint8 (INTER_LINEAR, as the original)."""
+def crop_face(frame: np.ndarray, box: Box, size: int = FACE_SIZE) -> np.ndarray:
+    """frame uint8 (H, W, 3) + box -> the crop resized to (size, size) uint8 (INTER_LINEAR, as the original)."""
     y1, y2, x1, x2 = (int(v) for v in box)
     crop = frame[y1:y2, x1:x2]
     if crop.size == 0:
         raise ValueError(f"face box {box} is empty inside a frame of {frame.shape[1]}x{frame.shape[0]} pixels")
-    return cv2.resize(crop, (FACE_SIZE, FACE_SIZE))
+    return cv2.resize(crop, (size, size))
 
 
 def model_face_input(faces_rgb: np.ndarray) -> torch.Tensor:

@@ -89,7 +89,7 @@ def _hann_window() -> np.ndarray:
     return window
 
 
-def _preemphasis(wav: np.ndarray) -> np.ndarray:
+def preemphasis(wav: np.ndarray) -> np.ndarray:
     """``lfilter([1, -0.97], [1], wav)`` in float64: y[0] = x[0], y[n] = x[n] - 0.97 x[n-1]."""
     signal = wav.astype(np.float64)
     emphasised = np.empty_like(signal)
@@ -138,7 +138,7 @@ def melspectrogram(wav: np.ndarray) -> np.ndarray:
         raise ValueError("melspectrogram got empty audio (0 samples)")
     _find_non_finite(samples, SAMPLE_RATE, "audio")
 
-    magnitude = _stft_magnitude(_preemphasis(samples))  # (T, 401) float32
+    magnitude = _stft_magnitude(preemphasis(samples))  # (T, 401) float32
     mel_magnitude = _mel_basis() @ magnitude.T  # (80, T) float32, as the original's np.dot
     return _normalise_db(mel_magnitude).astype(np.float32)
 
@@ -216,8 +216,8 @@ def shift_speech(wav: np.ndarray, offset_frames: int, fps: float) -> np.ndarray:
     late, as Lip Sync Score reports it). < 0: later. 0: the waveform itself.
     """
     samples = np.asarray(wav)
-    _mel_index_multiplier(fps)                    # the same check of fps as the chunks get
-    shift = int(round(int(offset_frames) * SAMPLE_RATE / float(fps)))
+    fps = check_frame_rate(fps)                   # the same check of fps as the chunks get
+    shift = int(round(int(offset_frames) * SAMPLE_RATE / fps))
     if shift == 0:
         return samples
     shifted = np.zeros_like(samples)

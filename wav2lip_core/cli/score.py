@@ -20,8 +20,8 @@ from ..audio import SAMPLE_RATE, load_audio
 from ..checkpoints import S3FD, SYNCNET, SYNCNET_V2, CheckpointError, load_syncnet, load_syncnet_v2, pack_weights_dir
 from ..detection import DEFAULT_DETECTION, DETECTORS, FaceDetectionError, detect_face_boxes
 from ..devices import pick_device
-from ..scoring import (DEFAULT_BATCH_SIZE, DEFAULT_VSHIFT, SCORING_MODELS, SyncScore, iter_reference_frames,
-                       offset_in_frames, score_lipsync)
+from ..scoring import (DEFAULT_BATCH_SIZE, DEFAULT_VSHIFT, SCORING_DETECTION, SCORING_MODELS, SyncScore,
+                       iter_reference_frames, offset_in_frames, score_lipsync)
 from ..scoring.plot import offset_text, plot_score
 from ..video_io import VideoFrames, iter_video_frames, probe_video
 from .models import fetch_with_progress
@@ -94,8 +94,7 @@ def score_video(args: argparse.Namespace) -> tuple[SyncScore, float, float]:
                         if args.detector == "s3fd" else None)
         frames = VideoFrames(args.video)
         frames.limit_to(int(np.ceil(len(wav) / SAMPLE_RATE * frames.info.fps)) + 1)   # none past the speech
-        options = DEFAULT_DETECTION.with_changes(detector=args.detector, pads=(0, 0, 0, 0), smoothing="none",
-                                                 on_missing="skip")
+        options = SCORING_DETECTION.with_changes(detector=args.detector)
         with tqdm(total=len(frames), unit="frame", desc="Face detection", file=sys.stderr) as bar:
             boxes = detect_face_boxes(frames, options, device=str(device), search_dirs=[pack_weights_dir()],
                                       weights_path=s3fd_weights, allow_download=not args.no_download,

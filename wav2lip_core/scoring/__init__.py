@@ -6,7 +6,8 @@
 boxes (y1, y2, x1, x2). ``iter_reference_frames(path)`` yields a video's frames exactly as the reference
 implementation (joonson/syncnet_python) sees them.
 """
-from .crops import GEOMETRIES, ReferenceCropTrack, crop_box, crop_reference, iter_face_crops, reference_crop_track
+from .crops import (GEOMETRIES, SCORING_DETECTION, ReferenceCropTrack, crop_box, crop_reference, iter_face_crops,
+                    reference_crop_track)
 from .evaluate import (DEFAULT_BATCH_SIZE, DEFAULT_VSHIFT, SyncScore, offset_distances, score_syncnet_v2,
                        summarise)
 from .expert import score_lipsync_expert
@@ -15,7 +16,8 @@ from .reference_frames import iter_reference_frames
 from .score import SCORING_MODELS, at_scoring_rate, face_crops, offset_in_frames, score_lipsync, scoring_model_name
 
 __all__ = [
-    "DEFAULT_BATCH_SIZE", "DEFAULT_VSHIFT", "GEOMETRIES", "ReferenceCropTrack", "SCORING_MODELS", "SyncScore",
+    "DEFAULT_BATCH_SIZE", "DEFAULT_VSHIFT", "GEOMETRIES", "ReferenceCropTrack", "SCORING_DETECTION", "SCORING_MODELS",
+    "SyncScore",
     "at_scoring_rate", "crop_box", "crop_reference", "face_crops", "iter_face_crops", "iter_reference_frames",
     "mfcc", "offset_distances", "offset_in_frames", "reference_crop_track", "score_lipsync", "score_lipsync_expert",
     "score_syncnet_v2", "scoring_model_name", "summarise",

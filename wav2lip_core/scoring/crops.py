@@ -29,6 +29,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..detection import DEFAULT_DETECTION
+from ..faces import crop_face
 from ..models.syncnet_v2 import LIP_CROP_SIZE
 from .median_filter import zero_padded_median_filter
 
@@ -38,6 +40,9 @@ REFERENCE_SMOOTHING_FRAMES = 13     # median filter length over the box centre a
 REFERENCE_PAD_VALUE = 110           # grey used where the crop leaves the frame (same in every channel)
 MIN_REFERENCE_TRACK_FRAMES = REFERENCE_SMOOTHING_FRAMES // 2 + 1   # 7
 GEOMETRIES = ("reference", "box")
+# Faces are detected as raw boxes for scoring: the reference geometry pads and smooths them itself, and a frame
+# without a face is left to the nearest box later.
+SCORING_DETECTION = DEFAULT_DETECTION.with_changes(pads=(0, 0, 0, 0), smoothing="none", on_missing="skip")
 
 Box = tuple[int, int, int, int]     # (y1, y2, x1, x2) full-frame pixels
 
@@ -113,12 +118,7 @@ def crop_box(frame_rgb: np.ndarray, box: Box, size: int = CROP_SIZE) -> np.ndarr
     """``frame[y1:y2, x1:x2]`` resized to (size, size) (bilinear), uint8 RGB; the fixed ``--box`` crop.
     A box (0, 224, 0, 224) on a 224x224 frame returns the frame itself."""
     y1, y2, x1, x2 = (int(v) for v in box)
-    crop = frame_rgb[max(y1, 0):y2, max(x1, 0):x2]
-    if crop.size == 0:
-        raise ValueError(f"face box {box} is empty inside a {frame_rgb.shape[1]}x{frame_rgb.shape[0]} frame")
-    if crop.shape[:2] == (size, size):
-        return np.ascontiguousarray(crop)
-    return cv2.resize(crop, (size, size))
+    return crop_face(frame_rgb, (max(y1, 0), y2, max(x1, 0), x2), size)
 
 
 def iter_face_crops(frames: Iterable[np.ndarray], boxes: np.ndarray | Sequence[Box], geometry: str = "reference",

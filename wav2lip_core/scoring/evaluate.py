@@ -31,14 +31,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..audio.rates import SAMPLE_RATE
 from ..batching import HalvingBatches
 from ..models.syncnet_v2 import LIP_WINDOW_FRAMES, MFCC_WINDOW_FRAMES
 from .median_filter import zero_padded_median_filter
 from .mfcc import INT16_SCALE, mfcc
 
 VIDEO_FPS = 25
-AUDIO_SAMPLE_RATE = 16000
-SAMPLES_PER_FRAME = AUDIO_SAMPLE_RATE // VIDEO_FPS     # 640
+SAMPLES_PER_FRAME = SAMPLE_RATE // VIDEO_FPS     # 640
 WINDOW_FRAMES = LIP_WINDOW_FRAMES                        # 5 frames = 200 ms
 MFCC_FRAMES_PER_VIDEO_FRAME = MFCC_WINDOW_FRAMES // WINDOW_FRAMES   # 4 (10 ms MFCC steps, 40 ms frames)
 DEFAULT_VSHIFT = 15                                      # offsets -15..+15 frames (+-0.6 s)
@@ -185,7 +185,7 @@ def score_windows(crops: Iterable[np.ndarray], num_samples: int, embed_batch: Em
     if first_window == 0:
         raise ValueError(
             f"too short to score: lip-sync scoring needs at least {WINDOW_FRAMES + 1} frames at {VIDEO_FPS} fps and "
-            f"{(WINDOW_FRAMES + 1) * SAMPLES_PER_FRAME / AUDIO_SAMPLE_RATE:.2f} s of audio")
+            f"{(WINDOW_FRAMES + 1) * SAMPLES_PER_FRAME / SAMPLE_RATE:.2f} s of audio")
     distances = offset_distances(torch.cat(video_parts), torch.cat(audio_parts), vshift, metric)
     return summarise(distances, vshift, model)
 

@@ -19,22 +19,18 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from ..audio import melspectrogram
+from ..audio import MEL_FRAMES_PER_SECOND, MEL_STEP_SIZE, melspectrogram
 from ..batching import HalvingBatches
+from ..faces import UINT8_TO_UNIT
 from .evaluate import (DEFAULT_BATCH_SIZE, DEFAULT_VSHIFT, VIDEO_FPS, WINDOW_FRAMES, Progress, SyncScore,
                        model_device_dtype, mono_samples, score_windows)
 
 EXPERT_FACE_SIZE = 96
-EXPERT_MEL_COLUMNS = 16
-MEL_COLUMNS_PER_SECOND = 80.0
-
-# float32(i / 255.0), rounded once from float64 as Wav2Lip's ``/ 255.`` then FloatTensor does.
-_UINT8_TO_UNIT = (np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
 
 
 def expert_mel_start(window_index: int) -> int:
     """First mel column of audio window ``window_index`` (Wav2Lip's ``crop_audio_window``, 25 fps)."""
-    return int(MEL_COLUMNS_PER_SECOND * (window_index / float(VIDEO_FPS)))
+    return int(float(MEL_FRAMES_PER_SECOND) * (window_index / float(VIDEO_FPS)))
 
 
 def expert_face_input(windows_rgb: np.ndarray) -> torch.Tensor:
@@ -42,7 +38,7 @@ def expert_face_input(windows_rgb: np.ndarray) -> torch.Tensor:
     if windows_rgb.shape[1:] != (WINDOW_FRAMES, EXPERT_FACE_SIZE, EXPERT_FACE_SIZE, 3):
         raise ValueError(f"expected (B, 5, 96, 96, 3) face windows, got {windows_rgb.shape}")
     lower_bgr = windows_rgb[:, :, EXPERT_FACE_SIZE // 2:, :, ::-1]               # (B, 5, 48, 96, 3)
-    unit = _UINT8_TO_UNIT[lower_bgr]                                             # float32 0..1
+    unit = UINT8_TO_UNIT[lower_bgr]                                             # float32 0..1
     channels_first = unit.transpose(0, 1, 4, 2, 3)                              # (B, 5, 3, 48, 96)
     return torch.from_numpy(np.ascontiguousarray(channels_first).reshape(len(unit), 15, 48, 96))
 
@@ -50,7 +46,7 @@ def expert_face_input(windows_rgb: np.ndarray) -> torch.Tensor:
 def expert_mel_input(mel: np.ndarray, first_window: int, count: int) -> torch.Tensor:
     """(80, T) mel + window range -> (count, 1, 80, 16) float32 audio windows."""
     starts = [expert_mel_start(index) for index in range(first_window, first_window + count)]
-    return torch.from_numpy(np.stack([mel[:, start:start + EXPERT_MEL_COLUMNS] for start in starts])[:, None])
+    return torch.from_numpy(np.stack([mel[:, start:start + MEL_STEP_SIZE] for start in starts])[:, None])
 
 
 def score_lipsync_expert(model: torch.nn.Module, face_crops: Iterable[np.ndarray], wav_16k: np.ndarray, *,
@@ -64,9 +60,7 @@ def score_lipsync_expert(model: torch.nn.Module, face_crops: Iterable[np.ndarray
     wav_16k: float32 mono 16 kHz audio in [-1, 1].
     """
     samples = mono_samples(wav_16k)
-    if np.issubdtype(samples.dtype, np.integer):
-        samples = samples.astype(np.float32) / 32768.0
-    mel = melspectrogram(samples.astype(np.float32))                            # (80, T) in [-4, 4]
+    mel = melspectrogram(samples)                                               # (80, T) in [-4, 4]
     device, dtype = model_device_dtype(model)
 
     def embed_batch(windows_rgb: np.ndarray, first_window: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,13 +23,14 @@ import math
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from ..audio.mel import preemphasis
+from ..audio.rates import SAMPLE_RATE
+
 FRAME_LENGTH = 400       # samples (25 ms)
 FRAME_STEP = 160         # samples (10 ms)
 FFT_SIZE = 512
 NUM_FILTERS = 26
 NUM_COEFFICIENTS = 13
-PREEMPHASIS = 0.97
 LIFTER = 22
 INT16_SCALE = 32768.0    # float audio in [-1, 1) times this gives the int16 values the reference sees
 _FRAMES_PER_BLOCK = 8192  # bounds the float64 frame buffer (~34 MB) for long audio
@@ -88,10 +89,7 @@ def mfcc(samples_int16_scale: np.ndarray) -> np.ndarray:
     signal = np.asarray(samples_int16_scale)
     if signal.ndim != 1 or signal.size == 0:
         raise ValueError(f"mfcc expects non-empty mono (samples,) audio, got shape {signal.shape}")
-    signal = signal.astype(np.float64)
-    emphasised = np.empty_like(signal)
-    emphasised[0] = signal[0]
-    emphasised[1:] = signal[1:] - PREEMPHASIS * signal[:-1]
+    emphasised = preemphasis(signal)                    # float64, as the reference computes it
 
     num_frames = num_mfcc_frames(len(emphasised))
     padded_length = (num_frames - 1) * FRAME_STEP + FRAME_LENGTH

@@ -18,13 +18,9 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
+from ..video_io import ffmpeg_exe
+
 _BOUNDARY = b"--ffmpeg"
-
-
-def _ffmpeg_exe() -> str:
-    from ..video_io import ffmpeg_exe
-
-    return ffmpeg_exe()
 
 
 def _read_part_header(stream: BinaryIO) -> int | None:
@@ -63,7 +59,7 @@ def iter_reference_frames(video_path: str | os.PathLike) -> Iterator[np.ndarray]
     path = os.fspath(video_path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
-    command = [_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", path, "-threads", "1",
+    command = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", path, "-threads", "1",
                "-f", "mpjpeg", "-c:v", "mjpeg", "-"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     completed = False
