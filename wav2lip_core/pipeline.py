@@ -18,7 +18,7 @@ from .faces import crop_face, generate_faces
 from .fast_inference import preferred_generator_batch
 from .models.wav2lip import FACE_SIZE
 from .schedule import source_frame_indices
-from .silence import DEFAULT_SILENCE_DB, plan_silence_for_audio
+from .silence import DEFAULT_SILENCE_DB, SilencePlan, plan_silence_for_audio
 
 Progress = Callable[[int, int], None]   # (frames done, frames total)
 
@@ -48,6 +48,13 @@ def frames_per_step(batch_size: int, frame_bytes: int, device: torch.device) -> 
     if preferred is not None:
         step = min(step, 2 * preferred)
     return max(1, step)
+
+
+def speech_chunks(wav: np.ndarray, fps: float, silence: str, silence_db: float) -> tuple[np.ndarray, SilencePlan]:
+    """(the generator's mel chunks, float32 (N, 80, 16), one per output frame; the pause plan) of float32 mono
+    16 kHz speech: the chunks of paused frames as the plan says (silence.py)."""
+    pauses = plan_silence_for_audio(wav, fps, silence, silence_db)
+    return pauses.generator_chunks(mel_chunks(melspectrogram(wav), fps)), pauses
 
 
 def generator_batches(batch_size: int, device: torch.device | str,
@@ -131,8 +138,7 @@ def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Mod
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 RGB (N, H, W, 3), got {frames.dtype} {frames.shape}")
-    pauses = plan_silence_for_audio(wav, fps, silence, silence_db)
-    chunks = pauses.generator_chunks(mel_chunks(melspectrogram(wav), fps))
+    chunks, pauses = speech_chunks(wav, fps, silence, silence_db)
     frames = frames[:1] if static else frames[:len(chunks)]   # frames past the audio's end are never used
     if face_boxes is None:
         if box is not None:

@@ -25,9 +25,8 @@ def value_ranges(state_dict: StateDict) -> dict[str, tuple[float, float]]:
             if tensor.is_floating_point() and tensor.numel()}
 
 
-def non_finite_keys(state_dict: StateDict, ranges: dict[str, tuple[float, float]] | None = None) -> list[str]:
-    """Keys of floating tensors holding NaN or +-inf (``ranges``: ``value_ranges(state_dict)`` if known)."""
-    ranges = value_ranges(state_dict) if ranges is None else ranges
+def non_finite_keys(ranges: dict[str, tuple[float, float]]) -> list[str]:
+    """Keys of floating tensors holding NaN or +-inf (``ranges``: ``value_ranges(state_dict)``)."""
     return [key for key, (low, high) in ranges.items() if not (math.isfinite(low) and math.isfinite(high))]
 
 
@@ -85,7 +84,7 @@ def check_state_dict(state_dict: StateDict, path: str | Path, expected: str | No
             raise CheckpointError(f"{path}: looks like {found.description} but does not match its layout: "
                                   f"{'; '.join(problems)}. It may be a modified or different-resolution variant.")
     ranges = value_ranges(state_dict)
-    bad = non_finite_keys(state_dict, ranges)
+    bad = non_finite_keys(ranges)
     if bad:
         raise CheckpointError(f"{path}: {len(bad)} tensors hold NaN or infinite values (e.g. {bad[0]}); the file is "
                               f"corrupted. Delete it and download it again.")

@@ -15,7 +15,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram, shift_speech
+from ..audio import SAMPLE_RATE, load_audio, shift_speech
 from ..blend import BLEND_MODES
 from ..checkpoints import CheckpointError, load_wav2lip, pack_weights_dir
 from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
@@ -23,9 +23,9 @@ from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICI
 from ..devices import PRECISION_CHOICES, pick_device, pick_dtype
 from ..encoders import AUTO as AUTO_ENCODER
 from ..encoders import ENCODER_CHOICES, X264, pick_encoder
-from ..pipeline import check_boxes_fit, iter_lipsync
+from ..pipeline import check_boxes_fit, iter_lipsync, speech_chunks
 from ..schedule import LOOP_MODES
-from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES, plan_silence_for_audio
+from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES
 from ..video_io import Mp4Writer, VideoFrames, ffmpeg_exe, frame_preprocessor, is_image_path, read_image
 from .checks import box_note, check_inputs, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
@@ -186,8 +186,7 @@ def run(args: argparse.Namespace) -> Path:
         fps = frames.info.fps
     # The speech the mouth is generated from: shifted by --offset_frames, its pauses found in that same audio.
     speech = shift_speech(wav, args.offset_frames, fps)
-    pauses = plan_silence_for_audio(speech, fps, args.silence, args.silence_db)
-    chunks = pauses.generator_chunks(mel_chunks(melspectrogram(speech), fps))
+    chunks, pauses = speech_chunks(speech, fps, args.silence, args.silence_db)
     if not image:
         frames.limit_to(1 if static else len(chunks))
     height, width = frames[0].shape[:2]

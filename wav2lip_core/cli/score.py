@@ -3,8 +3,8 @@
 By default the frames are scored as joonson/syncnet_python's ``evaluate()`` scores a video file: every frame goes
 through the same JPEG round trip (``--decode reference``), so a video that already is a 224x224 face crop, scored
 with ``--box 0 224 0 224``, gives the reference's numbers. ``--decode plain`` scores the frames as decoded.
-Without ``--box`` the face is detected in every frame (pads 0, no smoothing: raw boxes) and cropped with the
-reference pipeline's geometry.
+Without ``--box`` every frame gets a raw face box (pads 0, no smoothing; the detector's default schedule: key
+frames, the face followed between them) and is cropped with the reference pipeline's geometry.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def build_score_parser() -> argparse.ArgumentParser:
                         help="never download weights; say what to get and where instead")
     parser.add_argument("--box", nargs=4, type=int, metavar=("Y1", "Y2", "X1", "X2"),
                         help="the face crop the network sees on every frame, resized to its input size "
-                             "(default: detect the face in every frame)")
+                             "(default: a detected face box for every frame)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object: " + ", ".join(JSON_KEYS) + " (offset_dists in the "
                              "reference's order: offset +vshift first)")
@@ -68,11 +68,11 @@ def build_score_parser() -> argparse.ArgumentParser:
 
 
 def load_scoring_model(model_name: str, checkpoint: str | None, device, allow_download: bool):
-    """(network in eval mode on ``device``, weights path) for "syncnet_v2" or "lipsync_expert"."""
+    """The network, in eval mode on ``device``, for "syncnet_v2" or "lipsync_expert"."""
     path = fetch_with_progress(checkpoint or model_name, _ARCHITECTURES[model_name], pack_weights_dir(),
                                allow_download=allow_download)
     loader = load_syncnet_v2 if model_name == "syncnet_v2" else load_syncnet
-    return loader(path, device=device), path
+    return loader(path, device=device)
 
 
 def score_video(args: argparse.Namespace) -> tuple[SyncScore, float, float]:
@@ -82,7 +82,7 @@ def score_video(args: argparse.Namespace) -> tuple[SyncScore, float, float]:
     if not Path(args.video).is_file():
         raise FileNotFoundError(f"{args.video}: no such file")
     device = pick_device(args.device)
-    model, _ = load_scoring_model(args.model, args.checkpoint, device, not args.no_download)
+    model = load_scoring_model(args.model, args.checkpoint, device, not args.no_download)
     try:
         wav = load_audio(args.audio or args.video)
     except ValueError as error:
@@ -100,8 +100,11 @@ def score_video(args: argparse.Namespace) -> tuple[SyncScore, float, float]:
                                       weights_path=s3fd_weights, allow_download=not args.no_download,
                                       progress=lambda done, total: bar.update(done - bar.n))
         frames.close()
-    fps = probe_video(args.video).fps
-    stream = iter_reference_frames(args.video) if args.decode == "reference" else iter_video_frames(args.video)[1]
+    if args.decode == "reference":
+        fps, stream = probe_video(args.video).fps, iter_reference_frames(args.video)
+    else:
+        info, stream = iter_video_frames(args.video)
+        fps = info.fps
     with tqdm(unit="window", desc=f"Scoring ({args.model})", file=sys.stderr) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total

@@ -76,7 +76,7 @@ class KeyframeWalk:
         histogram = colour_histogram(frame)
         cut = self._previous_histogram is not None and is_shot_change(self._previous_histogram, histogram)
         previous, self._previous, self._previous_histogram = self._previous, frame, histogram
-        if self._from < 0 or previous is None:
+        if self._from < 0:                        # not following (also on frame 0)
             if self.detected[index]:
                 self._start_from(index)
             return
