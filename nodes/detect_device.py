@@ -12,7 +12,7 @@ from wav2lip_core.detection.s3fd import S3FDDetector, s3fd_working_memory
 from wav2lip_core.faces_torch import crop_faces
 
 from . import model_management as mm
-from .device_frames import Staging, gather_rgb, region_batches, to_device, union_box
+from .device_frames import Staging, gather_rgb, region_batches, relative_boxes, to_device, union_box
 from .types import FaceBoxes
 
 # Detection batches take at most 1/DEVICE_DETECT_MEMORY_SHARE of the device's free memory, and at most
@@ -43,7 +43,6 @@ def crops_on_device(images: torch.Tensor, faces: FaceBoxes, with_face: np.ndarra
             indices = batch[run]
             box = union_box(faces.boxes[indices])
             regions = to_device(gather_rgb(images, indices, box, staging, "regions", 0), device)
-            relative = faces.boxes[indices] - np.array([box[0], box[0], box[2], box[2]])
-            cut = crop_faces(regions, relative).to(torch.float32) / 255.0
+            cut = crop_faces(regions, relative_boxes(faces.boxes[indices], box)).to(torch.float32) / 255.0
             crops[torch.from_numpy(indices).to(crops.device)] = cut.to(crops.device)
         progress.advance(len(batch))

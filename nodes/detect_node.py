@@ -185,8 +185,9 @@ def face_crops(images: torch.Tensor, faces: FaceBoxes, progress: mm.Progress) ->
     crops = torch.zeros((faces.num_frames, FACE_SIZE, FACE_SIZE, 3), dtype=torch.float32,
                         device=mm.intermediate_device())
     with_face = np.flatnonzero(faces.found)
-    if mm.tensor_path_device() is not None:
-        crops_on_device(images, faces, with_face, crops, mm.tensor_path_device(), progress, CROP_BATCH)
+    tensor_device = mm.tensor_path_device()
+    if tensor_device is not None:
+        crops_on_device(images, faces, with_face, crops, tensor_device, progress, CROP_BATCH)
         return crops
     for start in range(0, len(with_face), CROP_BATCH):
         mm.throw_if_interrupted()

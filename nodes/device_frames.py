@@ -89,6 +89,11 @@ def union_box(boxes: np.ndarray) -> tuple[int, int, int, int]:
     return int(boxes[:, 0].min()), int(boxes[:, 1].max()), int(boxes[:, 2].min()), int(boxes[:, 3].max())
 
 
+def relative_boxes(boxes: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray:
+    """(y1, y2, x1, x2) rows of ``boxes`` in the coordinates of ``region`` (a union_box cut out of the frame)."""
+    return np.asarray(boxes) - np.array([region[0], region[0], region[2], region[2]])
+
+
 def region_batches(boxes: np.ndarray, bytes_per_pixel: int, limit: int = MAX_REGION_BYTES) -> list[np.ndarray]:
     """Split row indices of ``boxes`` into consecutive runs whose union region (count x union area x
     ``bytes_per_pixel``) fits in ``limit`` bytes (one row at least)."""
@@ -133,7 +138,8 @@ class DeviceUint8Frames(Uint8Frames):
             slot = number % 2
             self._held = {key: value for key, value in self._held.items() if value[0] != slot}
             start, stop = number * self._batch, min((number + 1) * self._batch, len(self))
-            floats = self._staging.buffer("floats", slot, (stop - start, self.height, self.width, 3),
+            # One float buffer does: the bytes come back below with a blocking copy, so its upload is done.
+            floats = self._staging.buffer("floats", 0, (stop - start, self.height, self.width, 3),
                                           self.image.dtype)
             floats.copy_(self.image[start:stop, :, :, :3])
             values = to_uint8_values(to_device(floats, self._device)).to(torch.uint8)

@@ -17,7 +17,7 @@ import torch
 from wav2lip_core.paste_torch import paste_faces
 
 from . import model_management as mm
-from .device_frames import Staging, copy_frames, gather_rgb, region_batches, to_device, union_box
+from .device_frames import Staging, copy_frames, gather_rgb, region_batches, relative_boxes, to_device, union_box
 from .types import SyncPlan
 
 PASTE_DEVICE_BATCH = 32   # output frames per step (between interruption checks and progress updates)
@@ -64,9 +64,10 @@ def paste_on_device(images: torch.Tensor, generated_faces: torch.Tensor, sync: S
             faces = to_device(gather_rgb(generated_faces, indices, None, staging, "faces", slot), device)
             masks = None if changed is None else \
                 torch.zeros(regions.shape[:3], dtype=torch.float32, device=device)
-            relative = sync.boxes[indices] - np.array([box[0], box[0], box[2], box[2]])
-            paste_faces(regions, faces, relative, weights[indices], blend, color_match=color_match, changed=masks)
-            regions = _bring_back(regions, output, staging, "pasted", slot)
+            paste_faces(regions, faces, relative_boxes(sync.boxes[indices], box), weights[indices], blend,
+                        color_match=color_match, changed=masks)
+            # Back into the buffer they went up from: the stream uploads, pastes and downloads in order.
+            regions = _bring_back(regions, output, staging, "regions", slot)
             masks = None if masks is None else _bring_back(masks, changed, staging, "masks", slot)
             staging.mark(slot)
             pending.append((slot, indices, box, regions, masks))

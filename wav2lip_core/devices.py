@@ -1,6 +1,9 @@
 """Where the networks run and in which precision: one meaning of ``auto`` for the CLI and the nodes."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -70,7 +73,21 @@ def pick_dtype(precision: str, device: torch.device, fp16_preferred: bool | None
     return torch.float16 if half else torch.float32
 
 
-class tuned_convolutions:
+@contextlib.contextmanager
+def _switched(namespace, name: str, value, when: bool = True) -> Iterator[None]:
+    """Context: ``namespace.name`` set to ``value`` for its duration (when ``when``), restored afterwards."""
+    if not when:
+        yield
+        return
+    saved = getattr(namespace, name)
+    setattr(namespace, name, value)
+    try:
+        yield
+    finally:
+        setattr(namespace, name, saved)
+
+
+def tuned_convolutions(device: torch.device | str) -> contextlib.AbstractContextManager:
     """Context: on a CUDA device, cuDNN times its convolution algorithms for each new input shape and keeps the
     fastest (``torch.backends.cudnn.benchmark``) while our networks run; the setting is restored afterwards.
 
@@ -79,17 +96,9 @@ class tuned_convolutions:
     clip): each shape is tuned once, then every later batch of it runs on the fastest kernels. Elsewhere
     (CPU, MPS) nothing changes.
     """
+    return _switched(torch.backends.cudnn, "benchmark", True, when=torch.device(device).type == "cuda")
 
-    def __init__(self, device: torch.device | str):
-        self._cuda = torch.device(device).type == "cuda"
 
-    def __enter__(self) -> "tuned_convolutions":
-        if self._cuda:
-            self._saved = torch.backends.cudnn.benchmark
-            torch.backends.cudnn.benchmark = True
-        return self
-
-    def __exit__(self, *exc_info) -> bool:
-        if self._cuda:
-            torch.backends.cudnn.benchmark = self._saved
-        return False
+def full_float32_matmul() -> contextlib.AbstractContextManager:
+    """Context: CUDA matrix products in full float32 for its duration (TF32 off), restored afterwards."""
+    return _switched(torch.backends.cuda.matmul, "allow_tf32", False)

@@ -22,9 +22,9 @@ import torch
 
 from .blend import (MAX_COLOR_GAIN, MIN_COLOR_STD, MIN_SEAM_WEIGHT, RGB_TO_YCBCR, YCBCR_TO_RGB, check_blend_mode,
                     check_face, feather_edge, feather_profile, mouth_profile, seam_profile, shrinks_by_area)
+from .devices import full_float32_matmul
 from .models.wav2lip import FACE_SIZE
-from .tensor_resize import (full_float32_matmul, linear_taps, resample, resample_matrices, resize_uint8_linear,
-                            to_uint8_values)
+from .tensor_resize import linear_taps, resample, resample_matrices, resize_uint8_linear, to_uint8_values
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .devices import full_float32_matmul
+
 COEFFICIENT_BITS = 11                     # OpenCV's INTER_RESIZE_COEF_BITS
 COEFFICIENT_ONE = 1 << COEFFICIENT_BITS
 CUBIC_A = -0.75                           # OpenCV's (and torch's) bicubic kernel parameter
@@ -155,19 +157,6 @@ def resample(images: torch.Tensor, row_matrix: torch.Tensor, col_matrix: torch.T
         by_rows = by_rows.reshape(batch, -1, width, channels).permute(0, 1, 3, 2)       # (B, Ly, C, S2)
         out = torch.matmul(by_rows, col_matrix.transpose(1, 2)[:, None])               # (B, Ly, C, Lx)
     return out.permute(0, 1, 3, 2)
-
-
-class full_float32_matmul:
-    """Context: CUDA matrix products in full float32 for its duration (TF32 off), restored afterwards."""
-
-    def __enter__(self):
-        self._saved = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        return self
-
-    def __exit__(self, *exc_info):
-        torch.backends.cuda.matmul.allow_tf32 = self._saved
-        return False
 
 
 def area_downscale_uint8(images: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -36,11 +36,8 @@ class DeviceResizingDetector:
 
     @property
     def batch_size(self) -> int:
+        """The wrapped detector's (it halves on out-of-memory)."""
         return self.detector.batch_size
-
-    @batch_size.setter
-    def batch_size(self, value: int) -> None:
-        self.detector.batch_size = value
 
     def copy_size(self, height: int, width: int) -> tuple[int, int]:
         """(height, width) of the detection copy of a height x width frame: asked of track.resize_for_detection
