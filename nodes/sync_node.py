@@ -121,7 +121,7 @@ class Wav2LipSync:
             sources = torch.tensor(plan.source_frames[start:stop], dtype=torch.long)
             with_face = np.flatnonzero(plan.found[start:stop] & (plan.paste_weights[start:stop] > 0))
             if tensor_device is not None:      # crops rounded to bytes and the network's input built on the device
-                crops = to_uint8_values(face_crops[sources].to(tensor_device)).to(torch.uint8)
+                crops = to_uint8_values(face_crops[sources][..., :3].to(tensor_device)).to(torch.uint8)
                 batch = crops.to(torch.float32) / 255.0                      # no face: the crop, unchanged
                 if with_face.size:
                     picked = torch.from_numpy(with_face).to(tensor_device)

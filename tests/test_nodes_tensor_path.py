@@ -48,6 +48,15 @@ def test_the_tensor_path_is_taken_on_cuda_devices_only_unless_a_test_forces_it_o
     assert mm.tensor_path_device() == torch.device("cpu")
 
 
+def test_wav2lip_sync_on_the_tensor_path_takes_rgba_face_crops_as_the_cpu_path_does(generator, speech, tensor_path):
+    """An IMAGE may carry a 4th (alpha) channel: both paths use the colour channels only."""
+    wired = chain(generator, astronaut_clip(6), speech)
+    rgba = torch.cat([wired["crops"], torch.ones_like(wired["crops"][..., :1])], dim=-1)
+    generated, _ = run("Wav2LipSync", wav2lip_model=generator, faces=wired["faces"], face_crops=rgba,
+                       mel=wired["mel"], loop_mode="loop", batch_size=8)
+    assert torch.equal(generated, wired["generated"])
+
+
 def test_the_tensor_path_gives_the_cpu_paths_crops_faces_and_frames(generator, speech, monkeypatch):
     clip = astronaut_clip(6)
     on_cpu = chain(generator, clip, speech)
