@@ -14,6 +14,12 @@ from .models.wav2lip import FACE_SIZE
 
 Box = tuple[int, int, int, int]  # (y1, y2, x1, x2) in full-frame pixels; crop = frame[y1:y2, x1:x2]
 
+
+def boxes_misfit(boxes: np.ndarray, frame_height: int, frame_width: int) -> np.ndarray:
+    """bool (N,): which (y1, y2, x1, x2) rows are empty or reach outside a frame_width x frame_height frame."""
+    y1, y2, x1, x2 = np.asarray(boxes, np.int64).reshape(-1, 4).T
+    return (y1 < 0) | (x1 < 0) | (y2 > frame_height) | (x2 > frame_width) | (y2 <= y1) | (x2 <= x1)
+
 # float32(i / 255.0) computed in float64 and rounded once, exactly as the original's `/ 255.` then FloatTensor.
 UINT8_TO_UNIT = (np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
 

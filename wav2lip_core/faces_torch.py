@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .devices import tuned_convolutions
-from .faces import UINT8_TO_UNIT, model_mel_input
+from .faces import UINT8_TO_UNIT, boxes_misfit, model_mel_input
 from .models.wav2lip import FACE_SIZE
 from .tensor_resize import linear_taps, resize_uint8_linear
 
@@ -23,8 +23,7 @@ def crop_faces(frames: torch.Tensor, boxes) -> torch.Tensor:
     y1, y2, x1, x2 = boxes.T
     if len(boxes) != frames.shape[0]:
         raise ValueError(f"{len(boxes)} boxes for {frames.shape[0]} frames")
-    if len(boxes) and ((y2 <= y1) | (x2 <= x1) | (y1 < 0) | (x1 < 0) | (y2 > frames.shape[1])
-                       | (x2 > frames.shape[2])).any():
+    if boxes_misfit(boxes, frames.shape[1], frames.shape[2]).any():
         raise ValueError(f"a face box is empty or reaches outside the {frames.shape[2]}x{frames.shape[1]} frames")
     out = np.full(len(boxes), FACE_SIZE)
     rows = linear_taps(out, y2 - y1, FACE_SIZE, frames.device, horizontal=False, offsets=y1)

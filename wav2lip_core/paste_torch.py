@@ -23,6 +23,7 @@ import torch
 from .blend import (MAX_COLOR_GAIN, MIN_COLOR_STD, MIN_SEAM_WEIGHT, RGB_TO_YCBCR, YCBCR_TO_RGB, check_blend_mode,
                     check_face, feather_edge, feather_profile, mouth_profile, seam_profile, shrinks_by_area)
 from .devices import full_float32_matmul
+from .faces import boxes_misfit
 from .models.wav2lip import FACE_SIZE
 from .tensor_resize import linear_taps, resample, resample_matrices, resize_uint8_linear, to_uint8_values
 
@@ -50,8 +51,7 @@ class BoxBatch:
         frames = np.flatnonzero(np.asarray(strengths, np.float32) > 0.0)
         y1, y2, x1, x2 = boxes[frames].T
         heights, widths = y2 - y1, x2 - x1
-        if len(frames) and (heights.min() < 1 or widths.min() < 1 or y1.min() < 0 or x1.min() < 0
-                            or y2.max() > frame_height or x2.max() > frame_width):
+        if boxes_misfit(boxes[frames], frame_height, frame_width).any():
             raise ValueError(f"face boxes must lie inside the {frame_width}x{frame_height} frames and not be empty")
         length_y, length_x = int(heights.max(initial=1)), int(widths.max(initial=1))
         offsets_y, offsets_x = np.arange(length_y), np.arange(length_x)

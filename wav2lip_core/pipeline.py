@@ -14,7 +14,7 @@ from .audio import mel_chunks, melspectrogram
 from .batching import HalvingBatches, release_cached_device_memory
 from .blend import check_blend_mode, paste_face
 from .detection import DEFAULT_DETECTION, DetectionOptions, FaceTrack, detect_face_boxes, fixed_box_track
-from .faces import crop_face, generate_faces
+from .faces import boxes_misfit, crop_face, generate_faces
 from .fast_inference import preferred_generator_batch
 from .models.wav2lip import FACE_SIZE
 from .schedule import source_frame_indices
@@ -31,8 +31,7 @@ def check_boxes_fit(boxes: FaceTrack, frame_height: int, frame_width: int) -> No
     found_boxes = boxes.boxes[boxes.found]
     if found_boxes.size == 0:
         return
-    y1, y2, x1, x2 = found_boxes.T
-    bad = (y1 < 0) | (x1 < 0) | (y2 > frame_height) | (x2 > frame_width) | (y2 <= y1) | (x2 <= x1)
+    bad = boxes_misfit(found_boxes, frame_height, frame_width)
     if bad.any():
         first = tuple(int(v) for v in found_boxes[int(np.argmax(bad))])
         raise ValueError(f"face box (y1, y2, x1, x2) = {first} does not fit inside the {frame_width}x{frame_height} "

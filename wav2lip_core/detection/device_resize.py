@@ -19,7 +19,7 @@ import torch
 from ..tensor_resize import area_downscale_uint8
 from .common import as_rgb_uint8_frame
 from .s3fd import S3FDDetector
-from .track import detection_scale, resize_for_detection
+from .track import detection_copy_size, detection_scale
 
 
 class DeviceResizingDetector:
@@ -32,7 +32,6 @@ class DeviceResizingDetector:
         self.detector = detector
         self.detect_size = detect_size
         self.name = detector.name
-        self._copy_sizes: dict[tuple[int, int], tuple[int, int]] = {}
 
     @property
     def batch_size(self) -> int:
@@ -40,13 +39,8 @@ class DeviceResizingDetector:
         return self.detector.batch_size
 
     def copy_size(self, height: int, width: int) -> tuple[int, int]:
-        """(height, width) of the detection copy of a height x width frame: asked of track.resize_for_detection
-        itself (on a one-channel blank frame, once per frame size), so both paths always agree."""
-        if (height, width) not in self._copy_sizes:
-            scale = detection_scale(height, width, self.detect_size, upscale=False)
-            blank = np.zeros((height, width, 1), np.uint8)
-            self._copy_sizes[(height, width)] = tuple(resize_for_detection(blank, scale).shape[:2])
-        return self._copy_sizes[(height, width)]
+        """(height, width) of the detection copy of a height x width frame: the tracker's own size rule."""
+        return detection_copy_size(height, width, detection_scale(height, width, self.detect_size, upscale=False))
 
     def detect(self, batch: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
         frames = [as_rgb_uint8_frame(frame, index) for index, frame in enumerate(batch)]

@@ -68,14 +68,20 @@ def detection_scale(height: int, width: int, detect_size: int | None, upscale: b
     return scale if (scale < 1.0 or upscale) else 1.0
 
 
+def detection_copy_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """(height, width) of the detection copy of a height x width frame scaled by ``scale``."""
+    if scale == 1.0:
+        return height, width
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def resize_for_detection(frame: np.ndarray, scale: float) -> np.ndarray:
     """uint8 RGB frame scaled by ``scale`` (area averaging when shrinking, bilinear when enlarging)."""
     if scale == 1.0:
         return frame
-    height, width = frame.shape[:2]
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    copy_height, copy_width = detection_copy_size(frame.shape[0], frame.shape[1], scale)
     interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-    return cv2.resize(frame, size, interpolation=interpolation)
+    return cv2.resize(frame, (copy_width, copy_height), interpolation=interpolation)
 
 
 def _as_frame_sequence(frames) -> Sequence[np.ndarray]:
