@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from wav2lip_core.audio import check_sample_rate
+from wav2lip_core.tensor_resize import to_uint8_values
 
 
 # Above this, an IMAGE's values are not 0..1 with a little overshoot (e.g. from an upscaler) but another range.
@@ -42,8 +43,7 @@ def image_to_uint8(image: torch.Tensor) -> np.ndarray:
 
     The input is not modified (ComfyUI caches it); convert a batch at a time to keep memory bounded.
     """
-    rgb = image[..., :3].detach().to(device="cpu", dtype=torch.float32)
-    return (rgb * 255.0).round_().clamp_(0, 255).to(torch.uint8).numpy()
+    return to_uint8_values(image[..., :3].detach().to("cpu")).to(torch.uint8).numpy()
 
 
 def uint8_to_image(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

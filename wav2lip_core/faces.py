@@ -52,15 +52,21 @@ def model_mel_input(chunks: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32)[:, None])
 
 
+def run_generator(model: torch.nn.Module, face_input: torch.Tensor, chunks: np.ndarray) -> torch.Tensor:
+    """The generator on (B, 6, 96, 96) network input (model_face_input's, any device) and (B, 80, 16) mel chunks,
+    both moved to the model's device and dtype -> (B, 3, 96, 96) B,G,R 0..1 there, in the model's dtype."""
+    parameter = next(model.parameters())
+    face_input = face_input.to(device=parameter.device, dtype=parameter.dtype)
+    mel_input = model_mel_input(chunks).to(device=parameter.device, dtype=parameter.dtype)
+    with torch.inference_mode(), tuned_convolutions(parameter.device):
+        return model(mel_input, face_input)
+
+
 def generate_faces(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray) -> np.ndarray:
     """Run the generator: 96x96 uint8 RGB crops + mel chunks -> (B, 96, 96, 3) float32 RGB 0..1 faces.
 
     Inputs go to the model's device and dtype; the output comes back to the CPU as float32.
     """
-    parameter = next(model.parameters())
-    face_input = model_face_input(faces_rgb).to(device=parameter.device, dtype=parameter.dtype)
-    mel_input = model_mel_input(chunks).to(device=parameter.device, dtype=parameter.dtype)
-    with torch.inference_mode(), tuned_convolutions(parameter.device):
-        generated_bgr = model(mel_input, face_input)
+    generated_bgr = run_generator(model, model_face_input(faces_rgb), chunks)
     generated_bgr = generated_bgr.float().cpu().numpy().transpose(0, 2, 3, 1)
     return np.ascontiguousarray(generated_bgr[..., ::-1])

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .devices import tuned_convolutions
-from .faces import UINT8_TO_UNIT, boxes_misfit, model_mel_input
+from .faces import UINT8_TO_UNIT, boxes_misfit, run_generator
 from .models.wav2lip import FACE_SIZE
 from .tensor_resize import linear_taps, resize_uint8_linear
 
@@ -43,9 +42,5 @@ def model_face_input(crops: torch.Tensor) -> torch.Tensor:
 def generate_faces(model: torch.nn.Module, crops: torch.Tensor, chunks: np.ndarray) -> torch.Tensor:
     """Run the generator on crops already on its device: (B, 96, 96, 3) uint8 RGB + (B, 80, 16) mel chunks ->
     (B, 96, 96, 3) float32 RGB 0..1 on that device."""
-    parameter = next(model.parameters())
-    face_input = model_face_input(crops.to(parameter.device)).to(dtype=parameter.dtype)
-    mel_input = model_mel_input(chunks).to(device=parameter.device, dtype=parameter.dtype)
-    with torch.inference_mode(), tuned_convolutions(parameter.device):
-        generated_bgr = model(mel_input, face_input)
+    generated_bgr = run_generator(model, model_face_input(crops), chunks)
     return generated_bgr.to(torch.float32).permute(0, 2, 3, 1).flip(-1)
