@@ -34,7 +34,8 @@ class BoxBatch:
 
     frames: (A,) int64 indices into the batch; top, left, heights, widths: (A,) int64 numpy; rows / cols:
     (A, L) / (A, M) int64 frame coordinates on the device (clamped into the frame); inside: (A, L, M) bool on
-    the device, True on each frame's own box.
+    the device, True on each frame's own box; index: ``frames`` on the device; take / put: where ``inside`` is
+    True, as (a, l, m) positions in the (A, L, M) grid and as (frame, row, column) pixels of the batch.
     """
     frames: np.ndarray
     top: np.ndarray
@@ -44,6 +45,9 @@ class BoxBatch:
     rows: torch.Tensor
     cols: torch.Tensor
     inside: torch.Tensor
+    index: torch.Tensor
+    take: tuple[torch.Tensor, ...]
+    put: tuple[torch.Tensor, ...]
 
     @classmethod
     def of(cls, boxes, strengths, frame_height: int, frame_width: int, device: torch.device) -> "BoxBatch":
@@ -59,8 +63,11 @@ class BoxBatch:
         cols = np.minimum(x1[:, None] + offsets_x[None, :], frame_width - 1)
         inside = (offsets_y[None, :, None] < heights[:, None, None]) & \
             (offsets_x[None, None, :] < widths[:, None, None])
-        to_device = [torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (rows, cols, inside)]
-        return cls(frames, y1, x1, heights, widths, *to_device)
+        a, l, m = np.nonzero(inside)                     # row-major, the order of a boolean mask
+        take, put = (a, l, m), (frames[a], rows[a, l], cols[a, m])
+        on_device = [torch.from_numpy(np.ascontiguousarray(v)).to(device) for v in (rows, cols, inside, frames)]
+        return cls(frames, y1, x1, heights, widths, *on_device,
+                   *[tuple(torch.from_numpy(v).to(device) for v in part) for part in (take, put)])
 
     @property
     def size(self) -> tuple[int, int]:
@@ -69,16 +76,11 @@ class BoxBatch:
 
     def read(self, frames: torch.Tensor) -> torch.Tensor:
         """(A, L, M, C) pixels of each frame's box (past its box: whatever lies there) from (B, H, W, C)."""
-        index = torch.from_numpy(self.frames).to(frames.device)[:, None, None]
-        return frames[index, self.rows[:, :, None], self.cols[:, None, :]]
+        return frames[self.index[:, None, None], self.rows[:, :, None], self.cols[:, None, :]]
 
     def write(self, frames: torch.Tensor, values: torch.Tensor) -> None:
         """Write (A, L, M, ...) values into each frame's own box of (B, H, W, ...), in place."""
-        index = torch.from_numpy(self.frames).to(frames.device)[:, None, None].expand(self.inside.shape)
-        rows = self.rows[:, :, None].expand(self.inside.shape)
-        cols = self.cols[:, None, :].expand(self.inside.shape)
-        inside = self.inside
-        frames.index_put_((index[inside], rows[inside], cols[inside]), values[inside].to(frames.dtype))
+        frames.index_put_(self.put, values[self.take].to(frames.dtype))
 
     def grid(self, device: torch.device) -> tuple[torch.Tensor, ...]:
         """Pixel centres (1, L, 1) and (1, 1, M), box heights and widths (A, 1, 1), float32 on ``device``."""
@@ -169,7 +171,7 @@ def paste_faces(frames: torch.Tensor, faces: torch.Tensor, boxes, strengths=None
     device = frames.device
     region = batch.read(frames[..., :3])
     region = to_uint8_values(region).to(torch.float32) if region.is_floating_point() else region.to(torch.float32)
-    face = resampled_faces(faces[torch.from_numpy(batch.frames).to(device)], mode, batch)
+    face = resampled_faces(faces[batch.index], mode, batch)
     masks = box_masks(mode, batch, device)
     if color_match:
         with full_float32_matmul():            # TF32 (if a host switched it on) would move levels by a quarter
