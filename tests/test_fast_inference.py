@@ -97,6 +97,9 @@ def test_on_the_cpu_each_folded_unit_is_one_fused_call_giving_what_its_three_ste
         torch.testing.assert_close(prepared(mel[:1], faces[:1]), unfused(mel[:1], faces[:1]), atol=1e-4, rtol=0)
         for model in (prepared, unfused):     # weights changed in place after use: packed again, not stale
             model.face_encoder_blocks[0][0].conv_block[0].weight.mul_(0.5)
+            transposed = next(m for m in model.modules() if isinstance(m, (ConvTransposeBnRelu,
+                                                                             FusedConvTransposeBnRelu)))
+            transposed.conv_block[0].weight.mul_(0.5)
         torch.testing.assert_close(prepared(mel, faces), unfused(mel, faces), atol=1e-4, rtol=0)
     with torch.inference_mode():              # float64 is not fused: the units' own forward
         mel, faces = mel[:1].double(), faces[:1].double()

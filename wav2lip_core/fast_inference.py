@@ -133,17 +133,29 @@ def _weight_stamp(weight: torch.Tensor) -> tuple[int, int]:
     return weight.data_ptr(), (-1 if weight.is_inference() else weight._version)
 
 
-def _packed_conv_weight(conv: nn.Conv2d, input_shape: torch.Size) -> torch.Tensor:
+def _pack_weight(conv: ConvLayer, input_shape: torch.Size) -> torch.Tensor:
+    """``conv``'s weight reordered into oneDNN's blocked layout for inputs shaped like ``input_shape`` (it serves
+    other batch sizes too)."""
+    weight = conv.weight.detach().contiguous()
+    if isinstance(conv, nn.ConvTranspose2d):
+        return torch.ops.mkldnn._reorder_convolution_transpose_weight(
+            weight, list(conv.padding), list(conv.output_padding), list(conv.stride), list(conv.dilation),
+            conv.groups, list(input_shape))
+    return torch._C._nn.mkldnn_reorder_conv2d_weight(
+        weight.to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups,
+        list(input_shape))
+
+
+def _packed_weight(conv: ConvLayer, input_shape: torch.Size) -> torch.Tensor:
+    """``conv``'s weight in oneDNN's layout, packed on first use and again only when the weight was replaced or
+    changed in place."""
     weight = conv.weight
     stamp = _weight_stamp(weight)
     cached = _packed_weights.get(id(weight))
     if cached is None or cached[0] != stamp:
         if cached is None:
             weakref.finalize(weight, _packed_weights.pop, id(weight), None)
-        packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
-            weight.detach().contiguous().to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation),
-            conv.groups, list(input_shape))
-        cached = _packed_weights[id(weight)] = (stamp, packed)
+        cached = _packed_weights[id(weight)] = (stamp, _pack_weight(conv, input_shape))
     return cached[1]
 
 
@@ -156,7 +168,7 @@ class FusedConvBnRelu(ConvBnRelu):
         conv = self.conv_block[0]
         if not _fused_cpu_call_applies(x, conv):
             return super().forward(x)
-        weight = _packed_conv_weight(conv, x.shape)
+        weight = _packed_weight(conv, x.shape)
         geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
         if self.residual:
             return torch.ops.mkldnn._convolution_pointwise(x, x, weight, conv.bias, *geometry, "add", 1.0,
@@ -166,14 +178,14 @@ class FusedConvBnRelu(ConvBnRelu):
 
 class FusedConvTransposeBnRelu(ConvTransposeBnRelu):
     """A ConvTransposeBnRelu whose BatchNorm is folded: relu(conv_transpose(x)) in one oneDNN call on the CPU in
-    float32; elsewhere the unit's own forward."""
+    float32, with the weight packed once; elsewhere the unit's own forward."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv_block[0]
         if not _fused_cpu_call_applies(x, conv):
             return super().forward(x)
         return torch.ops.mkldnn._convolution_transpose_pointwise(
-            x, conv.weight, conv.bias, list(conv.padding), list(conv.output_padding), list(conv.stride),
+            x, _packed_weight(conv, x.shape), conv.bias, list(conv.padding), list(conv.output_padding), list(conv.stride),
             list(conv.dilation), conv.groups, "relu", [], "")
 
 
@@ -185,7 +197,8 @@ def fused_calls_available() -> bool:
     if not torch.backends.mkldnn.is_available():
         return False
     return all(hasattr(torch.ops.mkldnn, name)
-               for name in ("_convolution_pointwise", "_convolution_transpose_pointwise"))
+               for name in ("_convolution_pointwise", "_convolution_transpose_pointwise",
+                            "_reorder_convolution_transpose_weight"))
 
 
 def fuse_units(model: nn.Module) -> nn.Module:
