@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,3 +65,18 @@ def test_convert_subcommand_writes_a_loadable_safetensors_file(tmp_path, officia
     result = _run_cli("convert", str(official_checkpoint), str(out), "--dtype", "fp32")
     assert result.returncode == 0, result.stderr
     load_wav2lip(out)
+
+
+def test_the_command_line_process_ends_with_its_status_after_flushing_output_and_running_exit_handlers():
+    """exit_now skips the interpreter's teardown, not what a normal exit promises: buffered output reaches the
+    reader, atexit handlers (temporary files' clean-up among them) run, and the status is the command's."""
+    script = ("import atexit, sys, tempfile\n"
+              "from wav2lip_core.startup import exit_now\n"
+              "kept = tempfile.TemporaryDirectory()\n"
+              "atexit.register(lambda: print('exit handler ran', file=sys.stderr))\n"
+              "print(kept.name, end='')\n"
+              "exit_now(3)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert result.stderr == "exit handler ran\n"
+    assert result.stdout and not Path(result.stdout).exists(), "the temporary directory was cleaned up"
