@@ -217,22 +217,36 @@ def paste_original(frame: np.ndarray, generated_rgb: np.ndarray, box: Box) -> No
     frame[y1:y2, x1:x2] = original_face(generated_rgb, y2 - y1, x2 - x1)
 
 
+@lru_cache(maxsize=64)
+def changed_part(mode: str, height: int, width: int) -> tuple[slice, slice]:
+    """(rows, columns) of a height x width box: the smallest rectangle holding every pixel where ``mode``'s mask
+    is above 0. Outside it a blend gives back the frame's own pixels, so it is never computed."""
+    rows, cols = np.nonzero(blend_mask(mode, height, width)[:, :, 0])
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    return slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1)
+
+
 def paste_blended(frame: np.ndarray, generated_rgb: np.ndarray, box: Box, mode: str = "feather", *,
                   color_match: bool = False, strength: float = 1.0) -> None:
-    """Blend the face into ``frame``'s box in place: round(region + (face - region) * mask * strength)."""
+    """Blend the face into ``frame``'s box in place: round(region + (face - region) * mask * strength), over the
+    box's ``changed_part`` (colour statistics still come from the whole box)."""
     y1, y2, x1, x2 = (int(v) for v in box)
     height, width = y2 - y1, x2 - x1
     if mode == "original" and check_face(generated_rgb) == FACE_SIZE:
         face = original_face(generated_rgb, height, width).astype(np.float32)
     else:
         face = resample_face(generated_rgb, height, width)
-    region_float = frame[y1:y2, x1:x2].astype(np.float32)
+    region = frame[y1:y2, x1:x2]
     mask = blend_mask(mode, height, width)
     if color_match:
-        face = match_colours(face, region_float, seam_weights(mask))
+        face = match_colours(face, region, seam_weights(mask))
+    changed = changed_part(mode, height, width)
+    region, face, mask = region[changed], face[changed], mask[changed]
+    region_float = region.astype(np.float32)
     weight = mask if strength >= 1.0 else mask * np.float32(strength)
     blended = region_float + (face - region_float) * weight
-    frame[y1:y2, x1:x2] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    region[...] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
 def paste_feathered(frame: np.ndarray, generated_rgb: np.ndarray, box: Box) -> None:
