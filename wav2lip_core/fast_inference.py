@@ -185,8 +185,8 @@ class FusedConvTransposeBnRelu(ConvTransposeBnRelu):
         if not _fused_cpu_call_applies(x, conv):
             return super().forward(x)
         return torch.ops.mkldnn._convolution_transpose_pointwise(
-            x, _packed_weight(conv, x.shape), conv.bias, list(conv.padding), list(conv.output_padding), list(conv.stride),
-            list(conv.dilation), conv.groups, "relu", [], "")
+            x, _packed_weight(conv, x.shape), conv.bias, list(conv.padding), list(conv.output_padding),
+            list(conv.stride), list(conv.dilation), conv.groups, "relu", [], "")
 
 
 _FUSED_UNITS = {ConvBnRelu: FusedConvBnRelu, ConvTransposeBnRelu: FusedConvTransposeBnRelu}
