@@ -31,6 +31,24 @@ def test_the_limit_caps_the_frames_used():
     assert len(VideoFrames(CLIP, limit=10)) == 10
 
 
+def test_counting_stops_at_the_limit_and_goes_on_when_more_frames_are_asked_for(monkeypatch):
+    """A long video under short speech is not decoded to its end just to be counted."""
+    from wav2lip_core import video_io
+
+    assert video_io.count_video_frames(CLIP, 25.0, limit=7) == 7
+    assert video_io.count_video_frames(CLIP, 25.0, limit=10**6) == video_io.count_video_frames(CLIP, 25.0) == 100
+    counted_up_to = []
+    count = video_io.count_video_frames
+    monkeypatch.setattr(video_io, "count_video_frames",
+                        lambda path, fps, limit=None: counted_up_to.append(limit) or count(path, fps, limit))
+    lazy = VideoFrames(CLIP, limit=10)
+    assert (len(lazy), lazy.num_available, lazy.fully_counted, counted_up_to) == (10, 10, False, [10])
+    assert len(lazy.limit_to(5)) == 5 and counted_up_to == [10]             # fewer: nothing counted again
+    assert len(lazy.limit_to(40)) == 40 and counted_up_to == [10, 40]       # more: counted on, that far
+    assert len(lazy.limit_to(10**6)) == 100 and lazy.fully_counted          # past the end: every frame
+    np.testing.assert_array_equal(lazy[99], read_video(CLIP)[0][99])
+
+
 def test_preprocessing_resizes_then_rotates_clockwise_then_crops_like_the_original():
     frame = astronaut_clip(1, size=120)[0][:, :100]             # 120 high, 100 wide
     preprocess = frame_preprocessor(2, True, [5, -1, 0, 40])

@@ -124,10 +124,12 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     return _info(meta, path)
 
 
-def count_video_frames(path: str | os.PathLike, fps: float) -> int:
-    """How many frames decoding ``path`` at a constant ``fps`` gives (one decoding pass, nothing kept)."""
+def count_video_frames(path: str | os.PathLike, fps: float, limit: int | None = None) -> int:
+    """How many frames decoding ``path`` at a constant ``fps`` gives (one decoding pass, nothing kept); with
+    ``limit``, decoding stops there: the count is then min(frames, limit)."""
+    stop = ["-frames:v", str(int(limit))] if limit is not None else []
     command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path), "-an", "-sn", "-dn",
-               *decode_options(fps), "-f", "null", "-"]
+               *decode_options(fps), *stop, "-f", "null", "-"]
     completed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     log = completed.stderr.decode(errors="replace")
     counts = re.findall(r"frame=\s*(\d+)", log)
@@ -314,15 +316,17 @@ class VideoFrames:
     single decode pass (a wrap-around loop reopens the file); reading backwards (ping-pong) re-decodes a window
     that ends at the requested frame, starting from an accurate ffmpeg seek. ``transform`` (optional) maps each
     decoded frame (e.g. the CLI's resize / rotate / crop); ``limit`` (or ``limit_to`` later) caps how many
-    frames are used. ``info`` holds the container's frame rate and size. Frames are decoded at that constant
-    rate (``decode_options``), and counted the same way, so a variable-frame-rate video is sampled evenly and
-    its count and its frames agree. Should decoding end early (a damaged file, or a seek into a variable rate
-    video's tail), the last picture stays on.
+    frames are used, and counting stops there: a long video under short speech is never decoded past what is
+    used. ``info`` holds the container's frame rate and size (pass the ``probe_video`` result when you have
+    it). Frames are decoded at that constant rate (``decode_options``), and counted the same way, so a
+    variable-frame-rate video is sampled evenly and its count and its frames agree. Should decoding end early
+    (a damaged file, or a seek into a variable rate video's tail), the last picture stays on.
     """
 
-    def __init__(self, path: str | os.PathLike, transform=None, limit: int | None = None, window: int = 64) -> None:
+    def __init__(self, path: str | os.PathLike, transform=None, limit: int | None = None, window: int = 64,
+                 info: VideoInfo | None = None) -> None:
         self.path = Path(path)
-        self.info = probe_video(path)
+        self.info = info if info is not None else probe_video(path)
         self._read_ahead = max(2, min(16, READ_AHEAD_BYTES // max(1, self.info.width * self.info.height * 3)))
         self._reader: _ReadAhead | None = None
         self._reader_start = self._next_index = 0
@@ -330,21 +334,30 @@ class VideoFrames:
         self.transform = transform
         self.window = window
         self._cache: dict[int, np.ndarray] = {}
-        self._available = count_video_frames(path, self.info.fps)
-        self._length = self._available
-        if self._length == 0:
+        self._counted_up_to = None if limit is None else max(1, int(limit))     # None: the whole video
+        self._available = count_video_frames(path, self.info.fps, self._counted_up_to)
+        if self._available == 0:
             raise ValueError(f"{path}: the video has no frames")
-        if limit is not None:
-            self.limit_to(limit)
+        self._length = self._available
 
     @property
     def num_available(self) -> int:
-        """Frames in the whole video (``len()`` is the number used, after ``limit_to``)."""
+        """Frames in the video, counted up to the ``limit`` it was opened with (``len()`` is the number used)."""
         return int(self._available)
 
+    @property
+    def fully_counted(self) -> bool:
+        """Whether ``num_available`` is every frame of the video (not just as many as its limit asked for)."""
+        return self._counted_up_to is None or self._available < self._counted_up_to
+
     def limit_to(self, count: int) -> "VideoFrames":
-        """Use at most the first ``count`` frames (at least one); returns self."""
-        self._length = max(1, min(int(count), self._available))
+        """Use at most the first ``count`` frames (at least one), counting further when the video was opened with
+        a smaller limit; returns self."""
+        count = max(1, int(count))
+        if not self.fully_counted and count > self._available:
+            self._counted_up_to = count
+            self._available = count_video_frames(self.path, self.info.fps, count)
+        self._length = min(count, self._available)
         return self
 
     def __len__(self) -> int:

@@ -26,7 +26,8 @@ from ..encoders import ENCODER_CHOICES, X264, pick_encoder
 from ..pipeline import check_boxes_fit, iter_lipsync, speech_chunks
 from ..schedule import LOOP_MODES
 from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES
-from ..video_io import Mp4Writer, VideoFrames, ffmpeg_exe, frame_preprocessor, is_image_path, read_image
+from ..video_io import (Mp4Writer, VideoFrames, ffmpeg_exe, frame_preprocessor, is_image_path, probe_video,
+                        read_image)
 from .checks import box_note, check_inputs, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
 
@@ -145,6 +146,9 @@ def _describe_job(frames, image: bool, static: bool, fps: float, seconds: float,
     height, width = frames[0].shape[:2]
     if image:
         face = f"face image {width}x{height}, used for every output frame"
+    elif not frames.fully_counted:          # counted only as far as the job uses it
+        used = "only its first frame (--static)" if static else f"its first {len(frames)} frames"
+        face = f"face video of {width}x{height} at {fps:g} fps, using {used}"
     else:
         used = ("only the first (--static)" if static else "all of them" if len(frames) == frames.num_available
                 else f"the first {len(frames)}")
@@ -181,14 +185,15 @@ def run(args: argparse.Namespace) -> Path:
         fps, static = float(args.fps), True
         frames = read_image(args.face)[None]
     else:
-        # Decoded lazily, a window at a time: a long clip never sits in memory whole.
-        frames = VideoFrames(args.face, transform=transform)
-        fps = frames.info.fps
+        video = probe_video(args.face)
+        fps = video.fps
     # The speech the mouth is generated from: shifted by --offset_frames, its pauses found in that same audio.
     speech = shift_speech(wav, args.offset_frames, fps)
     chunks, pauses = speech_chunks(speech, fps, args.silence, args.silence_db)
     if not image:
-        frames.limit_to(1 if static else len(chunks))
+        # Decoded lazily, a window at a time, and counted and decoded only as far as the speech uses it: a long
+        # clip never sits in memory whole, nor is it decoded to its end under short speech.
+        frames = VideoFrames(args.face, transform=transform, limit=1 if static else len(chunks), info=video)
     height, width = frames[0].shape[:2]
     print(_describe_job(frames, image, static, fps, len(wav) / SAMPLE_RATE, len(chunks)), file=sys.stderr)
     if args.silence != "generate":

@@ -92,8 +92,9 @@ def score_video(args: argparse.Namespace) -> tuple[SyncScore, float, float]:
     if boxes is None:
         s3fd_weights = (fetch_with_progress("s3fd", S3FD, pack_weights_dir(), allow_download=not args.no_download)
                         if args.detector == "s3fd" else None)
-        frames = VideoFrames(args.video)
-        frames.limit_to(int(np.ceil(len(wav) / SAMPLE_RATE * frames.info.fps)) + 1)   # none past the speech
+        video = probe_video(args.video)
+        frames = VideoFrames(args.video, info=video,      # none past the speech: counted and decoded no further
+                             limit=int(np.ceil(len(wav) / SAMPLE_RATE * video.fps)) + 1)
         options = SCORING_DETECTION.with_changes(detector=args.detector)
         with tqdm(total=len(frames), unit="frame", desc="Face detection", file=sys.stderr) as bar:
             boxes = detect_face_boxes(frames, options, device=str(device), search_dirs=[pack_weights_dir()],
