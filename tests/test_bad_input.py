@@ -22,7 +22,8 @@ from wav2lip_core.checkpoints import CheckpointError, load_wav2lip
 from wav2lip_core.cli import run as cli_run
 from wav2lip_core.detection import detect_face_boxes, fixed_box_track
 from wav2lip_core.devices import pick_device
-from wav2lip_core.video_io import Mp4Writer, VideoFrames, read_video
+from wav2lip_core.mp4_writer import Mp4Writer
+from wav2lip_core.video_io import VideoFrames, read_video
 
 FACE = SAMPLES / "wav2lip_sample_face.mp4"
 SPEECH = SAMPLES / "wav2lip_sample_speech.wav"

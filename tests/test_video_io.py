@@ -6,7 +6,8 @@ import numpy as np
 
 from conftest import SAMPLES, astronaut_clip
 from wav2lip_core.schedule import source_frame_indices
-from wav2lip_core.video_io import Mp4Writer, VideoFrames, frame_preprocessor, is_image_path, read_video
+from wav2lip_core.mp4_writer import Mp4Writer
+from wav2lip_core.video_io import VideoFrames, frame_preprocessor, is_image_path, read_video
 
 CLIP = SAMPLES / "wav2lip_sample_face.mp4"
 

@@ -1,4 +1,4 @@
-"""Reading face videos / images and writing the lip-synced mp4, with the ffmpeg binary of imageio-ffmpeg.
+"""Reading face videos and images, with the ffmpeg binary of imageio-ffmpeg (mp4_writer.py writes the result).
 
 Everything here is uint8 RGB NHWC. ffmpeg always comes from the imageio-ffmpeg package (a pip dependency),
 never from whatever happens to be on the user's PATH.
@@ -10,7 +10,6 @@ import queue
 import re
 import subprocess
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,7 @@ import cv2
 import numpy as np
 
 from .audio import FRAME_RATE_RANGE, check_frame_rate
-from .encoders import DEFAULT_CRF, X264, encoder_options
 
-WRITE_QUEUE_BATCHES = 2   # batches of frames waiting for the encoder at most (bounds memory)
 READ_AHEAD_BYTES = 64 * 2**20   # decoded frames waiting to be used at most (2 to 16 frames)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -213,100 +210,6 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     if not decoded:
         raise ValueError(f"{path}: the video has no frames")
     return np.stack(decoded), info.fps
-
-
-class Mp4Writer:
-    """Streams uint8 RGB frames into an H.264 mp4 and muxes an audio file in (AAC) when given.
-
-    Odd frame sizes are padded by one black pixel row/column (H.264 4:2:0 needs even sizes).
-    Use as a context manager. ffmpeg writes a temporary file beside ``path``, moved into place only when
-    ``close()`` succeeds; on any failure it is removed and a file already at ``path`` stays as it was.
-    """
-
-    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float,
-                 audio_path: str | os.PathLike | None = None, crf: int = DEFAULT_CRF, encoder: str = X264) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Same folder (so the final move is a rename), same suffix (ffmpeg picks the container from it), hidden.
-        self._temporary = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.partial{self.path.suffix}")
-        self.frame_shape = (height, width, 3)
-        command = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                   "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-"]
-        if audio_path is not None:
-            command += ["-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
-        if width % 2 or height % 2:
-            command += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]     # only then: the filter costs time per frame
-        command += [*encoder_options(encoder, crf), "-movflags", "+faststart", str(self._temporary)]
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.frames_written = 0
-        # Frames go down the pipe from a background thread, so the caller computes the next batch while ffmpeg
-        # encodes this one; the queue bound keeps at most WRITE_QUEUE_BATCHES batches waiting.
-        self._pending: queue.Queue = queue.Queue(maxsize=WRITE_QUEUE_BATCHES)
-        self._pipe_error: BaseException | None = None
-        self._pipe_thread = threading.Thread(target=self._feed_pipe, name="mp4-writer", daemon=True)
-        self._pipe_thread.start()
-
-    def _feed_pipe(self) -> None:
-        while (frames := self._pending.get()) is not None:
-            if self._pipe_error is not None:
-                continue                                    # drain: the caller learns of the error on its next call
-            try:
-                self._process.stdin.write(memoryview(frames).cast("B"))
-            except (BrokenPipeError, OSError, ValueError) as error:
-                self._pipe_error = error
-
-    def _raise_pipe_error(self) -> None:
-        if self._pipe_error is not None:
-            self._process.wait()
-            raise RuntimeError(f"ffmpeg stopped while writing {self.path}: {self._stderr()}") from self._pipe_error
-
-    def write(self, frames: np.ndarray) -> None:
-        """frames: uint8 RGB (B, H, W, 3) or (H, W, 3). Queued for the encoder: do not modify them afterwards."""
-        self._raise_pipe_error()
-        frames = np.ascontiguousarray(frames, dtype=np.uint8)
-        if frames.shape[-3:] != self.frame_shape:
-            raise ValueError(f"frame shape {frames.shape[-3:]} differs from the video's {self.frame_shape}")
-        self._pending.put(frames)
-        self.frames_written += 1 if frames.ndim == 3 else len(frames)
-
-    def _stderr(self) -> str:
-        return self._process.stderr.read().decode(errors="replace").strip() if self._process.stderr else ""
-
-    def _stop_pipe_thread(self) -> None:
-        if self._pipe_thread.is_alive():
-            self._pending.put(None)
-            self._pipe_thread.join()
-
-    def close(self) -> None:
-        """Finish the file and move it into place (RuntimeError, and no file, when ffmpeg failed)."""
-        try:
-            self._stop_pipe_thread()
-            self._raise_pipe_error()
-            if self._process.stdin and not self._process.stdin.closed:
-                self._process.stdin.close()
-            code = self._process.wait()
-            message = self._stderr()
-            if code != 0:
-                raise RuntimeError(f"ffmpeg failed to write {self.path} (exit {code}): {message}")
-            os.replace(self._temporary, self.path)
-        finally:
-            self._temporary.unlink(missing_ok=True)
-
-    def abort(self) -> None:
-        """Stop ffmpeg and remove the unfinished file; ``path`` is left as it was."""
-        self._process.kill()
-        self._stop_pipe_thread()
-        self._process.wait()
-        self._temporary.unlink(missing_ok=True)
-
-    def __enter__(self) -> "Mp4Writer":
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.abort()
 
 
 class VideoFrames:

@@ -26,8 +26,8 @@ from ..encoders import ENCODER_CHOICES, X264, pick_encoder
 from ..pipeline import check_boxes_fit, iter_lipsync, speech_chunks
 from ..schedule import LOOP_MODES
 from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES
-from ..video_io import (Mp4Writer, VideoFrames, ffmpeg_exe, frame_preprocessor, is_image_path, probe_video,
-                        read_image)
+from ..mp4_writer import Mp4Writer
+from ..video_io import VideoFrames, ffmpeg_exe, frame_preprocessor, is_image_path, probe_video, read_image
 from .checks import box_note, check_inputs, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
 
