@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from common import (ORIGINAL_DIR, ORIGINAL_RUNNER, PYTHON, ROOT, SPEECH, CommandFailed, Row, Timing, cache_dir,
-                    face_box, format_table, make_clip, original_available, random_checkpoint, repeat_measured)
+                    face_box, format_table, make_clip, original_available, random_checkpoint, run_measured)
 from motion_clip import make_motion_clip
 
 CLIP_FRAMES = 75
@@ -92,14 +92,14 @@ def _measure_alternately(runs: list[tuple[list[str], Path, dict]], repeats: int)
             if timings[index] is None:
                 continue
             try:
-                once = repeat_measured(command, 1, cwd=cwd, env=env)
+                wall, peak_mb = run_measured(command, cwd=cwd, env=env)
             except CommandFailed as error:
                 last = [line for line in str(error).strip().splitlines() if line.strip()][-1:] or ["?"]
                 timings[index], notes[index] = None, f"failed: {last[0][:120]}"
                 continue
             timing = timings[index]
-            timing.seconds += once.seconds
-            timing.peak_mb = max(timing.peak_mb or 0.0, once.peak_mb or 0.0)
+            timing.seconds.append(wall)
+            timing.peak_mb = max(timing.peak_mb or 0.0, peak_mb)
     return list(zip(timings, notes))
 
 
@@ -153,12 +153,35 @@ def random_s3fd_weights() -> Path:
     return path
 
 
+def box_rows(label: str, height: int, width: int, repeats: int) -> list[Row]:
+    """The --box row on a 3 s clip of height x width (CLIP_FRAMES frames), ours against the original."""
+    clip = make_clip(height, width, CLIP_FRAMES)
+    return _rows_for_case("CLI end to end, --box", label, clip, face_box(height, width), repeats)
+
+
+def detection_rows(quick: bool = False) -> list[Row]:
+    """The S3FD rows on the 720p moving-camera clip: S3FD on every frame (ours and the original), then ours with
+    the default detection (key frames + flow) against that same run of the original."""
+    # Full run: a clip as long as the speech (what a user's video costs); the original detects on every frame,
+    # about 5 minutes on 2 CPU cores, so one run each. Quick: 8 frames, looped.
+    clip_frames = 8 if quick else CLIP_FRAMES
+    clip = make_motion_clip(cache_dir(), 720, 1280, clip_frames, timeline=CLIP_FRAMES)
+    detected = min(clip_frames, output_frames())
+    every_frame = _rows_for_case(f"CLI end to end, S3FD on every frame ({detected} frames, --detect_every 1)",
+                                 "720p", clip, None, 1, s3fd=random_s3fd_weights(),
+                                 ours_extra=["--detector", "s3fd", "--detect_every", "1"])
+    return every_frame + _rows_for_case(
+        f"CLI end to end, S3FD, default detection (key frames + flow, {detected} frames)", "720p", clip, None,
+        1, s3fd=random_s3fd_weights(), ours_extra=["--detector", "s3fd"], boxes_from="dlib_hog",
+        original_run=(every_frame[0].original, "original not on this machine" if every_frame[0].original is None
+                      else "original: its S3FD-on-every-frame run of the row above"))
+
+
 def run(quick: bool = False, detection: bool = True) -> list[Row]:
     repeats = 1 if quick else 3
     rows = []
     for label, (height, width) in BOX_CASES.items():
-        clip = make_clip(height, width, CLIP_FRAMES)
-        rows += _rows_for_case("CLI end to end, --box", label, clip, face_box(height, width), repeats)
+        rows += box_rows(label, height, width, repeats)
     if not quick:
         # Memory must not grow with the clip: a 30 s 720p video (750 frames) under 30 s of speech, --box.
         from bench_audio import long_speech
@@ -169,19 +192,7 @@ def run(quick: bool = False, detection: bool = True) -> list[Row]:
         rows += _rows_for_case(f"CLI end to end, --box, {frames / 25:.0f} s clip", "720p", clip, face_box(720, 1280),
                                1, audio=speech, frames=frames)
     if detection:
-        # Full run: a 720p moving-camera clip as long as the speech (what a user's video costs); the original
-        # detects on every frame, about 5 minutes, so one run each. Quick: 8 frames, looped.
-        clip_frames = 8 if quick else CLIP_FRAMES
-        clip = make_motion_clip(cache_dir(), 720, 1280, clip_frames, timeline=CLIP_FRAMES)
-        detected = min(clip_frames, output_frames())
-        every_frame = _rows_for_case(f"CLI end to end, S3FD on every frame ({detected} frames, --detect_every 1)",
-                                     "720p", clip, None, 1, s3fd=random_s3fd_weights(),
-                                     ours_extra=["--detector", "s3fd", "--detect_every", "1"])
-        rows += every_frame + _rows_for_case(
-            f"CLI end to end, S3FD, default detection (key frames + flow, {detected} frames)", "720p", clip, None,
-            1, s3fd=random_s3fd_weights(), ours_extra=["--detector", "s3fd"], boxes_from="dlib_hog",
-            original_run=(every_frame[0].original, "original not on this machine" if every_frame[0].original is None
-                          else "original: its S3FD-on-every-frame run of the row above"))
+        rows += detection_rows(quick)
     return rows
 
 

@@ -11,7 +11,7 @@ the original, printed as one table. bench/gpu.sh runs it on the device machine (
   in half), batch 128 and 512, cudnn.benchmark on (devices.tuned_convolutions), and fp16 replayed from a CUDA
   graph, to see whether graphs pay.
 - CLI: bench_cli's end-to-end rows (a fresh process per run; ours and, where .orig holds the original checkout,
-  the original): 720p --box, 720p S3FD, 1080p --box.
+  the original): 720p --box, 720p S3FD (every frame, and the default key frames + flow), 1080p --box.
 
     python3 bench/bench_gpu.py [--frames 747] [--skip-cli] [--cpu-smoke]
 
@@ -30,7 +30,7 @@ import torch
 
 import bench_cli
 from bench_nodes_memory import _input_images, _speech, _use_random_s3fd
-from common import Row, Timing, face_box, format_table, machine_description, make_clip, random_checkpoint
+from common import Row, Timing, face_box, format_table, machine_description, random_checkpoint, time_calls
 
 HEIGHT, WIDTH = 1080, 1920
 FPS = 25.0
@@ -206,16 +206,8 @@ def agreement_notes(images: torch.Tensor, frames: int = 16) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------- generator
 def _time_passes(function, device: torch.device, repeats: int) -> Timing:
-    for _ in range(3):                                     # cuDNN autotuning, allocator
-        function()
-    seconds = []
-    for _ in range(repeats):
-        _synchronize(device)
-        started = time.perf_counter()
-        function()
-        _synchronize(device)
-        seconds.append(time.perf_counter() - started)
-    return Timing(seconds)
+    """``function`` timed to the end of its device work, after 3 passes for cuDNN autotuning and the allocator."""
+    return time_calls(lambda: (function(), _synchronize(device)), repeats, warmup=3)
 
 
 def generator_rows(device: torch.device, batches: list[int], repeats: int) -> list[Row]:
@@ -275,17 +267,10 @@ def _graph_row(model, mel, faces, device, repeats: int, batch: int) -> Row:
 
 # ------------------------------------------------------------------------------------------------------- CLI
 def cli_rows() -> list[Row]:
-    """bench_cli's end-to-end rows on the GPU: 720p --box, 720p S3FD on every frame, 1080p --box."""
-    clip_frames = bench_cli.CLIP_FRAMES
-    rows = []
-    for label, (height, width) in (("720p", (720, 1280)), ("1080p", (1080, 1920))):
-        clip = make_clip(height, width, clip_frames)
-        rows += bench_cli._rows_for_case("CLI end to end, --box", label, clip, face_box(height, width), 1)
-        if label == "720p":
-            rows += bench_cli._rows_for_case(f"CLI end to end, S3FD on {bench_cli.OUTPUT_FRAMES} frames", label,
-                                             clip, None, 1, s3fd=bench_cli.random_s3fd_weights(),
-                                             ours_extra=["--detector", "s3fd"])
-    return rows
+    """bench_cli's end-to-end rows on the GPU: 720p --box, the 720p S3FD rows (every frame, default detection),
+    1080p --box."""
+    return (bench_cli.box_rows("720p", 720, 1280, 1) + bench_cli.detection_rows()
+            + bench_cli.box_rows("1080p", 1080, 1920, 1))
 
 
 def main() -> None:
