@@ -29,14 +29,11 @@ import time
 import torch
 
 import bench_cli
-from bench_nodes_memory import _input_images, _speech, _use_random_s3fd
+from bench_nodes_memory import FPS, GB, HEIGHT, WIDTH, detect_inputs, input_images, speech_audio, use_random_s3fd
 from common import Row, Timing, face_box, format_table, machine_description, random_checkpoint, time_calls
 
-HEIGHT, WIDTH = 1080, 1920
-FPS = 25.0
 SHORTEST_CLIP = 8            # frames: the speech for fewer is too short for one mel chunk
 NODES = ("AudioToMel", "DetectFaces", "Wav2LipSync", "PasteBack")
-GB = 1e9
 
 
 def _synchronize(device: torch.device) -> None:
@@ -74,11 +71,8 @@ def run_chain(images: torch.Tensor, generator, detector: str, batch_size: int) -
         result["gpu_peak_gb"][name] = _gpu_peak_gb(device)
         return outputs
 
-    mel, frame_count, _ = node("AudioToMel", audio=_speech(count), fps=FPS)
-    detect = {"detector": "s3fd", "pad_top": 0, "pad_bottom": 10, "pad_left": 0, "pad_right": 0,
-              "smoothing": "centered", "smooth_window": 5, "detect_size": 0, "detect_every": 1,
-              "on_missing": "nearest", "face_index": -1, "batch_size": 16,
-              "manual_box": "" if detector == "s3fd" else ", ".join(map(str, face_box(HEIGHT, WIDTH)))}
+    mel, frame_count, _ = node("AudioToMel", audio=speech_audio(count), fps=FPS)
+    detect = detect_inputs(detector)
     faces, crops = node("DetectFaces", images=images, frame_count=frame_count, **detect)
     generated, plan = node("Wav2LipSync", wav2lip_model=generator, faces=faces, face_crops=crops, mel=mel,
                            loop_mode="loop", batch_size=batch_size)
@@ -109,9 +103,9 @@ def chain_rows(frames: int, batch_size: int, smoke: bool) -> tuple[list[Row], li
 
     device = mm.compute_device()
     generator, dtype = load_generator()
-    _use_random_s3fd()
+    use_random_s3fd()
     started = time.perf_counter()
-    images = _input_images(frames)
+    images = input_images(frames)
     notes = [f"input IMAGE {tuple(images.shape)} float32 built in {time.perf_counter() - started:.1f} s "
              f"({images.numel() * 4 / GB:.1f} GB); nodes on {device} ({dtype}), tensor path "
              f"{'on' if mm.tensor_path_device() is not None else 'off'}"]

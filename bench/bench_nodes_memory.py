@@ -71,7 +71,7 @@ class PeakSampler:
         self.peaks[stage] = max(self.peaks.get(stage, 0), self.rss())
 
 
-def _speech(num_frames: int):
+def speech_audio(num_frames: int):
     """Speech giving exactly ``num_frames`` output frames at FPS (the sample, tiled), as a ComfyUI AUDIO dict
     (float32 mono 16 kHz)."""
     import numpy as np
@@ -87,7 +87,15 @@ def _speech(num_frames: int):
     return {"waveform": torch.from_numpy(tiled)[None, None].clone(), "sample_rate": SAMPLE_RATE}
 
 
-def _input_images(num_frames: int):
+def detect_inputs(detector: str, detect_every: int = 1) -> dict:
+    """Detect Faces' inputs for these benchmarks: S3FD ("s3fd") or the manual box on the astronaut's face."""
+    return {"detector": "s3fd", "pad_top": 0, "pad_bottom": 10, "pad_left": 0, "pad_right": 0,
+            "smoothing": "centered", "smooth_window": 5, "detect_size": 0, "detect_every": detect_every,
+            "on_missing": "nearest", "face_index": -1, "batch_size": 16,
+            "manual_box": "" if detector == "s3fd" else ", ".join(map(str, face_box(HEIGHT, WIDTH)))}
+
+
+def input_images(num_frames: int):
     """The input IMAGE batch (N, 1080, 1920, 3) float32 RGB 0..1, filled frame by frame."""
     import torch
 
@@ -116,11 +124,11 @@ def child(num_frames: int, mask: bool, detector: str) -> dict:
         generator = Wav2LipModel(managed=mm.ManagedModel(load_wav2lip(model_path, device=mm.offload_device()),
                                                          name=model_path.name), path=model_path,
                                  dtype=torch.float32)
-        audio = _speech(num_frames)
+        audio = speech_audio(num_frames)
         result["rss_before_input"] = sampler.rss()
 
         sampler.enter("input IMAGE")
-        images = _input_images(num_frames)
+        images = input_images(num_frames)
         result["input_bytes"] = images.numel() * images.element_size()
         result["rss_with_input"] = sampler.rss()
 
@@ -133,13 +141,9 @@ def child(num_frames: int, mask: bool, detector: str) -> dict:
             return outputs
 
         mel, frame_count, fps = node("AudioToMel", audio=audio, fps=FPS)
-        detect = {"detector": detector, "pad_top": 0, "pad_bottom": 10, "pad_left": 0, "pad_right": 0,
-                  "smoothing": "centered", "smooth_window": 5, "detect_size": 0, "detect_every": 1,
-                  "on_missing": "nearest", "face_index": -1, "batch_size": 16,
-                  "manual_box": "" if detector == "s3fd" else ", ".join(map(str, face_box(HEIGHT, WIDTH)))}
+        detect = detect_inputs(detector, detect_every=5 if detector == "s3fd" else 1)
         if detector == "s3fd":
-            detect["detect_every"] = 5
-            _use_random_s3fd()
+            use_random_s3fd()
         faces, crops = node("DetectFaces", images=images, frame_count=frame_count, **detect)
         generated, plan = node("Wav2LipSync", wav2lip_model=generator, faces=faces, face_crops=crops, mel=mel,
                                loop_mode="loop", batch_size=128)
@@ -157,7 +161,7 @@ def child(num_frames: int, mask: bool, detector: str) -> dict:
     return result
 
 
-def _use_random_s3fd() -> None:
+def use_random_s3fd() -> None:
     """Point the DetectFaces node at random S3FD weights in the real layout (no download, same cost)."""
     import bench_cli
     from nodes import detect_node

@@ -95,7 +95,7 @@ def run(frames: int = 71, height: int = 720, quick: bool = False) -> list[str]:
     truth = true_face_boxes(frames, height, width)
     every = DEFAULT_DETECTION.detect_every
     lines = [f"Clip: bench/motion_clip.py, {width}x{height}, {frames} frames (cut at frame "
-             f"{int(round(0.6 * frames))}); errors in px per coordinate y1 / y2 / x1 / x2.",
+             f"{shot_starts(frames)[1]}); errors in px per coordinate y1 / y2 / x1 / x2.",
              "| detector | boxes | against | detector runs | seconds | max error | mean error |",
              "|---|---|---|---|---|---|---|"]
 

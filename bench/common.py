@@ -109,17 +109,6 @@ def run_measured(command: Sequence[str], cwd: Path | None = None, env: dict | No
     return result["seconds"], result["peak_kb"] / 1024.0
 
 
-def repeat_measured(command: Sequence[str], repeats: int, cwd: Path | None = None,
-                    env: dict | None = None) -> Timing:
-    """run_measured ``repeats`` times; the peak is the largest seen."""
-    seconds, peaks = [], []
-    for _ in range(repeats):
-        wall, peak = run_measured(command, cwd=cwd, env=env)
-        seconds.append(wall)
-        peaks.append(peak)
-    return Timing(seconds, max(peaks))
-
-
 def astronaut_frames(height: int, width: int, num_frames: int, pan_px: int = 2) -> np.ndarray:
     """(N, H, W, 3) uint8 RGB: the astronaut's head and shoulders scaled to the frame height, centred on a
     replicated border, panning ``pan_px`` pixels per frame (so every frame differs)."""

@@ -27,6 +27,7 @@ if [ -f "$ORIGINAL/inference.py" ]; then
      --exclude=evaluation --exclude=.git .) | (cd .orig && tar xf -)
   mkdir -p .orig/temp
 else
+  rm -rf .orig      # an older copy would still be carried
   echo "no original checkout at $ORIGINAL: gpu.sh will run without the original's columns"
 fi
 du -sh .gpu_wheels .orig 2>/dev/null || true

@@ -33,6 +33,8 @@ from common import (ORIGINAL_DIR, PEAK_MEMORY_METHOD, PYTHON, format_table, mach
 
 SUITES = {"generator": bench_generator.run, "audio": bench_audio.run, "paste": bench_paste.run,
           "chain": bench_chain.run, "cli": bench_cli.run}
+# Every part --only can name: the suites above and the parts run by name below.
+PARTS = [*SUITES, "breakdown", "nodes", "precision", "tracking", "detection"]
 
 
 def _load() -> str:
@@ -53,14 +55,11 @@ def _detection_report(quick: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, batch sizes and frames (a few minutes)")
-    parser.add_argument("--only", choices=sorted(SUITES) + ["breakdown", "nodes", "precision", "tracking",
-                                                           "detection"],
-                        action="append",
-                        help="run only these parts (repeatable)")
+    parser.add_argument("--only", choices=sorted(PARTS), action="append", help="run only these parts (repeatable)")
     parser.add_argument("--no-detection", action="store_true",
                         help="skip the S3FD end-to-end case and bench_detection.py (the slowest parts)")
     args = parser.parse_args()
-    wanted = set(args.only or [*SUITES, "breakdown", "nodes", "precision", "tracking", "detection"])
+    wanted = set(args.only or PARTS)
     if args.no_detection:
         wanted.discard("detection")
 

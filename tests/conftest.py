@@ -46,6 +46,32 @@ def speech_16k() -> np.ndarray:
     return wav
 
 
+@pytest.fixture(scope="module")
+def speech(speech_16k) -> np.ndarray:
+    """0.55 s of the sample speech -> 11 output frames at 25 fps (keeps the node tests fast)."""
+    return speech_16k[8000:16800]
+
+
+@pytest.fixture(scope="module")
+def generator(wav2lip_model):
+    """The random generator as Load Wav2Lip Model hands it to the nodes (a Wav2LipModel, float32)."""
+    from nodes import model_management as mm
+    from nodes.types import Wav2LipModel
+
+    return Wav2LipModel(managed=mm.ManagedModel(wav2lip_model, "random"), path=Path("random.pth"),
+                        dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def random_s3fd_folder(tmp_path_factory) -> Path:
+    """A model folder holding random S3FD weights in the real layout, as s3fd.pth."""
+    from random_s3fd import write_random_s3fd
+
+    folder = tmp_path_factory.mktemp("models")
+    write_random_s3fd(folder / "s3fd.pth")
+    return folder
+
+
 def astronaut_clip(num_frames: int = 8, size: int = 128, step: int = 2) -> np.ndarray:
     """uint8 RGB (N, size, size, 3): the astronaut's face with a small pan of ``step`` px per frame."""
     import cv2

@@ -75,17 +75,6 @@ def defaults(node_name: str) -> dict:
     return values
 
 
-@pytest.fixture(scope="module")
-def speech(speech_16k) -> np.ndarray:
-    return speech_16k[8000:16800]      # 0.55 s of speech -> 11 output frames at 25 fps (keeps the suite fast)
-
-
-@pytest.fixture(scope="module")
-def generator(wav2lip_model) -> Wav2LipModel:
-    return Wav2LipModel(managed=mm.ManagedModel(wav2lip_model, "random"), path=Path("random.pth"),
-                        dtype=torch.float32)
-
-
 def chain(generator, clip, wav, *, loop="loop", blend="feather", batch_size=8, mask="changed region", **detect):
     """All five nodes (the model given), as a workflow wires them; returns every output."""
     images = as_image(clip)
@@ -184,14 +173,6 @@ def test_a_box_outside_the_frame_or_a_malformed_box_is_explained():
         node.detect(images, **{**defaults("DetectFaces"), "manual_box": "0, 500, 0, 50"})
     with pytest.raises(ValueError, match="four numbers"):
         node.detect(images, **{**defaults("DetectFaces"), "manual_box": "10, 20, 30"})
-
-
-@pytest.fixture(scope="module")
-def random_s3fd_folder(tmp_path_factory) -> Path:
-    from random_s3fd import write_random_s3fd
-    folder = tmp_path_factory.mktemp("models")
-    write_random_s3fd(folder / "s3fd.pth")
-    return folder
 
 
 def test_s3fd_detection_runs_through_the_node_and_matches_the_engines_tracker(random_s3fd_folder, monkeypatch):

@@ -2,7 +2,6 @@
 device: the same frames as their CPU path within 2/255, only face regions travelling, bounded host buffers."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,21 +13,10 @@ from nodes import model_management as mm
 from nodes.device_frames import DeviceUint8Frames
 from nodes.sync_node import make_sync_plan
 from nodes.tensors import Uint8Frames
-from nodes.types import SyncPlan, Wav2LipModel
+from nodes.types import SyncPlan
 from test_nodes import as_image, as_uint8, chain, defaults, run
 
 LOOPS_AND_BLENDS = [("loop", "feather"), ("pingpong", "original"), ("loop", "mouth")]
-
-
-@pytest.fixture(scope="module")
-def speech(speech_16k) -> np.ndarray:
-    return speech_16k[8000:16800]      # 11 output frames at 25 fps
-
-
-@pytest.fixture(scope="module")
-def generator(wav2lip_model) -> Wav2LipModel:
-    return Wav2LipModel(managed=mm.ManagedModel(wav2lip_model, "random"), path=Path("random.pth"),
-                        dtype=torch.float32)
 
 
 @pytest.fixture()
@@ -155,11 +143,3 @@ def test_s3fd_on_the_tensor_path_finds_the_cpu_paths_boxes(random_s3fd_folder, m
     np.testing.assert_array_equal(on_tensors[0].boxes, on_cpu[0].boxes)
     np.testing.assert_array_equal(on_tensors[0].found, on_cpu[0].found)
     assert torch.equal(on_tensors[1], on_cpu[1])
-
-
-@pytest.fixture(scope="module")
-def random_s3fd_folder(tmp_path_factory) -> Path:
-    from random_s3fd import write_random_s3fd
-    folder = tmp_path_factory.mktemp("models")
-    write_random_s3fd(folder / "s3fd.pth")
-    return folder

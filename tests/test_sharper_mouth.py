@@ -11,26 +11,11 @@ import torch.nn.functional as F
 
 from conftest import astronaut_clip
 from nodes import NODE_CLASS_MAPPINGS
-from nodes import model_management as mm
-from nodes.types import Wav2LipModel
 from test_nodes import BOX, BOX_TEXT, FPS, as_audio, as_image, as_uint8, defaults, run
 from upscale_models import load_upscale_model, random_compact, scale_like_comfyui, upscale_like_comfyui
 from wav2lip_core.blend import BLEND_MODES, blend_mask, changed_region_mask, feather_mask, mouth_mask, paste_face
 
 FRAME = 480
-
-
-@pytest.fixture(scope="module")
-def generator(wav2lip_model) -> Wav2LipModel:
-    from pathlib import Path
-
-    return Wav2LipModel(managed=mm.ManagedModel(wav2lip_model, "random"), path=Path("random.pth"),
-                        dtype=torch.float32)
-
-
-@pytest.fixture(scope="module")
-def speech(speech_16k) -> np.ndarray:
-    return speech_16k[8000:16800]      # 0.55 s of speech -> 11 output frames at 25 fps
 
 
 def textured_frame(seed: int = 1) -> np.ndarray:
