@@ -78,9 +78,13 @@ def to_device(host: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def copy_frames(destination: torch.Tensor, images: torch.Tensor, sources: np.ndarray) -> None:
-    """destination[i] = images[sources[i], :, :, :3] for every i: one multi-threaded copy for the batch."""
+    """destination[i] = images[sources[i], :, :, :3] for every i: one multi-threaded copy for the batch (an IMAGE
+    of another dtype or on another device than ``destination`` is gathered there, then converted)."""
     index = torch.tensor(np.asarray(sources), dtype=torch.int64, device=images.device)
-    torch.index_select(images[..., :3], 0, index, out=destination)
+    if images.dtype == destination.dtype and images.device == destination.device:
+        torch.index_select(images[..., :3], 0, index, out=destination)
+    else:
+        destination.copy_(torch.index_select(images[..., :3], 0, index))
 
 
 def union_box(boxes: np.ndarray) -> tuple[int, int, int, int]:

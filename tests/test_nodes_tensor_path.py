@@ -143,3 +143,18 @@ def test_s3fd_on_the_tensor_path_finds_the_cpu_paths_boxes(random_s3fd_folder, m
     np.testing.assert_array_equal(on_tensors[0].boxes, on_cpu[0].boxes)
     np.testing.assert_array_equal(on_tensors[0].found, on_cpu[0].found)
     assert torch.equal(on_tensors[1], on_cpu[1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_paste_back_on_tensors_takes_half_precision_images_as_the_cpu_path_does(dtype, monkeypatch):
+    """Upstream nodes may hand over half-precision IMAGE batches; the output is float32 either way."""
+    clip = as_image(astronaut_clip(4)).to(dtype)
+    faces, _ = run("DetectFaces", images=clip, **{**defaults("DetectFaces"), "manual_box": "30, 110, 40, 108"})
+    inputs = dict(images=clip, generated_faces=torch.rand(6, 96, 96, 3, generator=torch.Generator().manual_seed(2)),
+                  sync=make_sync_plan(faces, 6, "loop"), blend="feather", mask="changed region")
+    on_cpu = run("PasteBack", **inputs)
+    monkeypatch.setattr(mm, "TENSOR_PATH_ON_CPU", True)
+    on_tensors = run("PasteBack", **inputs)
+    assert on_tensors[0].dtype == on_cpu[0].dtype == torch.float32
+    difference = np.abs(as_uint8(on_tensors[0]).astype(int) - as_uint8(on_cpu[0]))
+    assert difference.max() <= 2 and difference.mean() < 0.01
