@@ -12,8 +12,8 @@ PACKAGES = ("wav2lip_core", "nodes")
 MAX_LINES = 450
 # Lower layers never import higher ones; the nodes sit above the whole engine.
 LAYERS = [
-    {"models", "audio", "silence", "encoders", "video_io", "mp4_writer", "schedule", "devices", "batching",
-     "tensor_resize"},
+    {"models", "audio", "silence", "encoders", "ffmpeg_binary", "video_io", "mp4_writer", "schedule", "devices",
+     "batching", "tensor_resize"},
     {"fast_inference"},
     {"checkpoints"},
     {"detection"},

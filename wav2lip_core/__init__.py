@@ -55,9 +55,4 @@ def __dir__() -> list[str]:
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "SAMPLE_RATE", "CheckpointError", "DetectionOptions", "DownloadError", "FaceDetectionError", "FaceTrack",
-    "SyncScore", "detect_face_boxes", "fixed_box_track", "iter_lipsync", "lipsync", "load_audio", "load_syncnet",
-    "load_syncnet_v2", "load_wav2lip", "mel_chunks", "melspectrogram", "pick_device", "pick_dtype",
-    "resolve_checkpoint", "score_lipsync",
-]
+__all__ = sorted(_ENTRY_POINTS)

@@ -1,7 +1,7 @@
 """How our own command-line process starts (``python -m wav2lip_core``; bench/launch_ours.py starts the same way).
 Imports nothing heavy: it runs before torch is imported.
 
-The process is ours, so two settings for it alone:
+The process is ours, so three settings for it alone:
 * OpenMP threads that wait for work sleep instead of spinning: the generator shares the cores with ffmpeg's
   decoder and encoder, and threads spinning at every layer's barrier take their time (unless the user set it);
 * no garbage collection while torch and the rest import (they build many objects and no garbage; collecting

@@ -18,18 +18,10 @@ import cv2
 import numpy as np
 
 from .audio import FRAME_RATE_RANGE, check_frame_rate
+from .ffmpeg_binary import ffmpeg_exe
 
 READ_AHEAD_BYTES = 64 * 2**20   # decoded frames waiting to be used at most (2 to 16 frames)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary shipped by imageio-ffmpeg."""
-    try:
-        import imageio_ffmpeg
-    except ImportError as error:
-        raise RuntimeError("imageio-ffmpeg is needed for video files: pip install imageio-ffmpeg") from error
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def is_image_path(path: str | os.PathLike) -> bool:
@@ -189,9 +181,11 @@ class _ReadAhead:
         self._thread.join()
 
 
-def iter_video_frames(path: str | os.PathLike) -> tuple[VideoInfo, Iterator[np.ndarray]]:
-    """(info, iterator of uint8 RGB (H, W, 3) frames at info.fps), decoded one at a time (constant memory)."""
-    info = probe_video(path)
+def iter_video_frames(path: str | os.PathLike, info: VideoInfo | None = None
+                      ) -> tuple[VideoInfo, Iterator[np.ndarray]]:
+    """(info, iterator of uint8 RGB (H, W, 3) frames at info.fps), decoded one at a time (constant memory);
+    ``info``: the ``probe_video`` result when the caller has it."""
+    info = info if info is not None else probe_video(path)
     reader, _ = _open_reader(path, info.fps)
 
     def frames() -> Iterator[np.ndarray]:

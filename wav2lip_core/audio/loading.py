@@ -17,6 +17,7 @@ from typing import Union
 import numpy as np
 import soundfile
 
+from ..ffmpeg_binary import ffmpeg_exe
 from .rates import SAMPLE_RATE, check_sample_rate
 
 RESAMPLE_TYPE = "soxr_hq"
@@ -98,14 +99,6 @@ def _read_with_soundfile(path: str) -> tuple[np.ndarray, int] | None:
     return frames_by_channel.T, int(sample_rate)
 
 
-def _ffmpeg_exe() -> str:
-    try:
-        import imageio_ffmpeg
-    except ImportError as error:  # pragma: no cover - dependency of the package
-        raise RuntimeError("imageio-ffmpeg is required to decode this audio format") from error
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
 _AU_MAGIC = 0x2E736E64  # ".snd"
 _AU_ENCODING_FLOAT32 = 6
 
@@ -128,7 +121,7 @@ def _parse_au_float32(data: bytes, path: str) -> tuple[np.ndarray, int]:
 def _read_with_ffmpeg(path: str) -> tuple[np.ndarray, int]:
     """Decode the first audio stream of any container with imageio-ffmpeg's binary, through a pipe."""
     command = [
-        _ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
+        ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
         "-i", path,
         "-map", "0:a:0", "-vn", "-sn", "-dn",
         "-c:a", "pcm_f32be", "-f", "au", "pipe:1",

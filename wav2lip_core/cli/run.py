@@ -146,12 +146,11 @@ def _describe_job(frames, image: bool, static: bool, fps: float, seconds: float,
     height, width = frames[0].shape[:2]
     if image:
         face = f"face image {width}x{height}, used for every output frame"
-    elif not frames.fully_counted:          # counted only as far as the job uses it
+    elif not frames.fully_counted:          # counted only as far as the job uses it (always so with --static)
         used = "only its first frame (--static)" if static else f"its first {len(frames)} frames"
         face = f"face video of {width}x{height} at {fps:g} fps, using {used}"
     else:
-        used = ("only the first (--static)" if static else "all of them" if len(frames) == frames.num_available
-                else f"the first {len(frames)}")
+        used = "all of them" if len(frames) == frames.num_available else f"the first {len(frames)}"
         face = f"face video {frames.num_available} frames of {width}x{height} at {fps:g} fps, using {used}"
     return f"{face}; speech {seconds:.2f} s -> {num_outputs} output frames at {fps:g} fps"
 

@@ -88,11 +88,11 @@ def score_video(args: argparse.Namespace) -> tuple[SyncScore, float, float]:
     except ValueError as error:
         hint = "" if args.audio else " (give the speech with --audio)"
         raise ValueError(f"{error}{hint}") from error
+    video = probe_video(args.video)
     boxes = args.box
     if boxes is None:
         s3fd_weights = (fetch_with_progress("s3fd", S3FD, pack_weights_dir(), allow_download=not args.no_download)
                         if args.detector == "s3fd" else None)
-        video = probe_video(args.video)
         frames = VideoFrames(args.video, info=video,      # none past the speech: counted and decoded no further
                              limit=int(np.ceil(len(wav) / SAMPLE_RATE * video.fps)) + 1)
         options = SCORING_DETECTION.with_changes(detector=args.detector)
@@ -101,11 +101,11 @@ def score_video(args: argparse.Namespace) -> tuple[SyncScore, float, float]:
                                       weights_path=s3fd_weights, allow_download=not args.no_download,
                                       progress=lambda done, total: bar.update(done - bar.n))
         frames.close()
+    fps = video.fps
     if args.decode == "reference":
-        fps, stream = probe_video(args.video).fps, iter_reference_frames(args.video)
+        stream = iter_reference_frames(args.video)
     else:
-        info, stream = iter_video_frames(args.video)
-        fps = info.fps
+        _, stream = iter_video_frames(args.video, info=video)
     with tqdm(unit="window", desc=f"Scoring ({args.model})", file=sys.stderr) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
