@@ -35,7 +35,7 @@ def crops_on_device(images: torch.Tensor, faces: FaceBoxes, with_face: np.ndarra
                     device: torch.device, progress: mm.Progress, batch_size: int) -> None:
     """Detect Faces' crops on ``device``: per batch of ``batch_size`` frames, the union of their boxes goes there
     once and every crop is cut at once (faces_torch.crop_faces: crop_face's bytes), into ``crops`` (zeros)."""
-    staging = Staging(device, slots=1)
+    staging = Staging(device)
     for start in range(0, len(with_face), batch_size):
         mm.throw_if_interrupted()
         batch = with_face[start:start + batch_size]
@@ -43,6 +43,7 @@ def crops_on_device(images: torch.Tensor, faces: FaceBoxes, with_face: np.ndarra
             indices = batch[run]
             box = union_box(faces.boxes[indices])
             regions = to_device(gather_rgb(images, indices, box, staging, "regions", 0), device)
+            staging.mark(0)             # the next batch's gather waits for this upload before reusing the buffer
             cut = crop_faces(regions, relative_boxes(faces.boxes[indices], box)).to(torch.float32) / 255.0
             crops[torch.from_numpy(indices).to(crops.device)] = cut.to(crops.device)
         progress.advance(len(batch))

@@ -26,7 +26,8 @@ from wav2lip_core.tensor_resize import to_uint8_values
 
 from .tensors import Uint8Frames
 
-# Host bytes one staging slot may hold for a batch of face regions (a batch with a larger union is split).
+# Host bytes one staging slot may hold: a batch of face regions with a larger union is split, and full frames
+# for S3FD go in fewer at a time.
 MAX_REGION_BYTES = 256 * 2**20
 # Full frames DeviceUint8Frames converts at once.
 DETECT_CONVERT_BATCH = 16
@@ -127,13 +128,16 @@ def gather_rgb(source: torch.Tensor, indices: np.ndarray, box: tuple[int, int, i
 
 
 class DeviceUint8Frames(Uint8Frames):
-    """Uint8Frames (the same bytes) converted DETECT_CONVERT_BATCH frames at a time on ``device``: each batch goes
-    up once as floats, is rounded there, and comes back as bytes into pinned memory. The last two batches stay
-    at hand (the tracker steps back a frame to follow a face); older ones are converted again."""
+    """Uint8Frames (the same bytes) converted DETECT_CONVERT_BATCH frames at a time on ``device`` (fewer where their
+    floats would pass MAX_REGION_BYTES of pinned memory): each batch goes up once as floats, is rounded there, and
+    comes back as bytes into pinned memory. The last two batches stay at hand (the tracker steps back a frame to
+    follow a face); older ones are converted again."""
 
     def __init__(self, image: torch.Tensor, count: int, device: torch.device, batch: int = DETECT_CONVERT_BATCH):
         super().__init__(image, count)
-        self._device, self._batch = torch.device(device), max(1, int(batch))
+        frame_bytes = self.height * self.width * 3 * image.element_size()
+        self._device = torch.device(device)
+        self._batch = max(1, min(int(batch), MAX_REGION_BYTES // frame_bytes))
         self._staging = Staging(self._device)
         self._held: dict[int, tuple[int, np.ndarray]] = {}         # batch number -> (slot, frames)
 
@@ -142,11 +146,12 @@ class DeviceUint8Frames(Uint8Frames):
             slot = number % 2
             self._held = {key: value for key, value in self._held.items() if value[0] != slot}
             start, stop = number * self._batch, min((number + 1) * self._batch, len(self))
-            # One float buffer does: the bytes come back below with a blocking copy, so its upload is done.
-            floats = self._staging.buffer("floats", 0, (stop - start, self.height, self.width, 3),
-                                          self.image.dtype)
-            floats.copy_(self.image[start:stop, :, :, :3])
-            values = to_uint8_values(to_device(floats, self._device)).to(torch.uint8)
+            frames = self.image[start:stop, :, :, :3]
+            if frames.device.type == "cpu":
+                # One float buffer does: the bytes come back below with a blocking copy, so its upload is done.
+                floats = self._staging.buffer("floats", 0, tuple(frames.shape), frames.dtype)
+                frames = to_device(floats.copy_(frames), self._device)
+            values = to_uint8_values(frames.to(self._device), torch.uint8)
             # A new host tensor per batch (PyTorch caches pinned blocks): frames handed out stay valid for as
             # long as a caller holds them, and are freed with the last reference.
             host = torch.empty(tuple(values.shape), dtype=torch.uint8, pin_memory=self._staging.pinned)

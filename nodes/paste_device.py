@@ -1,11 +1,11 @@
 """Paste Back's tensor path: the batched paste (wav2lip_core.paste_torch) on the compute device (a GPU).
 
 Per step of PASTE_DEVICE_BATCH output frames: the source frames are copied into the output IMAGE on the
-intermediate device (one batched copy); the union of the step's face boxes is gathered from the input frames
-into a staging slot and sent to the device with the step's faces; the device pastes every face at once and
-the region comes back into the other staging slot, to be written over the output while the device already
-works on the next step (device_frames.py says why only the region travels). Pixels outside each frame's own
-box keep their exact float values; inside, the CPU path's bytes to within 2/255 (mostly exact).
+intermediate device (one batched copy); the union of the step's face boxes is gathered from the input frames into
+a staging slot and sent to the device with the step's faces; the device pastes every face at once and the region
+comes back into the staging slot it went up from, to be written over the output while the device already works on
+the next step in the other slot (device_frames.py says why only the region travels). Pixels outside each frame's
+own box keep their exact float values; inside, the CPU path's bytes to within 2/255 (mostly exact).
 
 IMAGE: float (B, H, W, 3|4) RGB 0..1; MASK: float (B, H, W) 0..1.
 """
@@ -37,7 +37,7 @@ def paste_on_device(images: torch.Tensor, generated_faces: torch.Tensor, sync: S
                     progress: mm.Progress) -> None:
     """Fill ``output`` (M, H, W, 3) (and ``changed`` (M, H, W), zeros, when given) as PasteBack's CPU path does."""
     staging = Staging(device)
-    weights = np.where(sync.found, sync.paste_weights, 0.0).astype(np.float32)
+    pasted = sync.pasted
     bytes_per_pixel = 3 * images.element_size() + (4 if changed is not None else 0)
     pending: list[tuple] = []
     steps = 0
@@ -55,7 +55,7 @@ def paste_on_device(images: torch.Tensor, generated_faces: torch.Tensor, sync: S
         mm.throw_if_interrupted()
         stop = min(start + PASTE_DEVICE_BATCH, sync.num_frames)
         copy_frames(output[start:stop], images, sync.source_frames[start:stop])
-        active = start + np.flatnonzero(weights[start:stop] > 0.0)
+        active = start + np.flatnonzero(pasted[start:stop])
         for run in region_batches(sync.boxes[active], bytes_per_pixel):
             indices, slot = active[run], steps % staging.slots
             steps += 1
@@ -64,8 +64,8 @@ def paste_on_device(images: torch.Tensor, generated_faces: torch.Tensor, sync: S
             faces = to_device(gather_rgb(generated_faces, indices, None, staging, "faces", slot), device)
             masks = None if changed is None else \
                 torch.zeros(regions.shape[:3], dtype=torch.float32, device=device)
-            paste_faces(regions, faces, relative_boxes(sync.boxes[indices], box), weights[indices], blend,
-                        color_match=color_match, changed=masks)
+            paste_faces(regions, faces, relative_boxes(sync.boxes[indices], box), sync.paste_weights[indices],
+                        blend, color_match=color_match, changed=masks)
             # Back into the buffer they went up from: the stream uploads, pastes and downloads in order.
             regions = _bring_back(regions, output, staging, "regions", slot)
             masks = None if masks is None else _bring_back(masks, changed, staging, "masks", slot)

@@ -112,13 +112,14 @@ def paste_on_cpu(images: torch.Tensor, generated_faces: torch.Tensor, sync: Sync
         mm.throw_if_interrupted()
         stop = min(start + PASTE_BATCH, sync.num_frames)
         faces = image_to_unit_float(generated_faces[start:stop])
+        pasted = sync.pasted[start:stop]
         for index in range(start, stop):
             # The frame as it came in (no rounding outside the face box), then only the box is redone in
             # the engine's uint8 RGB: the same pixels as the engine's lipsync(), without full-frame copies.
             output[index].copy_(images[int(sync.source_frames[index]), :, :, :3])
-            weight = float(sync.paste_weights[index])
-            if not sync.found[index] or weight <= 0.0:          # no face, or a pause kept as it is
+            if not pasted[index - start]:          # no face, or a pause kept as it is
                 continue
+            weight = float(sync.paste_weights[index])
             y1, y2, x1, x2 = (int(v) for v in sync.boxes[index])
             box = (0, y2 - y1, 0, x2 - x1)
             region = image_to_uint8(output[index:index + 1, y1:y2, x1:x2])[0]

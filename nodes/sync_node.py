@@ -119,9 +119,9 @@ class Wav2LipSync:
         def process(start: int, stop: int) -> None:
             mm.throw_if_interrupted()
             sources = torch.tensor(plan.source_frames[start:stop], dtype=torch.long)
-            with_face = np.flatnonzero(plan.found[start:stop] & (plan.paste_weights[start:stop] > 0))
+            with_face = np.flatnonzero(plan.pasted[start:stop])
             if tensor_device is not None:      # crops rounded to bytes and the network's input built on the device
-                crops = to_uint8_values(face_crops[sources][..., :3].to(tensor_device)).to(torch.uint8)
+                crops = to_uint8_values(face_crops[sources][..., :3].to(tensor_device), torch.uint8)
                 batch = crops.to(torch.float32) / 255.0                      # no face: the crop, unchanged
                 if with_face.size:
                     picked = torch.from_numpy(with_face).to(tensor_device)

@@ -43,7 +43,7 @@ def image_to_uint8(image: torch.Tensor) -> np.ndarray:
 
     The input is not modified (ComfyUI caches it); convert a batch at a time to keep memory bounded.
     """
-    return to_uint8_values(image[..., :3].detach().to("cpu")).to(torch.uint8).numpy()
+    return to_uint8_values(image[..., :3].detach().to("cpu"), torch.uint8).numpy()
 
 
 def uint8_to_image(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -123,6 +123,12 @@ class SyncPlan:
     def num_frames(self) -> int:
         return int(len(self.source_frames))
 
+    @property
+    def pasted(self) -> np.ndarray:
+        """bool (M,): the output frames that get a generated mouth (a face was found, its paste weight is above 0);
+        every other output frame is its input frame, unchanged."""
+        return self.found & (self.paste_weights > 0)
+
     def __repr__(self) -> str:
         return (f"SyncPlan({self.num_frames} output frames from {self.num_input_frames} input frames, "
                 f"loop={self.loop})")

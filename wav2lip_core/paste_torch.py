@@ -170,7 +170,7 @@ def paste_faces(frames: torch.Tensor, faces: torch.Tensor, boxes, strengths=None
         return
     device = frames.device
     region = batch.read(frames[..., :3])
-    region = to_uint8_values(region).to(torch.float32) if region.is_floating_point() else region.to(torch.float32)
+    region = to_uint8_values(region, torch.float32) if region.is_floating_point() else region.to(torch.float32)
     face = resampled_faces(faces[batch.index], mode, batch)
     masks = box_masks(mode, batch, device)
     if color_match:

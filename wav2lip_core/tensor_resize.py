@@ -31,9 +31,10 @@ COEFFICIENT_ONE = 1 << COEFFICIENT_BITS
 CUBIC_A = -0.75                           # OpenCV's (and torch's) bicubic kernel parameter
 
 
-def to_uint8_values(image: torch.Tensor) -> torch.Tensor:
-    """IMAGE floats 0..1 -> int32 0..255, ``round(x * 255)`` in float32 (half-way to even), as image_to_uint8."""
-    return (image.to(torch.float32) * 255.0).round_().clamp_(0, 255).to(torch.int32)
+def to_uint8_values(image: torch.Tensor, dtype: torch.dtype = torch.int32) -> torch.Tensor:
+    """IMAGE floats 0..1 -> 0..255 in ``dtype``, ``round(x * 255)`` in float32 (half-way to even), as
+    image_to_uint8 (asking for the dtype the caller needs saves a conversion pass)."""
+    return (image.to(torch.float32) * 255.0).round_().clamp_(0, 255).to(dtype)
 
 
 def _source_positions(out_sizes: np.ndarray, in_sizes: np.ndarray, length: int) -> np.ndarray:
