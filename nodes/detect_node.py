@@ -21,6 +21,10 @@ from .tensors import Uint8Frames, check_image, image_to_uint8, uint8_to_image
 from .types import CATEGORY, WAV2LIP_FACES, FaceBoxes
 
 CROP_BATCH = 64
+# A workflow saved before Detect Faces had `tracking` loads with this widget's default, and it interpolated
+# between detections then: "interpolate" keeps its boxes. New work should pick "flow" (the engine's default and
+# the shipped workflows' choice), as the tooltip says.
+SAVED_WORKFLOW_TRACKING = "interpolate"
 _s3fd_models: dict[str, mm.ManagedModel] = {}
 
 
@@ -107,10 +111,12 @@ class DetectFaces:
                                        "tooltip": "Frames per detection batch on the GPU; halves by itself when the "
                                                   "GPU runs out of memory."}),
                 "tracking": (list(TRACKING_MODES), {
-                    "default": DEFAULT_DETECTION.tracking,
-                    "tooltip": "Between detected frames. flow: follow the face by its optical flow, and detect "
-                               "again at a cut, when the face is lost or when it moved a lot (fast, accurate). "
-                               "interpolate: detect on exactly every n-th frame and interpolate in between."}),
+                    "default": SAVED_WORKFLOW_TRACKING,
+                    "tooltip": "Between detected frames. flow (recommended): follow the face by its optical flow, "
+                               "and detect again at a cut, when the face is lost or when it moved a lot (fast, "
+                               "accurate). interpolate: detect on exactly every n-th frame and interpolate in "
+                               "between; the default only so that workflows saved before this option keep "
+                               "their results."}),
             },
             "optional": {
                 "frame_count": ("INT", {"forceInput": True,
@@ -136,7 +142,7 @@ class DetectFaces:
                detect_size: int = 0, detect_every: int = DEFAULT_DETECTION.detect_every,
                on_missing: str = DEFAULT_DETECTION.on_missing, face_index: int = -1, manual_box: str = "",
                batch_size: int = DEFAULT_DETECTION.batch_size, frame_count: int | None = None,
-               tracking: str = DEFAULT_DETECTION.tracking):
+               tracking: str = SAVED_WORKFLOW_TRACKING):
         check_image(images, "images")
         count = images.shape[0] if frame_count is None or int(frame_count) <= 0 else min(int(frame_count),
                                                                                         images.shape[0])

@@ -3,6 +3,9 @@ detector runs, how close the followed boxes stay to the true face, and what make
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -203,4 +206,16 @@ def test_the_cli_and_the_node_pass_the_tracking_choice_through():
     assert (defaults.tracking, defaults.detect_every) == (DEFAULT_DETECTION.tracking, DEFAULT_DETECTION.detect_every)
     required = DetectFaces.INPUT_TYPES()["required"]
     assert list(required)[-1] == "tracking"                  # appended: saved workflows keep their values
-    assert required["tracking"][1]["default"] == DEFAULT_DETECTION.tracking
+
+
+def test_a_detect_faces_node_saved_before_tracking_existed_keeps_interpolating():
+    """Such a workflow stores no tracking value, so it loads with the widget's default: what it did then. The
+    shipped workflows choose flow explicitly."""
+    from nodes.detect_node import DetectFaces
+
+    tracking = DetectFaces.INPUT_TYPES()["required"]["tracking"]
+    assert tracking[1]["default"] == "interpolate" != DEFAULT_DETECTION.tracking
+    assert inspect.signature(DetectFaces.detect).parameters["tracking"].default == "interpolate"
+    for workflow in sorted((Path(__file__).parents[1] / "workflows").glob("*.json")):
+        nodes = [n for n in json.loads(workflow.read_text())["nodes"] if n["type"] == "DetectFaces"]
+        assert nodes and all(node["widgets_values"][-1] == "flow" for node in nodes), workflow.name
