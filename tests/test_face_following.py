@@ -137,6 +137,39 @@ def test_a_face_that_moves_far_is_detected_again_before_the_next_key_frame():
     assert np.abs(track.boxes - truth).max() <= 2.0
 
 
+class WindowedFrames:
+    """Frames as a lazily decoded clip gives them: it keeps the last ``window`` frames read; reading an older
+    one means decoding again (counted)."""
+
+    def __init__(self, frames: np.ndarray, window: int):
+        self.frames, self.window = frames, window
+        self.furthest, self.decoded_again = -1, 0
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if index <= self.furthest - self.window:
+            self.decoded_again += 1
+        self.furthest = max(self.furthest, index)
+        return self.frames[index]
+
+
+@pytest.mark.parametrize("detect_every", [5, 8, 20])
+def test_key_frames_are_detected_in_batches_without_decoding_a_frame_twice(detect_every):
+    """Key frames are detected a batch at a time, ahead of the walk, but never further ahead than a lazily
+    decoded clip keeps frames (here 8); one further away is detected when the walk reaches it."""
+    frames, truth = filmed(dolly(41))
+    detector = TrueBoxDetector(frames, truth)
+    detector.batch_size = 16
+    windowed = WindowedFrames(frames, window=8)
+    track = follow(windowed, detector, detect_every=detect_every)
+    assert windowed.decoded_again == 0
+    assert np.abs(track.boxes - truth).max() <= 2.0
+    in_memory = follow(frames, TrueBoxDetector(frames, truth), detect_every=detect_every)
+    np.testing.assert_array_equal(track.boxes, in_memory.boxes)
+
+
 def test_where_the_flow_cannot_follow_the_face_every_frame_is_detected():
     """A flat white square has four corners: too few to follow, so the detector runs on each frame."""
     frames = np.zeros((9, 120, 160, 3), np.uint8)

@@ -160,19 +160,32 @@ class KeyframeWalk:
 def detect_and_follow(frames: Sequence[np.ndarray], boxes: np.ndarray, found: np.ndarray, detected: np.ndarray,
                       detect: Callable[[np.ndarray], None], detect_every: int, keyframes_per_call: int = 1,
                       progress: Callable[[int, int], None] | None = None) -> KeyframeWalk:
-    """Detect on every ``detect_every``-th frame (and the last), ``keyframes_per_call`` of them per detector
+    """Detect on every ``detect_every``-th frame (and the last), up to ``keyframes_per_call`` of them per detector
     call, and follow the face in between (see the module text). ``detect`` fills ``boxes``/``found``/
-    ``detected`` for the frames it is given; the walk's ``followed_boxes()`` then gives every frame's box."""
-    count = len(found)
-    scheduled = np.unique(np.r_[np.arange(0, count, int(detect_every)), count - 1])
+    ``detected`` for the frames it is given; the walk's ``followed_boxes()`` then gives every frame's box.
+
+    Key frames detected ahead are decoded before the walk goes back over the frames up to them, which a lazily
+    decoded clip (``frames.window``: how many recent frames it keeps) must still hold: a call spans at most
+    that many frames, and a key frame further away than that is detected when the walk reaches it, so each
+    frame is decoded once.
+    """
+    count, detect_every = len(found), int(detect_every)
+    window = getattr(frames, "window", None)
+    per_call = max(1, int(keyframes_per_call))
+    if window:
+        per_call = max(1, min(per_call, int(window) // detect_every))
+    scheduled = np.unique(np.r_[np.arange(0, count, detect_every), count - 1])
     walk = KeyframeWalk(frames, boxes, found, detected, detect)
     position = 0
-    for start in range(0, len(scheduled), max(1, int(keyframes_per_call))):
-        block = scheduled[start:start + max(1, int(keyframes_per_call))]
-        walk.detect(*block.tolist())
-        for index in range(position, int(block[-1]) + 1):
+    for start in range(0, len(scheduled), per_call):
+        block = scheduled[start:start + per_call].tolist()
+        if not window or block[-1] - position < int(window):
+            walk.detect(*block)
+        for index in range(position, block[-1] + 1):
+            if index in block:
+                walk.detect(index)          # reached (a no-op when it was detected ahead)
             walk.step(index)
-        position = int(block[-1]) + 1
+        position = block[-1] + 1
         if progress is not None:
             progress(position, count)
     return walk

@@ -162,14 +162,8 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
 
     walk = None
     if detect_every > 1 and options.tracking == "flow":
-        # Key frames go to the detector a batch at a time, and the walk then goes back over the frames they span:
-        # with a lazily decoded clip (VideoFrames keeps ``window`` frames) those must still be decoded.
-        per_call = getattr(detector, "batch_size", 1)
-        window = getattr(sequence, "window", None)
-        if window:
-            per_call = max(1, min(per_call, int(window) // detect_every))
         walk = detect_and_follow(sequence, boxes, found, detected, detect_frames, detect_every,
-                                 keyframes_per_call=per_call, progress=progress)
+                                 keyframes_per_call=getattr(detector, "batch_size", 1), progress=progress)
     else:
         detect_frames(np.unique(np.r_[np.arange(0, num_frames, detect_every), num_frames - 1]), report=True)
     if detect_every > 1:
