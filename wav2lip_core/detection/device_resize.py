@@ -47,8 +47,8 @@ class DeviceResizingDetector:
         if not frames:
             return []
         height, width = frames[0].shape[:2]
-        if any(frame.shape[:2] != (height, width) for frame in frames):
-            return [found for frame in frames for found in self.detect([frame])]
+        if any(frame.shape[:2] != (height, width) for frame in frames):   # an IMAGE batch has one size
+            raise ValueError(f"a detection batch holds frames of one size, not {sorted({f.shape[:2] for f in frames})}")
         device = self.detector.device
         on_device = torch.empty((len(frames), height, width, 3), dtype=torch.uint8, device=device)
         for index, frame in enumerate(frames):      # frames from pinned memory travel without waiting
