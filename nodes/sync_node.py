@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wav2lip_core.faces import generate_faces
-from wav2lip_core.faces_torch import generate_faces as generate_faces_on_device
+from wav2lip_core.faces_torch import generate_faces
 from wav2lip_core.models.wav2lip import FACE_SIZE, working_memory_bytes
 from wav2lip_core.pipeline import generator_batches
 from wav2lip_core.schedule import LOOP_MODES, source_frame_indices
@@ -17,7 +16,7 @@ from wav2lip_core.silence import DEFAULT_SILENCE_DB, SILENCE_MODES, SilencePlan,
 from wav2lip_core.tensor_resize import to_uint8_values
 
 from . import model_management as mm
-from .tensors import check_image, image_to_uint8, unit_float_to_image
+from .tensors import check_image
 from .types import CATEGORY, WAV2LIP_FACES, WAV2LIP_MEL, WAV2LIP_MODEL, WAV2LIP_SYNC, FaceBoxes, MelChunks, \
     SyncPlan, Wav2LipModel
 
@@ -114,25 +113,20 @@ class Wav2LipSync:
                                     mm.free_cached_memory)
         progress = mm.Progress(num_outputs)
 
-        tensor_device = mm.tensor_path_device()
+        # The crops are rounded to bytes and the network's input is built where the frames are worked on: the GPU
+        # on the tensor path, else the CPU (the generator's input and output move to and from its own device).
+        crops_device = mm.tensor_path_device() or torch.device("cpu")
 
         def process(start: int, stop: int) -> None:
             mm.throw_if_interrupted()
             sources = torch.tensor(plan.source_frames[start:stop], dtype=torch.long)
+            crops = to_uint8_values(face_crops[sources][..., :3].to(crops_device), torch.uint8)
+            batch = crops.to(torch.float32) / 255.0                          # no face: the crop, unchanged
             with_face = np.flatnonzero(plan.pasted[start:stop])
-            if tensor_device is not None:      # crops rounded to bytes and the network's input built on the device
-                crops = to_uint8_values(face_crops[sources][..., :3].to(tensor_device), torch.uint8)
-                batch = crops.to(torch.float32) / 255.0                      # no face: the crop, unchanged
-                if with_face.size:
-                    picked = torch.from_numpy(with_face).to(tensor_device)
-                    batch[picked] = generate_faces_on_device(network, crops[picked], chunks[start:stop][with_face])
-                output[start:stop] = batch.to(output.device)
-            else:
-                crops = image_to_uint8(face_crops[sources])
-                batch = crops.astype(np.float32) / np.float32(255.0)       # no face: the crop, unchanged
-                if with_face.size:
-                    batch[with_face] = generate_faces(network, crops[with_face], chunks[start:stop][with_face])
-                output[start:stop] = unit_float_to_image(batch, output.device)
+            if with_face.size:
+                picked = torch.from_numpy(with_face).to(crops_device)
+                batch[picked] = generate_faces(network, crops[picked], chunks[start:stop][with_face]).to(crops_device)
+            output[start:stop] = batch.to(output.device)
             progress.advance(stop - start)
 
         batches.run(num_outputs, process)

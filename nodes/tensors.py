@@ -51,11 +51,6 @@ def uint8_to_image(frames: np.ndarray, device: torch.device | str = "cpu") -> to
     return (torch.from_numpy(np.ascontiguousarray(frames)).to(torch.float32) / 255.0).to(device)
 
 
-def unit_float_to_image(values: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """numpy float (B, H, W, 3) RGB 0..1 -> IMAGE float32 on ``device`` (values kept as they are)."""
-    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(device)
-
-
 def image_to_unit_float(image: torch.Tensor) -> np.ndarray:
     """IMAGE (B, H, W, 3|4) -> new numpy float32 (B, H, W, 3) RGB 0..1 (values kept as they are)."""
     return image[..., :3].detach().to(device="cpu", dtype=torch.float32).numpy().copy()
