@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from wav2lip_core.devices import host_to_device
 from wav2lip_core.detection.device_resize import DeviceResizingDetector
 from wav2lip_core.detection.s3fd import S3FDDetector, s3fd_working_memory
 from wav2lip_core.faces_torch import crop_faces
@@ -45,5 +46,5 @@ def crops_on_device(images: torch.Tensor, faces: FaceBoxes, with_face: np.ndarra
             regions = to_device(gather_rgb(images, indices, box, staging, "regions", 0), device)
             staging.mark(0)             # the next batch's gather waits for this upload before reusing the buffer
             cut = crop_faces(regions, relative_boxes(faces.boxes[indices], box)).to(torch.float32) / 255.0
-            crops[torch.from_numpy(indices).to(crops.device)] = cut.to(crops.device)
+            crops[host_to_device(indices, crops.device)] = cut.to(crops.device)
         progress.advance(len(batch))

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from wav2lip_core.devices import host_to_device
 from wav2lip_core.tensor_resize import to_uint8_values
 
 from .tensors import Uint8Frames
@@ -81,7 +82,7 @@ def to_device(host: torch.Tensor, device: torch.device) -> torch.Tensor:
 def copy_frames(destination: torch.Tensor, images: torch.Tensor, sources: np.ndarray) -> None:
     """destination[i] = images[sources[i], :, :, :3] for every i: one multi-threaded copy for the batch (an IMAGE
     of another dtype or on another device than ``destination`` is gathered there, then converted)."""
-    index = torch.tensor(np.asarray(sources), dtype=torch.int64, device=images.device)
+    index = host_to_device(np.asarray(sources, np.int64), images.device)
     if images.dtype == destination.dtype and images.device == destination.device:
         torch.index_select(images[..., :3], 0, index, out=destination)
     else:
@@ -120,7 +121,7 @@ def gather_rgb(source: torch.Tensor, indices: np.ndarray, box: tuple[int, int, i
     """source[indices] (only ``box``'s region of it, when given), RGB: staged in host memory when ``source`` is
     on the CPU (one copy, ready to travel), else gathered where it lies."""
     view = source[..., :3] if box is None else source[:, box[0]:box[1], box[2]:box[3], :3]
-    index = torch.tensor(np.asarray(indices), dtype=torch.int64, device=source.device)
+    index = host_to_device(np.asarray(indices, np.int64), source.device)
     if source.device.type != "cpu":
         return torch.index_select(view, 0, index)
     host = staging.buffer(name, slot, (len(indices),) + tuple(view.shape[1:]), source.dtype)

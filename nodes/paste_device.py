@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from wav2lip_core.devices import host_to_device
 from wav2lip_core.paste_torch import paste_faces
 
 from . import model_management as mm
@@ -46,7 +47,7 @@ def paste_on_device(images: torch.Tensor, generated_faces: torch.Tensor, sync: S
         """Write the oldest step's regions (and masks) over the output once its copies have arrived."""
         slot, indices, (y1, y2, x1, x2), regions, masks = pending.pop(0)
         staging.wait(slot)
-        index = torch.from_numpy(indices).to(output.device)
+        index = host_to_device(indices, output.device)
         output[:, y1:y2, x1:x2].index_copy_(0, index, regions.to(output.dtype))
         if masks is not None:
             changed[:, y1:y2, x1:x2].index_copy_(0, index, masks)

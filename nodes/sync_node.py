@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from wav2lip_core.devices import host_to_device
 from wav2lip_core.faces_torch import generate_faces
 from wav2lip_core.models.wav2lip import FACE_SIZE, working_memory_bytes
 from wav2lip_core.pipeline import generator_batches
@@ -124,7 +125,7 @@ class Wav2LipSync:
             batch = crops.to(torch.float32) / 255.0                          # no face: the crop, unchanged
             with_face = np.flatnonzero(plan.pasted[start:stop])
             if with_face.size:
-                picked = torch.from_numpy(with_face).to(crops_device)
+                picked = host_to_device(with_face, crops_device)
                 batch[picked] = generate_faces(network, crops[picked], chunks[start:stop][with_face]).to(crops_device)
             output[start:stop] = batch.to(output.device)
             progress.advance(stop - start)

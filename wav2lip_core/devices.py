@@ -1,9 +1,11 @@
-"""Where the networks run and in which precision: one meaning of ``auto`` for the CLI and the nodes."""
+"""Where the networks run and in which precision (one meaning of ``auto`` for the CLI and the nodes), and how
+host arrays reach a device."""
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -102,3 +104,15 @@ def tuned_convolutions(device: torch.device | str) -> contextlib.AbstractContext
 def full_float32_matmul() -> contextlib.AbstractContextManager:
     """Context: CUDA matrix products in full float32 for its duration (TF32 off), restored afterwards."""
     return _switched(torch.backends.cuda.matmul, "allow_tf32", False)
+
+
+def host_to_device(array: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """A numpy array as a tensor on ``device`` (on the CPU: the array's own memory, unless it is read-only). On a
+    CUDA device the copy goes through pinned memory and does not wait: a plain copy from pageable memory first
+    waits for all the work queued on the stream, so every small index or weight table sent up between kernels
+    would stall the host."""
+    array = np.ascontiguousarray(array)
+    tensor = torch.from_numpy(array if array.flags.writeable else array.copy())   # a read-only table: a copy
+    if torch.device(device).type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .devices import host_to_device
 from .faces import UINT8_TO_UNIT, boxes_misfit, run_generator
 from .models.wav2lip import FACE_SIZE
 from .tensor_resize import linear_taps, resize_uint8_linear
@@ -33,7 +34,7 @@ def crop_faces(frames: torch.Tensor, boxes) -> torch.Tensor:
 def model_face_input(crops: torch.Tensor) -> torch.Tensor:
     """(B, 96, 96, 3) uint8 RGB crops -> (B, 6, 96, 96) float32 0..1 network input on their device (faces.py's
     model_face_input: masked B,G,R crop with rows 48..95 zeroed, then the unmasked B,G,R reference)."""
-    unit = torch.from_numpy(UINT8_TO_UNIT).to(crops.device)[crops.to(torch.long)].flip(-1)   # (B, 96, 96, 3) BGR
+    unit = host_to_device(UINT8_TO_UNIT, crops.device)[crops.to(torch.long)].flip(-1)   # (B, 96, 96, 3) BGR
     masked = unit.clone()
     masked[:, FACE_SIZE // 2:] = 0.0
     return torch.cat([masked, unit], dim=3).permute(0, 3, 1, 2).contiguous()     # NCHW, as faces.py hands it

@@ -22,7 +22,7 @@ import torch
 
 from .blend import (MAX_COLOR_GAIN, MIN_COLOR_STD, MIN_SEAM_WEIGHT, RGB_TO_YCBCR, YCBCR_TO_RGB, check_blend_mode,
                     check_face, feather_edge, feather_profile, mouth_profile, seam_profile, shrinks_by_area)
-from .devices import full_float32_matmul
+from .devices import full_float32_matmul, host_to_device
 from .faces import boxes_misfit
 from .models.wav2lip import FACE_SIZE
 from .tensor_resize import linear_taps, resample, resample_matrices, resize_uint8_linear, to_uint8_values
@@ -34,8 +34,8 @@ class BoxBatch:
 
     frames: (A,) int64 indices into the batch; top, left, heights, widths: (A,) int64 numpy; rows / cols:
     (A, L) / (A, M) int64 frame coordinates on the device (clamped into the frame); inside: (A, L, M) bool on
-    the device, True on each frame's own box; index: ``frames`` on the device; take / put: where ``inside`` is
-    True, as (a, l, m) positions in the (A, L, M) grid and as (frame, row, column) pixels of the batch.
+    the device, True on each frame's own box; index: ``frames`` on the device. Only these small tables go up to
+    the device; the grid is built there.
     """
     frames: np.ndarray
     top: np.ndarray
@@ -46,8 +46,6 @@ class BoxBatch:
     cols: torch.Tensor
     inside: torch.Tensor
     index: torch.Tensor
-    take: tuple[torch.Tensor, ...]
-    put: tuple[torch.Tensor, ...]
 
     @classmethod
     def of(cls, boxes, strengths, frame_height: int, frame_width: int, device: torch.device) -> "BoxBatch":
@@ -58,16 +56,14 @@ class BoxBatch:
         if boxes_misfit(boxes[frames], frame_height, frame_width).any():
             raise ValueError(f"face boxes must lie inside the {frame_width}x{frame_height} frames and not be empty")
         length_y, length_x = int(heights.max(initial=1)), int(widths.max(initial=1))
-        offsets_y, offsets_x = np.arange(length_y), np.arange(length_x)
-        rows = np.minimum(y1[:, None] + offsets_y[None, :], frame_height - 1)
-        cols = np.minimum(x1[:, None] + offsets_x[None, :], frame_width - 1)
-        inside = (offsets_y[None, :, None] < heights[:, None, None]) & \
-            (offsets_x[None, None, :] < widths[:, None, None])
-        a, l, m = np.nonzero(inside)                     # row-major, the order of a boolean mask
-        take, put = (a, l, m), (frames[a], rows[a, l], cols[a, m])
-        on_device = [torch.from_numpy(np.ascontiguousarray(v)).to(device) for v in (rows, cols, inside, frames)]
-        return cls(frames, y1, x1, heights, widths, *on_device,
-                   *[tuple(torch.from_numpy(v).to(device) for v in part) for part in (take, put)])
+        rows = np.minimum(y1[:, None] + np.arange(length_y)[None, :], frame_height - 1)
+        cols = np.minimum(x1[:, None] + np.arange(length_x)[None, :], frame_width - 1)
+        offsets_y = torch.arange(length_y, device=device)[None, :, None]
+        offsets_x = torch.arange(length_x, device=device)[None, None, :]
+        inside = (offsets_y < host_to_device(heights, device)[:, None, None]) & \
+            (offsets_x < host_to_device(widths, device)[:, None, None])
+        return cls(frames, y1, x1, heights, widths, host_to_device(rows, device), host_to_device(cols, device),
+                   inside, host_to_device(frames, device))
 
     @property
     def size(self) -> tuple[int, int]:
@@ -79,15 +75,17 @@ class BoxBatch:
         return frames[self.index[:, None, None], self.rows[:, :, None], self.cols[:, None, :]]
 
     def write(self, frames: torch.Tensor, values: torch.Tensor) -> None:
-        """Write (A, L, M, ...) values into each frame's own box of (B, H, W, ...), in place."""
-        frames.index_put_(self.put, values[self.take].to(frames.dtype))
+        """Write (A, L, M, ...) values into each frame's own box of (B, H, W, ...), in place (only there: the rows
+        and columns past a box are clamped, so they may repeat a pixel of the box)."""
+        a, l, m = torch.nonzero(self.inside, as_tuple=True)
+        frames.index_put_((self.index[a], self.rows[a, l], self.cols[a, m]), values[a, l, m].to(frames.dtype))
 
     def grid(self, device: torch.device) -> tuple[torch.Tensor, ...]:
         """Pixel centres (1, L, 1) and (1, 1, M), box heights and widths (A, 1, 1), float32 on ``device``."""
         length_y, length_x = self.size
         rows = (torch.arange(length_y, dtype=torch.float32, device=device) + 0.5)[None, :, None]
         cols = (torch.arange(length_x, dtype=torch.float32, device=device) + 0.5)[None, None, :]
-        sizes = [torch.from_numpy(a.astype(np.float32)).to(device)[:, None, None] for a in (self.heights, self.widths)]
+        sizes = [host_to_device(a.astype(np.float32), device)[:, None, None] for a in (self.heights, self.widths)]
         return rows, cols, *sizes
 
 
@@ -97,7 +95,7 @@ def box_masks(mode: str, boxes: BoxBatch, device: torch.device) -> torch.Tensor:
     rows, cols, heights, widths = boxes.grid(device)
     if mode == "feather":
         edge = np.array([feather_edge(int(h), int(w)) for h, w in zip(boxes.heights, boxes.widths)], np.float32)
-        edge = torch.from_numpy(edge).to(device)[:, None, None]
+        edge = host_to_device(edge, device)[:, None, None]
         mask = feather_profile(rows, cols, heights, widths, edge)
     elif mode == "mouth":
         mask = mouth_profile(rows, cols, heights, widths)
@@ -139,8 +137,8 @@ def match_colours(faces: torch.Tensor, regions: torch.Tensor, masks: torch.Tenso
     whole_box = total <= MIN_SEAM_WEIGHT
     weights = torch.where(whole_box[:, None, None], inside.to(weights.dtype), weights)[..., None]
     total = weights.sum(dim=(1, 2))
-    to_ycc = torch.from_numpy(RGB_TO_YCBCR).to(faces.device)
-    to_rgb = torch.from_numpy(YCBCR_TO_RGB).to(faces.device)
+    to_ycc = host_to_device(RGB_TO_YCBCR, faces.device)
+    to_rgb = host_to_device(YCBCR_TO_RGB, faces.device)
     face_mean, face_std = _weighted_mean_and_std(faces @ to_ycc.T, weights, total)
     region_mean, region_std = _weighted_mean_and_std(regions @ to_ycc.T, weights, total)
     gain = (region_std / face_std.clamp(min=MIN_COLOR_STD)).clamp(1.0 / MAX_COLOR_GAIN, MAX_COLOR_GAIN)
@@ -176,7 +174,7 @@ def paste_faces(frames: torch.Tensor, faces: torch.Tensor, boxes, strengths=None
     if color_match:
         with full_float32_matmul():            # TF32 (if a host switched it on) would move levels by a quarter
             face = match_colours(face, region, masks, batch.inside)
-    weight = masks * torch.from_numpy(strengths[batch.frames]).to(device)[:, None, None]
+    weight = masks * host_to_device(strengths[batch.frames], device)[:, None, None]
     blended = region + (face - region) * weight[..., None]
     pasted = (blended + 0.5).clamp_(0, 255).floor_()                  # as np.clip(x + 0.5, 0, 255).astype(uint8)
     batch.write(frames[..., :3], pasted / 255.0 if frames.is_floating_point() else pasted)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .devices import full_float32_matmul
+from .devices import full_float32_matmul, host_to_device
 
 COEFFICIENT_BITS = 11                     # OpenCV's INTER_RESIZE_COEF_BITS
 COEFFICIENT_ONE = 1 << COEFFICIENT_BITS
@@ -77,8 +77,7 @@ def linear_taps(out_sizes, in_sizes, length: int, device: torch.device | str, *,
     if offsets is not None:
         shift = np.asarray(offsets, np.int64)[:, None]
         first, second = first + shift, second + shift
-    return LinearTaps(*(torch.from_numpy(np.ascontiguousarray(a)).to(device)
-                        for a in (first, second, first_weight, second_weight)))
+    return LinearTaps(*(host_to_device(a, device) for a in (first, second, first_weight, second_weight)))
 
 
 def resize_uint8_linear(images: torch.Tensor, rows: LinearTaps, cols: LinearTaps) -> torch.Tensor:
@@ -123,7 +122,7 @@ def cubic_matrix(out_sizes, in_size: int, length: int, device: torch.device | st
     weights = _cubic_coefficients(position - start.astype(np.float32))
     taps = np.clip(start[:, :, None] + np.arange(-1, 3)[None, None, :], 0, in_size - 1)
     matrix = torch.zeros((len(position), length, in_size), dtype=torch.float32, device=device)
-    return matrix.scatter_add_(2, torch.from_numpy(taps).to(device), torch.from_numpy(weights).to(device))
+    return matrix.scatter_add_(2, host_to_device(taps, device), host_to_device(weights, device))
 
 
 def area_matrix(out_sizes, in_size: int, length: int, device: torch.device | str) -> torch.Tensor:
@@ -133,7 +132,7 @@ def area_matrix(out_sizes, in_size: int, length: int, device: torch.device | str
     starts = np.arange(length, dtype=np.float64)[None, :] * scale[:, None]
     ends = np.minimum(starts + scale[:, None], in_size)
     spans = np.maximum(ends - starts, 1e-6)
-    to_device = [torch.from_numpy(a.astype(np.float32)).to(device)[:, :, None] for a in (starts, ends, spans)]
+    to_device = [host_to_device(a.astype(np.float32), device)[:, :, None] for a in (starts, ends, spans)]
     pixel = torch.arange(in_size, dtype=torch.float32, device=device)[None, None, :]
     overlap = (torch.minimum(pixel + 1.0, to_device[1]) - torch.maximum(pixel, to_device[0])).clamp_(min=0.0)
     return overlap / to_device[2]
@@ -145,7 +144,7 @@ def resample_matrices(out_sizes, in_size: int, length: int, use_area, device: to
     matrix = cubic_matrix(out_sizes, in_size, length, device)
     if use_area.any():
         area = area_matrix(out_sizes, in_size, length, device)
-        matrix = torch.where(torch.from_numpy(use_area).to(device)[:, None, None], area, matrix)
+        matrix = torch.where(host_to_device(use_area, device)[:, None, None], area, matrix)
     return matrix
 
 
