@@ -111,7 +111,8 @@ def test_the_detect_faces_node_hands_its_smoothing_mode_to_the_smoother(monkeypa
     images = torch.from_numpy(face_square_clip(STEP)).float() / 255.0
     node = NODE_CLASS_MAPPINGS["DetectFaces"]()
     options = dict(detector="dlib_hog", pad_top=0, pad_bottom=0, pad_left=0, pad_right=0, smooth_window=WINDOW,
-                   detect_size=100)          # the frames' own size: the detector sees them unscaled
+                   detect_size=100,          # the frames' own size: the detector sees them unscaled
+                   detect_every=1)           # every frame detected: only the smoothing moves the boxes
     for mode, expected in (("centered", STEP_CENTRED), ("original", STEP_FORWARD), ("none", STEP)):
         faces, _ = node.detect(images, smoothing=mode, **options)
         assert faces.boxes.tolist() == boxes_moving_sideways(expected).tolist(), mode
