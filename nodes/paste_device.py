@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wav2lip_core.devices import host_to_device
 from wav2lip_core.paste_torch import paste_faces
 
 from . import model_management as mm
@@ -47,10 +46,13 @@ def paste_on_device(images: torch.Tensor, generated_faces: torch.Tensor, sync: S
         """Write the oldest step's regions (and masks) over the output once its copies have arrived."""
         slot, indices, (y1, y2, x1, x2), regions, masks = pending.pop(0)
         staging.wait(slot)
-        index = host_to_device(indices, output.device)
-        output[:, y1:y2, x1:x2].index_copy_(0, index, regions.to(output.dtype))
-        if masks is not None:
-            changed[:, y1:y2, x1:x2].index_copy_(0, index, masks)
+        # Runs of consecutive frames (usually the whole step) as plain slice copies, faster than an indexed copy.
+        breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+        for first, stop in zip(np.r_[0, breaks], np.r_[breaks, len(indices)]):
+            frames = slice(int(indices[first]), int(indices[stop - 1]) + 1)
+            output[frames, y1:y2, x1:x2] = regions[first:stop]
+            if masks is not None:
+                changed[frames, y1:y2, x1:x2] = masks[first:stop]
 
     for start in range(0, sync.num_frames, PASTE_DEVICE_BATCH):
         mm.throw_if_interrupted()

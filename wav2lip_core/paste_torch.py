@@ -75,10 +75,21 @@ class BoxBatch:
         return frames[self.index[:, None, None], self.rows[:, :, None], self.cols[:, None, :]]
 
     def write(self, frames: torch.Tensor, values: torch.Tensor) -> None:
-        """Write (A, L, M, ...) values into each frame's own box of (B, H, W, ...), in place (only there: the rows
-        and columns past a box are clamped, so they may repeat a pixel of the box)."""
-        a, l, m = torch.nonzero(self.inside, as_tuple=True)
-        frames.index_put_((self.index[a], self.rows[a, l], self.cols[a, m]), values[a, l, m].to(frames.dtype))
+        """Write (A, L, M, ...) values into each frame's own box of (B, H, W, ...), in place.
+
+        Every position of the grid is written, each with what belongs on the pixel it lands on: the new value
+        inside the box, the pixel's own outside it. A position past a box at the frame's bottom or right edge is
+        clamped onto the box's last row or column, so a repeated pixel always gets the same value; no list of
+        the positions inside the boxes is needed (finding one would make the host wait for the device).
+        """
+        item = torch.arange(len(self.frames), device=self.rows.device)[:, None, None]
+        landed_rows = (self.rows - self.rows[:, :1])[:, :, None]      # box-local row each position lands on
+        landed_cols = (self.cols - self.cols[:, :1])[:, None, :]
+        landed_inside = self.inside[item, landed_rows, landed_cols]
+        new = values[item, landed_rows, landed_cols].to(frames.dtype)
+        landed_inside = landed_inside.reshape(landed_inside.shape + (1,) * (new.dim() - 3))
+        frames[self.index[:, None, None], self.rows[:, :, None], self.cols[:, None, :]] = \
+            torch.where(landed_inside, new, self.read(frames))
 
     def grid(self, device: torch.device) -> tuple[torch.Tensor, ...]:
         """Pixel centres (1, L, 1) and (1, 1, M), box heights and widths (A, 1, 1), float32 on ``device``."""
