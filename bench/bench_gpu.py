@@ -34,6 +34,7 @@ from common import Row, Timing, face_box, format_table, machine_description, ran
 
 SHORTEST_CLIP = 8            # frames: the speech for fewer is too short for one mel chunk
 NODES = ("AudioToMel", "DetectFaces", "Wav2LipSync", "PasteBack")
+NEW_SHAPE_BATCH = 235        # the last batch of 747 frames in batches of 512: a size the warm-up never ran
 
 
 def _synchronize(device: torch.device) -> None:
@@ -124,7 +125,8 @@ def chain_rows(frames: int, batch_size: int, smoke: bool) -> tuple[list[Row], li
                             ours=Timing([seconds]), note=_gpu_note(result["gpu_peak_gb"][name])))
         rows.append(Row(stage=f"nodes, {detector}: Detect + Sync + Paste", resolution="1080p", frames=count,
                         ours=Timing([chain_seconds]),
-                        note=f"faces found on {result['found']} of {count} frames; one run after a warm-up"))
+                        note=f"faces found on {result['found']} of {count} frames; one run after a warm-up on "
+                             f"{warm} frames (batch sizes it did not run are tuned inside this run)"))
         peaks = " / ".join("-" if result["gpu_peak_gb"][n] is None else f"{result['gpu_peak_gb'][n]:.2f}"
                            for n in NODES)
         memory.append(f"GPU peak GB per node ({' / '.join(NODES)}), {detector}, {count} frames: {peaks}")
@@ -232,8 +234,29 @@ def generator_rows(device: torch.device, batches: list[int], repeats: int) -> li
                             ours=timing, note=f"{tuning}median of {repeats}, best {batch / timing.best:.0f} fps"))
             if label == "fp16" and batch == max(batches):
                 rows.append(_graph_row(model, mel, faces, device, repeats, batch))
+        if device.type == "cuda":
+            rows.append(_new_shape_row(model, device, label, parameter_dtype))
         del model
     return rows
+
+
+def _new_shape_row(model, device: torch.device, label: str, dtype: torch.dtype, batch: int = NEW_SHAPE_BATCH) -> Row:
+    """A pass at a batch size not run before (a clip's last, short batch), against a second pass at it: with
+    cudnn.benchmark the first one tunes every layer for the new shape. What the node chain's timed runs pay once
+    per new clip length."""
+    from wav2lip_core.devices import tuned_convolutions
+
+    mel = torch.randn(batch, 1, 80, 16, device=device, dtype=dtype)
+    faces = torch.rand(batch, 6, 96, 96, device=device, dtype=dtype)
+    seconds = []
+    for _ in range(2):
+        started = time.perf_counter()
+        with torch.inference_mode(), tuned_convolutions(device):
+            model(mel, faces)
+        _synchronize(device)
+        seconds.append(time.perf_counter() - started)
+    return Row(stage=f"generator {label}, first pass at a new batch size", resolution="96x96", frames=batch,
+               ours=Timing([seconds[0]]), note=f"cudnn.benchmark tuning; the second pass took {seconds[1]:.4f} s")
 
 
 def _graph_row(model, mel, faces, device, repeats: int, batch: int) -> Row:
