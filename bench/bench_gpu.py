@@ -10,6 +10,8 @@ the original, printed as one table. bench/gpu.sh runs it on the device machine (
 - generator: Wav2Lip alone on random inputs already on the GPU, fp32 and fp16 (prepare_for_inference: decoder
   in half), batch 128 and 512, cudnn.benchmark on (devices.tuned_convolutions), and fp16 replayed from a CUDA
   graph, to see whether graphs pay.
+- profile: one more pass of each chain on a few frames under torch.profiler; the operators by host and by device
+  time are written to $OUT/profile_<chain>.txt (they come back from the device machine with the log).
 - CLI: bench_cli's end-to-end rows (a fresh process per run; ours and, where .orig holds the original checkout,
   the original): 720p --box, 720p S3FD (every frame, and the default key frames + flow), 1080p --box.
 
@@ -23,8 +25,10 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import os
 import resource
 import time
+from pathlib import Path
 
 import torch
 
@@ -34,6 +38,7 @@ from common import Row, Timing, face_box, format_table, machine_description, ran
 
 SHORTEST_CLIP = 8            # frames: the speech for fewer is too short for one mel chunk
 NODES = ("AudioToMel", "DetectFaces", "Wav2LipSync", "PasteBack")
+PROFILE_FRAMES = 128         # frames of the profiled chains (the profiler's own cost grows with them)
 NEW_SHAPE_BATCH = 235        # the last batch of 747 frames in batches of 512: a size the warm-up never ran
 
 
@@ -66,7 +71,8 @@ def run_chain(images: torch.Tensor, generator, detector: str, batch_size: int) -
         _synchronize(device)
         _reset_gpu_peak(device)
         started = time.perf_counter()
-        outputs = getattr(cls(), cls.FUNCTION)(**inputs)
+        with torch.profiler.record_function(f"node {name}"):     # a row of its own in profile_notes' tables
+            outputs = getattr(cls(), cls.FUNCTION)(**inputs)
         _synchronize(device)
         result["seconds"][name] = time.perf_counter() - started
         result["gpu_peak_gb"][name] = _gpu_peak_gb(device)
@@ -134,9 +140,36 @@ def chain_rows(frames: int, batch_size: int, smoke: bool) -> tuple[list[Row], li
     notes.append(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.1f} GB "
                  f"(input IMAGE + one output IMAGE + the rest)")
     notes += agreement_notes(images)
+    notes += _or_failure_note("profile", lambda: profile_notes(images, generator, batch_size))
     del images
     gc.collect()
     return rows, notes
+
+
+def profile_notes(images: torch.Tensor, generator, batch_size: int) -> list[str]:
+    """One more pass of each chain on PROFILE_FRAMES frames under torch.profiler, for a later session without the
+    device: the operators by host time and by device time go to $OUT (else /tmp) as profile_<chain>.txt; the
+    notes name the files and the three operators with the most host time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    folder = Path(os.environ.get("OUT") or "/tmp")
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = []
+    for detector in ("manual box", "s3fd"):
+        with profile(activities=activities) as profiled:
+            run_chain(images[:PROFILE_FRAMES], generator, detector, batch_size)
+        averages = profiled.key_averages()
+        tables = [averages.table(sort_by="self_cpu_time_total", row_limit=30)]
+        if ProfilerActivity.CUDA in activities:
+            tables.append(averages.table(sort_by="self_device_time_total", row_limit=30))
+        path = folder / f"profile_{detector.replace(' ', '_')}.txt"
+        path.write_text("\n\n".join(tables))
+        top = sorted(averages, key=lambda event: event.self_cpu_time_total, reverse=True)[:3]
+        notes.append(f"profile, {detector}, {min(PROFILE_FRAMES, len(images))} frames: most host time in "
+                     + ", ".join(f"{event.key} {event.self_cpu_time_total / 1e3:.0f} ms" for event in top)
+                     + f" ({path})")
+    return notes
 
 
 def _gpu_note(peak: float | None) -> str:
@@ -313,6 +346,9 @@ def main() -> None:
     if device.type == "cuda":
         print(f"GPU: {torch.cuda.get_device_name(device)}, torch {torch.__version__}, "
               f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}", flush=True)
+    huge_pages = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if huge_pages.is_file():        # how the kernel backs fresh output memory (Paste Back's first touch)
+        print(f"transparent huge pages: {huge_pages.read_text().strip()}", flush=True)
     rows, notes = chain_rows(args.frames, args.batch_size, args.cpu_smoke)
     batches = [8] if args.cpu_smoke else [128, 512]
     rows += _or_failure("generator", lambda: generator_rows(device, batches, 2 if args.cpu_smoke else 10))
@@ -321,6 +357,14 @@ def main() -> None:
     print(format_table(rows))
     for note in notes:
         print(f"- {note}")
+
+
+def _or_failure_note(part: str, notes) -> list[str]:
+    """``notes()``, or one note saying why that part failed."""
+    try:
+        return notes()
+    except Exception as error:
+        return [f"{part}: failed ({type(error).__name__}: {str(error).splitlines()[0][:150] if str(error) else ''})"]
 
 
 def _or_failure(part: str, rows) -> list[Row]:
