@@ -97,39 +97,36 @@ def decode_s3fd_outputs(outputs: Sequence[torch.Tensor], score_threshold: float 
     Boxes are in the network input's pixels, sorted by descending score, after NMS and the score filter.
     """
     batch_size = outputs[0].shape[0]
-    per_level = []
-    for level, stride in enumerate(ANCHOR_STRIDES):
+    scores, offsets, level_starts, level_widths = [], [], [0], []
+    for level in range(len(ANCHOR_STRIDES)):
         logits, regression = outputs[2 * level], outputs[2 * level + 1]
-        scores = F.softmax(logits.float(), dim=1)[:, 1]
-        image_index, row, column = torch.nonzero(scores > score_threshold, as_tuple=True)
-        if image_index.numel() == 0:
-            continue
-        offsets = regression.float()[image_index, :, row, column]
-        per_level.append((stride, image_index.cpu().numpy(), row.cpu().numpy(), column.cpu().numpy(),
-                          scores[image_index, row, column].cpu().numpy(), offsets.cpu().numpy()))
-    candidates: list[list[np.ndarray]] = [[] for _ in range(batch_size)]
-    for stride, image_index, row, column, score, offsets in per_level:
-        # float64 like face-alignment's numpy decode, so int() truncation lands on the same pixel
-        anchor_x = stride / 2 + column.astype(np.float64) * stride
-        anchor_y = stride / 2 + row.astype(np.float64) * stride
-        anchor_size = stride * 4.0
-        offsets = offsets.astype(np.float64)
-        center_x = anchor_x + offsets[:, 0] * BOX_VARIANCES[0] * anchor_size
-        center_y = anchor_y + offsets[:, 1] * BOX_VARIANCES[0] * anchor_size
-        width = anchor_size * np.exp(offsets[:, 2] * BOX_VARIANCES[1])
-        height = anchor_size * np.exp(offsets[:, 3] * BOX_VARIANCES[1])
-        x1, y1 = center_x - width / 2, center_y - height / 2
-        boxes = np.stack([x1, y1, x1 + width, y1 + height, score.astype(np.float64)], axis=1)
-        for index in np.unique(image_index):
-            candidates[index].append(boxes[image_index == index])
-    results = []
-    for image_candidates in candidates:
-        if not image_candidates:
-            results.append(empty_detections().astype(np.float64))
-            continue
-        detections = np.concatenate(image_candidates)
-        results.append(detections[nms_keep(detections, iou_threshold)])
-    return results
+        scores.append(F.softmax(logits.float(), dim=1)[:, 1].reshape(batch_size, -1))    # (B, h * w)
+        offsets.append(regression.float().reshape(batch_size, 4, -1))                     # (B, 4, h * w)
+        level_starts.append(level_starts[-1] + scores[-1].shape[1])
+        level_widths.append(logits.shape[-1])
+    # Every level's anchors side by side, each level row-major: per image, the candidates come out in the order
+    # face-alignment visits them (NMS breaks ties in score by that order). One nonzero and one download for the
+    # whole batch, instead of a wait for the device at every level.
+    all_scores = torch.cat(scores, dim=1)
+    image_index, position = torch.nonzero(all_scores > score_threshold, as_tuple=True)
+    # float32 on the device (MPS has no float64) holds the image numbers and positions exactly: far below 2**24.
+    found = torch.cat([torch.stack([image_index, position], dim=1).float(), all_scores[image_index, position][:, None],
+                       torch.cat(offsets, dim=2)[image_index, :, position]], dim=1).cpu().numpy().astype(np.float64)
+    image_index, position = found[:, 0].astype(np.int64), found[:, 1].astype(np.int64)
+    level = np.searchsorted(level_starts, position, side="right") - 1
+    row, column = np.divmod(position - np.asarray(level_starts)[level], np.asarray(level_widths)[level])
+    # float64 like face-alignment's numpy decode, so int() truncation lands on the same pixel
+    stride = np.asarray(ANCHOR_STRIDES, np.float64)[level]
+    anchor_x, anchor_y, anchor_size = stride / 2 + column * stride, stride / 2 + row * stride, stride * 4.0
+    center_x = anchor_x + found[:, 3] * BOX_VARIANCES[0] * anchor_size
+    center_y = anchor_y + found[:, 4] * BOX_VARIANCES[0] * anchor_size
+    width = anchor_size * np.exp(found[:, 5] * BOX_VARIANCES[1])
+    height = anchor_size * np.exp(found[:, 6] * BOX_VARIANCES[1])
+    x1, y1 = center_x - width / 2, center_y - height / 2
+    boxes = np.stack([x1, y1, x1 + width, y1 + height, found[:, 2]], axis=1)
+    candidates = np.split(boxes, np.searchsorted(image_index, np.arange(1, batch_size)))     # image-major
+    return [detections[nms_keep(detections, iou_threshold)] if len(detections) else
+            empty_detections().astype(np.float64) for detections in candidates]
 
 
 class S3FDDetector:
