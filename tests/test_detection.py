@@ -187,6 +187,22 @@ def test_s3fd_decode_puts_a_box_on_the_anchor_that_fires():
                                                    centre_x + side / 2, centre_y + side / 2])
 
 
+def test_s3fd_decode_of_a_batch_gives_each_image_what_it_gets_alone():
+    """One decode for the whole batch (one wait for the device); the middle image has no face anywhere."""
+    generator = torch.Generator().manual_seed(4)
+    outputs = []
+    for stride in (4, 8, 16, 32, 64, 128):
+        size = -(-200 // stride)
+        logits = torch.randn(3, 2, size, size, generator=generator) * 2.0
+        logits[1, 0], logits[1, 1] = 5.0, -5.0
+        outputs += [logits, torch.randn(3, 4, size, size, generator=generator)]
+    together = decode_s3fd_outputs(outputs)
+    alone = [decode_s3fd_outputs([output[i:i + 1] for output in outputs])[0] for i in range(3)]
+    assert len(together[0]) > 0 and len(together[1]) == 0 and len(together[2]) > 0
+    for batched, single in zip(together, alone):
+        np.testing.assert_array_equal(batched, single)
+
+
 def test_s3fd_without_a_file_and_without_downloads_says_which_file_to_put_where(tmp_path):
     with pytest.raises(FaceDetectionError) as error:
         make_detector("s3fd", search_dirs=[tmp_path / "weights"], allow_download=False, cache=False)
