@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from wav2lip_core.blend import BLEND_MODES, blend_mask, paste_face
-from wav2lip_core.devices import host_to_device
 from wav2lip_core.detection import detect_face_boxes
 from wav2lip_core.detection.device_resize import DeviceResizingDetector
 from wav2lip_core.faces import crop_face, generate_faces
@@ -49,22 +48,6 @@ def pasted_by_paste_face(frames, faces, boxes, strengths, mode, color_match):
     for frame, face, box, strength in zip(expected, faces, boxes, strengths):
         paste_face(frame, face, tuple(box), mode, color_match=color_match, strength=float(strength))
     return expected
-
-
-# --- host tables on the device --------------------------------------------------------------------------------
-
-def test_host_tables_reach_the_cpu_as_the_same_memory_and_read_only_ones_as_a_copy():
-    """The small index and weight tables of the tensor path; on CUDA they go up through pinned memory."""
-    table = np.arange(6, dtype=np.int64).reshape(2, 3)
-    tensor = host_to_device(table, "cpu")
-    assert tensor.dtype == torch.int64 and tuple(tensor.shape) == (2, 3)
-    assert tensor.data_ptr() == table.ctypes.data                     # no copy
-    constant = np.linspace(0, 1, 4, dtype=np.float32)
-    constant.flags.writeable = False
-    copied = host_to_device(constant, "cpu")
-    assert copied.data_ptr() != constant.ctypes.data and np.array_equal(copied.numpy(), constant)
-    copied[0] = 5.0                                                   # writing to it leaves the table alone
-    assert constant[0] == 0.0
 
 
 # --- resizing like OpenCV ------------------------------------------------------------------------------------
