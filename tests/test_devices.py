@@ -34,18 +34,6 @@ def test_cudnn_times_its_algorithms_around_our_calls_on_cuda_only_and_the_flag_i
     assert torch.backends.cudnn.benchmark == before
 
 
-def _recording_tune(monkeypatch, module) -> list[bool]:
-    """Replaces ``module``'s tuned_convolutions with the real one that also records its ``tune``."""
-    seen: list[bool] = []
-
-    def recording(device, tune=True):
-        seen.append(tune)
-        return tuned_convolutions(device, tune)
-
-    monkeypatch.setattr(module, "tuned_convolutions", recording)
-    return seen
-
-
 class FaceEcho(torch.nn.Module):
     """Stands in for the generator: gives back the reference half of its face input."""
 
@@ -57,16 +45,16 @@ class FaceEcho(torch.nn.Module):
         return face[:, 3:]
 
 
-def test_the_generator_is_not_tuned_for_a_batch_shorter_than_the_callers_full_one(monkeypatch):
-    seen = _recording_tune(monkeypatch, faces)
+def test_the_generator_is_not_tuned_for_a_batch_shorter_than_the_callers_full_one(record_tuning):
+    seen = record_tuning(faces)
     face_input, chunks = torch.zeros(3, 6, 96, 96), np.zeros((3, 80, 16), np.float32)
     for full_batch in (8, 3, None):
         faces.run_generator(FaceEcho(), face_input, chunks, full_batch)
     assert seen == [False, True, True]
 
 
-def test_s3fd_is_not_tuned_for_its_last_short_batch(monkeypatch, random_s3fd_folder):
-    seen = _recording_tune(monkeypatch, s3fd)
+def test_s3fd_is_not_tuned_for_its_last_short_batch(record_tuning, random_s3fd_folder):
+    seen = record_tuning(s3fd)
     detector = s3fd.S3FDDetector.from_weights(random_s3fd_folder / "s3fd.pth", batch_size=4)
     detector.cpu_batch_limit = None
     detector.detect(np.zeros((6, 64, 64, 3), np.uint8))

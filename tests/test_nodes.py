@@ -263,14 +263,11 @@ def test_pixels_outside_the_face_box_keep_their_exact_float_values(generator, sp
     assert not torch.equal(frames[:, y1:y2, x1:x2], expected[:, y1:y2, x1:x2])
 
 
-def test_wav2lip_sync_has_cudnn_time_its_full_batches_only(generator, speech, monkeypatch):
+def test_wav2lip_sync_has_cudnn_time_its_full_batches_only(generator, speech, record_tuning):
     """The last, shorter batch is a shape that would be timed for a single use (devices.tuned_convolutions)."""
     from wav2lip_core import faces as engine_faces
 
-    tuned: list[bool] = []
-    real = engine_faces.tuned_convolutions
-    monkeypatch.setattr(engine_faces, "tuned_convolutions",
-                        lambda device, tune=True: (tuned.append(tune), real(device, tune))[1])
+    tuned = record_tuning(engine_faces)
     mel, *_ = run("AudioToMel", audio=as_audio(speech, 16000), fps=FPS)
     faces, crops = run("DetectFaces", images=as_image(astronaut_clip(3)),
                        **{**defaults("DetectFaces"), "manual_box": BOX_TEXT})
