@@ -8,8 +8,8 @@ the original, printed as one table. bench/gpu.sh runs it on the device machine (
   and for the chain, after a short warm-up run (model upload, cuDNN autotuning). Memory: the GPU's peak per node
   at N / 4 and at N frames with the box (flat: the same at both lengths) and the process's peak RSS.
 - generator: Wav2Lip alone on random inputs already on the GPU, fp32 and fp16 (prepare_for_inference: decoder
-  in half), batch 128 and 512, cudnn.benchmark on (devices.tuned_convolutions), and fp16 replayed from a CUDA
-  graph, to see whether graphs pay.
+  in half), batch 128 and 512, cudnn.benchmark on (devices.tuned_convolutions), fp16 replayed from a CUDA
+  graph and fp16 with every convolution unit as one cuDNN call, to see whether either pays.
 - profile: one more pass of each chain on a few frames under torch.profiler; the operators by host and by device
   time are written to $OUT/profile_<chain>.txt (they come back from the device machine with the log).
 - CLI: bench_cli's end-to-end rows (a fresh process per run; ours and, where .orig holds the original checkout,
@@ -267,6 +267,7 @@ def generator_rows(device: torch.device, batches: list[int], repeats: int) -> li
                             ours=timing, note=f"{tuning}median of {repeats}, best {batch / timing.best:.0f} fps"))
             if label == "fp16" and batch == max(batches):
                 rows.append(_graph_row(model, mel, faces, device, repeats, batch))
+                rows.append(_cudnn_fused_row(model, mel, faces, device, repeats, batch))
         if device.type == "cuda":
             rows.append(_new_shape_row(model, device, label, parameter_dtype))
         del model
@@ -315,6 +316,48 @@ def _graph_row(model, mel, faces, device, repeats: int, batch: int) -> Row:
     except Exception as error:                              # report, do not stop the benchmark
         return Row(stage=f"generator fp16, batch {batch}, CUDA graph", resolution="96x96", frames=batch,
                    ours=None, note=f"failed: {str(error).splitlines()[0][:120]}")
+
+
+def _cudnn_fused_row(model, mel, faces, device, repeats: int, batch: int) -> Row:
+    """The same pass with every convolution unit as one cuDNN call (convolution, bias, residual add and ReLU:
+    torch.cudnn_convolution_add_relu / _relu) instead of a convolution and two passes over its output: whether
+    the engine should take this up on CUDA, with the largest difference from the plain pass."""
+    from wav2lip_core.devices import tuned_convolutions
+    from wav2lip_core.models.blocks import ConvBnRelu
+
+    plain_unit = ConvBnRelu.forward
+
+    def fused_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """A folded unit's relu(conv(x) + bias [+ x]) as one cuDNN call (the CPU's fused oneDNN call, on CUDA)."""
+        conv = self.conv_block[0]
+        if not isinstance(self.conv_block[1], torch.nn.Identity):      # BatchNorm not folded: as it is
+            return plain_unit(self, x)
+        geometry = (list(conv.stride), list(conv.padding), list(conv.dilation), conv.groups)
+        if self.residual:
+            return torch.cudnn_convolution_add_relu(x, conv.weight, x, 1.0, conv.bias, *geometry)
+        return torch.cudnn_convolution_relu(x, conv.weight, conv.bias, *geometry)
+
+    stage = f"generator fp16, batch {batch}, cuDNN fused units"
+    try:
+        with torch.inference_mode(), tuned_convolutions(device):
+            plain = model(mel, faces).float()
+        ConvBnRelu.forward = fused_unit                     # the fused units fall back to it off the CPU
+        try:
+            with torch.inference_mode(), tuned_convolutions(device):
+                difference = float((model(mel, faces).float() - plain).abs().max())
+
+                def one_pass():
+                    model(mel, faces)
+
+                timing = _time_passes(one_pass, device, repeats)
+        finally:
+            ConvBnRelu.forward = plain_unit
+        return Row(stage=stage, resolution="96x96", frames=batch, ours=timing,
+                   note=f"median of {repeats}, best {batch / timing.best:.0f} fps; max |fused - plain| "
+                        f"{difference * 255:.2f}/255")
+    except Exception as error:                              # report, do not stop the benchmark
+        return Row(stage=stage, resolution="96x96", frames=batch, ours=None,
+                   note=f"failed: {str(error).splitlines()[0][:120]}")
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
