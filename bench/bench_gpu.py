@@ -39,7 +39,9 @@ from common import Row, Timing, face_box, format_table, machine_description, ran
 SHORTEST_CLIP = 8            # frames: the speech for fewer is too short for one mel chunk
 NODES = ("AudioToMel", "DetectFaces", "Wav2LipSync", "PasteBack")
 PROFILE_FRAMES = 128         # frames of the profiled chains (the profiler's own cost grows with them)
-NEW_SHAPE_BATCH = 235        # the last batch of 747 frames in batches of 512: a size the warm-up never ran
+# Batch sizes run nowhere else in this benchmark (the chain runs 512, 235, 186, 32, 16; the generator rows 128
+# and 512), per precision: (on cuDNN's heuristics, with cudnn.benchmark).
+NEW_SHAPE_BATCHES = {"fp32": (233, 237), "fp16": (239, 241)}
 
 
 def _synchronize(device: torch.device) -> None:
@@ -140,25 +142,26 @@ def chain_rows(frames: int, batch_size: int, smoke: bool) -> tuple[list[Row], li
     notes.append(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.1f} GB "
                  f"(input IMAGE + one output IMAGE + the rest)")
     notes += agreement_notes(images)
-    notes += _or_failure_note("profile", lambda: profile_notes(images, generator, batch_size))
     del images
     gc.collect()
     return rows, notes
 
 
-def profile_notes(images: torch.Tensor, generator, batch_size: int) -> list[str]:
-    """One more pass of each chain on PROFILE_FRAMES frames under torch.profiler, for a later session without the
+def profile_notes(frames: int, batch_size: int) -> list[str]:
+    """One more pass of each chain on ``frames`` frames under torch.profiler, for a later session without the
     device: the operators by host time and by device time go to $OUT (else /tmp) as profile_<chain>.txt; the
     notes name the files and the three operators with the most host time."""
     from torch.profiler import ProfilerActivity, profile
 
+    generator, _ = load_generator()
+    images = input_images(frames)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
     folder = Path(os.environ.get("OUT") or "/tmp")
     folder.mkdir(parents=True, exist_ok=True)
     notes = []
     for detector in ("manual box", "s3fd"):
         with profile(activities=activities) as profiled:
-            run_chain(images[:PROFILE_FRAMES], generator, detector, batch_size)
+            run_chain(images, generator, detector, batch_size)
         averages = profiled.key_averages()
         tables = [averages.table(sort_by="self_cpu_time_total", row_limit=30)]
         if ProfilerActivity.CUDA in activities:
@@ -166,7 +169,7 @@ def profile_notes(images: torch.Tensor, generator, batch_size: int) -> list[str]
         path = folder / f"profile_{detector.replace(' ', '_')}.txt"
         path.write_text("\n\n".join(tables))
         top = sorted(averages, key=lambda event: event.self_cpu_time_total, reverse=True)[:3]
-        notes.append(f"profile, {detector}, {min(PROFILE_FRAMES, len(images))} frames: most host time in "
+        notes.append(f"profile, {detector}, {frames} frames: most host time in "
                      + ", ".join(f"{event.key} {event.self_cpu_time_total / 1e3:.0f} ms" for event in top)
                      + f" ({path})")
     return notes
@@ -274,25 +277,40 @@ def generator_rows(device: torch.device, batches: list[int], repeats: int) -> li
     return rows
 
 
-def _new_shape_row(model, device: torch.device, label: str, dtype: torch.dtype, batch: int = NEW_SHAPE_BATCH) -> Row:
-    """A pass at a batch size not run before (a clip's last, short batch) as the nodes run it, with cuDNN's
-    heuristics (tuned_convolutions(tune=False)), against a first pass that times every layer's algorithms for the
-    new shape and a second one on the algorithms that timing picked."""
+def _new_shape_row(model, device: torch.device, label: str, dtype: torch.dtype) -> Row:
+    """What a batch size the process has not run yet costs (a clip's short last batch): one pass on cuDNN's
+    heuristics at one such size, then two passes at another with cudnn.benchmark, the first timing every layer's
+    algorithms. Two sizes, because cuDNN keeps the plan it first used for a shape, heuristic or timed; none of
+    them is run anywhere else in this benchmark (NEW_SHAPE_BATCHES)."""
     from wav2lip_core.devices import tuned_convolutions
 
-    mel = torch.randn(batch, 1, 80, 16, device=device, dtype=dtype)
-    faces = torch.rand(batch, 6, 96, 96, device=device, dtype=dtype)
-    seconds = []
-    for tune in (False, True, True):
+    heuristic_batch, tuned_batch = NEW_SHAPE_BATCHES[label]
+    stage = f"generator {label}, a batch size not run before, cuDNN heuristics"
+
+    def one_pass(batch: int) -> float:
+        mel = torch.randn(batch, 1, 80, 16, device=device, dtype=dtype)
+        faces = torch.rand(batch, 6, 96, 96, device=device, dtype=dtype)
         started = time.perf_counter()
-        with torch.inference_mode(), tuned_convolutions(device, tune=tune):
+        with torch.inference_mode():
             model(mel, faces)
         _synchronize(device)
-        seconds.append(time.perf_counter() - started)
-    return Row(stage=f"generator {label}, a batch size not run before, heuristics", resolution="96x96",
-               frames=batch, ours=Timing([seconds[0]]),
-               note=f"with cudnn.benchmark instead: first pass {seconds[1]:.4f} s (timing the algorithms), "
-                    f"second {seconds[2]:.4f} s")
+        return time.perf_counter() - started
+
+    try:
+        saved = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = False
+        try:
+            heuristic = one_pass(heuristic_batch)
+        finally:
+            torch.backends.cudnn.benchmark = saved
+        with tuned_convolutions(device):
+            first, second = one_pass(tuned_batch), one_pass(tuned_batch)
+        return Row(stage=stage, resolution="96x96", frames=heuristic_batch, ours=Timing([heuristic]),
+                   note=f"with cudnn.benchmark at {tuned_batch}: first pass {first:.4f} s (timing the algorithms), "
+                        f"second {second:.4f} s")
+    except Exception as error:                              # report, do not stop the benchmark
+        return Row(stage=stage, resolution="96x96", frames=heuristic_batch, ours=None,
+                   note=f"failed: {str(error).splitlines()[0][:120]}")
 
 
 def _graph_row(model, mel, faces, device, repeats: int, batch: int) -> Row:
@@ -402,6 +420,9 @@ def main() -> None:
     print(format_table(rows))
     for note in notes:
         print(f"- {note}")
+    # Last, after everything timed is printed: the profiler can leave the device slower behind it.
+    for note in _or_failure_note("profile", lambda: profile_notes(min(args.frames, PROFILE_FRAMES), args.batch_size)):
+        print(f"- {note}", flush=True)
 
 
 def _or_failure_note(part: str, notes) -> list[str]:

@@ -141,6 +141,10 @@ class DeviceUint8Frames(Uint8Frames):
         self._batch = max(1, min(int(batch), MAX_REGION_BYTES // frame_bytes))
         self._staging = Staging(self._device)
         self._held: dict[int, tuple[int, np.ndarray]] = {}         # batch number -> (slot, frames)
+        # Frames at hand behind the newest one read, as a lazily decoded clip's ``window``: any run of this many
+        # spans at most two batches, and both are held. The tracker detects key frames at most this far ahead
+        # of its walk (detection.keyframes), so it does not convert a batch twice.
+        self.window = self._batch
 
     def _frames_of_batch(self, number: int) -> np.ndarray:
         if number not in self._held:

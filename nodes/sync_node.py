@@ -126,9 +126,7 @@ class Wav2LipSync:
             with_face = np.flatnonzero(plan.pasted[start:stop])
             if with_face.size:
                 picked = host_to_device(with_face, crops_device)
-                generated = generate_faces(network, crops[picked], chunks[start:stop][with_face],
-                                           full_batch=batches.current_size)
-                batch[picked] = generated.to(crops_device)
+                batch[picked] = generate_faces(network, crops[picked], chunks[start:stop][with_face]).to(crops_device)
             output[start:stop] = batch.to(output.device)
             progress.advance(stop - start)
 

@@ -81,21 +81,3 @@ def astronaut_clip(num_frames: int = 8, size: int = 128, step: int = 2) -> np.nd
     frames = [cv2.resize(image[40 + step * i:200 + step * i, 150 + step * i:310 + step * i], (size, size),
                          interpolation=cv2.INTER_AREA) for i in range(num_frames)]
     return np.stack(frames)
-
-
-@pytest.fixture
-def record_tuning(monkeypatch):
-    """``record_tuning(module)``: the list that collects every ``tune`` argument ``module``'s tuned_convolutions
-    is called with from then on (the real context still runs)."""
-    def record(module) -> list[bool]:
-        seen: list[bool] = []
-        real = module.tuned_convolutions
-
-        def recording(device, tune=True):
-            seen.append(tune)
-            return real(device, tune)
-
-        monkeypatch.setattr(module, "tuned_convolutions", recording)
-        return seen
-
-    return record

@@ -263,19 +263,6 @@ def test_pixels_outside_the_face_box_keep_their_exact_float_values(generator, sp
     assert not torch.equal(frames[:, y1:y2, x1:x2], expected[:, y1:y2, x1:x2])
 
 
-def test_wav2lip_sync_has_cudnn_time_its_full_batches_only(generator, speech, record_tuning):
-    """The last, shorter batch is a shape that would be timed for a single use (devices.tuned_convolutions)."""
-    from wav2lip_core import faces as engine_faces
-
-    tuned = record_tuning(engine_faces)
-    mel, *_ = run("AudioToMel", audio=as_audio(speech, 16000), fps=FPS)
-    faces, crops = run("DetectFaces", images=as_image(astronaut_clip(3)),
-                       **{**defaults("DetectFaces"), "manual_box": BOX_TEXT})
-    run("Wav2LipSync", wav2lip_model=generator, faces=faces, face_crops=crops, mel=mel, loop_mode="loop",
-        batch_size=8)
-    assert mel.num_frames == 11 and tuned == [True, False]                 # 8 faces, then the last 3
-
-
 def test_frames_without_a_face_pass_through_unchanged_with_an_empty_mask(generator, speech):
     clip = astronaut_clip(4)
     images = as_image(clip)
@@ -528,7 +515,7 @@ def test_on_cpu_the_sync_node_feeds_the_generator_at_most_8_faces_at_a_time(gene
 
     seen = []
     real = sync_node.generate_faces
-    monkeypatch.setattr(sync_node, "generate_faces", lambda net, crops, chunks, **options: seen.append(len(crops))
-                        or real(net, crops, chunks, **options))
+    monkeypatch.setattr(sync_node, "generate_faces", lambda net, crops, chunks: seen.append(len(crops)) or
+                        real(net, crops, chunks))
     out = chain(generator, astronaut_clip(3), speech, batch_size=128)
     assert sum(seen) == out["frame_count"] == 11 and max(seen) == 8

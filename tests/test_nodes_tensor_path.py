@@ -132,6 +132,32 @@ def test_frames_rounded_on_the_device_are_the_cpu_paths_bytes_at_every_index_in_
         on_device[10]
 
 
+def test_following_the_face_rounds_each_batch_of_frames_on_the_device_once(monkeypatch):
+    """Key frames are detected ahead of the walk only as far as the frames rounded on the device stay at hand."""
+    from test_face_following import TrueBoxDetector, dolly, filmed
+
+    from wav2lip_core.detection import detect_face_boxes
+
+    frames, truth = filmed(dolly(41))
+    converted: list[int] = []
+    convert = DeviceUint8Frames._frames_of_batch
+
+    def counting(self, number):
+        if number not in self._held:
+            converted.append(number)
+        return convert(self, number)
+
+    monkeypatch.setattr(DeviceUint8Frames, "_frames_of_batch", counting)
+    on_device = DeviceUint8Frames(torch.from_numpy(frames).float() / 255.0, len(frames), torch.device("cpu"), batch=8)
+    detector = TrueBoxDetector(frames, truth)
+    detector.batch_size = 16
+    options = dict(pads=(0, 0, 0, 0), smoothing="none", detect_every=5, tracking="flow")
+    track = detect_face_boxes(on_device, detector=detector, **options)
+    assert sorted(converted) == list(range(6))                  # 41 frames in batches of 8, each rounded once
+    in_memory = detect_face_boxes(frames, detector=TrueBoxDetector(frames, truth), **options)
+    np.testing.assert_array_equal(track.boxes, in_memory.boxes)
+
+
 def test_s3fd_on_the_tensor_path_finds_the_cpu_paths_boxes(random_s3fd_folder, monkeypatch):
     monkeypatch.setattr(mm, "model_search_dirs", lambda: [random_s3fd_folder])
     clip = as_image(astronaut_clip(3, size=256))

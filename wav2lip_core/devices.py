@@ -89,18 +89,16 @@ def _switched(namespace, name: str, value, when: bool = True) -> Iterator[None]:
         setattr(namespace, name, saved)
 
 
-def tuned_convolutions(device: torch.device | str, tune: bool = True) -> contextlib.AbstractContextManager:
+def tuned_convolutions(device: torch.device | str) -> contextlib.AbstractContextManager:
     """Context: on a CUDA device, cuDNN times its convolution algorithms for each new input shape and keeps the
     fastest (``torch.backends.cudnn.benchmark``) while our networks run; the setting is restored afterwards.
 
     The flag is global to the process, and ComfyUI leaves it to its user (``--fast autotune``), so it is only
     switched on around our own calls, whose shapes repeat (fixed batches of 96x96 faces, one detection size per
-    clip): each shape is tuned once, then every later batch of it runs on the fastest kernels. A batch shorter
-    than the caller's full one (a clip's last, one with frames left out, the tracker's one or two frames detected
-    again) is a shape that would be timed for one use: ``tune=False`` has cuDNN pick by its heuristics instead.
-    Elsewhere (CPU, MPS) nothing changes.
+    clip): each shape is tuned once, then every later batch of it runs on the fastest kernels. Elsewhere
+    (CPU, MPS) nothing changes.
     """
-    return _switched(torch.backends.cudnn, "benchmark", bool(tune), when=torch.device(device).type == "cuda")
+    return _switched(torch.backends.cudnn, "benchmark", True, when=torch.device(device).type == "cuda")
 
 
 def full_float32_matmul() -> contextlib.AbstractContextManager:

@@ -52,16 +52,13 @@ def model_mel_input(chunks: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32)[:, None])
 
 
-def run_generator(model: torch.nn.Module, face_input: torch.Tensor, chunks: np.ndarray,
-                  full_batch: int | None = None) -> torch.Tensor:
+def run_generator(model: torch.nn.Module, face_input: torch.Tensor, chunks: np.ndarray) -> torch.Tensor:
     """The generator on (B, 6, 96, 96) network input (model_face_input's, any device) and (B, 80, 16) mel chunks,
-    both moved to the model's device and dtype -> (B, 3, 96, 96) B,G,R 0..1 there, in the model's dtype.
-    ``full_batch``: the caller's usual batch; a shorter one is not tuned for (devices.tuned_convolutions)."""
+    both moved to the model's device and dtype -> (B, 3, 96, 96) B,G,R 0..1 there, in the model's dtype."""
     parameter = next(model.parameters())
     face_input = face_input.to(device=parameter.device, dtype=parameter.dtype)
     mel_input = model_mel_input(chunks).to(device=parameter.device, dtype=parameter.dtype)
-    tune = full_batch is None or face_input.shape[0] >= full_batch
-    with torch.inference_mode(), tuned_convolutions(parameter.device, tune=tune):
+    with torch.inference_mode(), tuned_convolutions(parameter.device):
         return model(mel_input, face_input)
 
 

@@ -40,9 +40,8 @@ def model_face_input(crops: torch.Tensor) -> torch.Tensor:
     return torch.cat([masked, unit], dim=3).permute(0, 3, 1, 2).contiguous()     # NCHW, as faces.py hands it
 
 
-def generate_faces(model: torch.nn.Module, crops: torch.Tensor, chunks: np.ndarray,
-                   full_batch: int | None = None) -> torch.Tensor:
+def generate_faces(model: torch.nn.Module, crops: torch.Tensor, chunks: np.ndarray) -> torch.Tensor:
     """Run the generator on crops already on its device: (B, 96, 96, 3) uint8 RGB + (B, 80, 16) mel chunks ->
-    (B, 96, 96, 3) float32 RGB 0..1 on that device (``full_batch``: see faces.run_generator)."""
-    generated_bgr = run_generator(model, model_face_input(crops), chunks, full_batch)
+    (B, 96, 96, 3) float32 RGB 0..1 on that device."""
+    generated_bgr = run_generator(model, model_face_input(crops), chunks)
     return generated_bgr.to(torch.float32).permute(0, 2, 3, 1).flip(-1)

@@ -197,7 +197,7 @@ class S3FDDetector:
         if min(height, width) < MIN_INPUT_SIDE:   # pad bottom/right with the mean colour: boxes do not move
             batch = F.pad(batch, (0, max(0, MIN_INPUT_SIDE - width), 0, max(0, MIN_INPUT_SIDE - height)))
         batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), tuned_convolutions(self.device, tune=len(batch) >= self.batch_size):
+        with torch.inference_mode(), tuned_convolutions(self.device):
             outputs = self.network(batch)
             return decode_s3fd_outputs(outputs, self.score_threshold)
 
