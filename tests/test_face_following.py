@@ -38,7 +38,8 @@ def filmed(matrices) -> tuple[np.ndarray, np.ndarray]:
     return frames, boxes
 
 
-def dolly(num_frames: int, pan_px: float = 2.0, zoom_per_frame: float = 0.004, start_x: float = 120) -> list[np.ndarray]:
+def dolly(num_frames: int, pan_px: float = 2.0, zoom_per_frame: float = 0.004,
+          start_x: float = 120) -> list[np.ndarray]:
     """A camera panning right and moving in, with a small hand-held shake."""
     return [camera(0.5 * (1 + zoom_per_frame * i), start_x + pan_px * i + 1.5 * np.sin(1.7 * i),
                    115 + 1.2 * np.sin(1.3 * i)) for i in range(num_frames)]
