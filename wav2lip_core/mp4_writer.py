@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .encoders import DEFAULT_CRF, X264, encoder_options
-from .video_io import ffmpeg_exe
+from .ffmpeg_binary import ffmpeg_exe
 
 WRITE_QUEUE_BATCHES = 2   # batches of frames waiting for the encoder at most (bounds memory)
 

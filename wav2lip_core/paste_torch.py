@@ -32,14 +32,12 @@ from .tensor_resize import linear_taps, resample, resample_matrices, resize_uint
 class BoxBatch:
     """The frames of a batch that get a face, and their boxes laid over the batch's largest box.
 
-    frames: (A,) int64 indices into the batch; top, left, heights, widths: (A,) int64 numpy; rows / cols:
+    frames: (A,) int64 indices into the batch; heights, widths: (A,) int64 numpy; rows / cols:
     (A, L) / (A, M) int64 frame coordinates on the device (clamped into the frame); inside: (A, L, M) bool on
     the device, True on each frame's own box; index: ``frames`` on the device. Only these small tables go up to
     the device; the grid is built there.
     """
     frames: np.ndarray
-    top: np.ndarray
-    left: np.ndarray
     heights: np.ndarray
     widths: np.ndarray
     rows: torch.Tensor
@@ -62,7 +60,7 @@ class BoxBatch:
         offsets_x = torch.arange(length_x, device=device)[None, None, :]
         inside = (offsets_y < host_to_device(heights, device)[:, None, None]) & \
             (offsets_x < host_to_device(widths, device)[:, None, None])
-        return cls(frames, y1, x1, heights, widths, host_to_device(rows, device), host_to_device(cols, device),
+        return cls(frames, heights, widths, host_to_device(rows, device), host_to_device(cols, device),
                    inside, host_to_device(frames, device))
 
     @property

@@ -23,11 +23,12 @@ from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICI
 from ..devices import PRECISION_CHOICES, pick_device, pick_dtype
 from ..encoders import AUTO as AUTO_ENCODER
 from ..encoders import ENCODER_CHOICES, X264, pick_encoder
+from ..ffmpeg_binary import ffmpeg_exe
+from ..mp4_writer import Mp4Writer
 from ..pipeline import check_boxes_fit, iter_lipsync, speech_chunks
 from ..schedule import LOOP_MODES
 from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES
-from ..mp4_writer import Mp4Writer
-from ..video_io import VideoFrames, ffmpeg_exe, frame_preprocessor, is_image_path, probe_video, read_image
+from ..video_io import VideoFrames, frame_preprocessor, is_image_path, probe_video, read_image
 from .checks import box_note, check_inputs, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
 

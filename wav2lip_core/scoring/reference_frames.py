@@ -18,7 +18,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
-from ..video_io import ffmpeg_exe
+from ..ffmpeg_binary import ffmpeg_exe
 
 _BOUNDARY = b"--ffmpeg"
 
