@@ -308,10 +308,10 @@ class _CountingModel(torch.nn.Module):
         super().__init__()
         self.inner, self.on_call, self.batches = inner, on_call, []
 
-    def forward(self, mel, face):
+    def forward(self, mel, face, first_row=0):
         self.on_call(face.shape[0])
         self.batches.append(face.shape[0])
-        return self.inner(mel, face)
+        return self.inner(mel, face, first_row)
 
 
 def _sync_with(model: torch.nn.Module, speech: np.ndarray, batch_size: int):

@@ -174,11 +174,15 @@ def seam_profile(mask):
     return 4.0 * mask * (1.0 - mask)
 
 
+def has_seam(mask: np.ndarray) -> bool:
+    """Whether a blend mask has a soft edge to measure colours over (total seam weight above MIN_SEAM_WEIGHT)."""
+    return float(seam_profile(mask).sum()) > MIN_SEAM_WEIGHT
+
+
 def seam_weights(mask: np.ndarray) -> np.ndarray:
     """(h, w, 1) float32: where the colour statistics are measured, ``seam_profile`` of the blend mask; a mask
-    without a soft edge (total seam weight at most MIN_SEAM_WEIGHT): the whole box."""
-    weights = seam_profile(mask)
-    return weights if float(weights.sum()) > MIN_SEAM_WEIGHT else np.ones_like(mask)
+    without a soft edge (``has_seam``): the whole box."""
+    return seam_profile(mask) if has_seam(mask) else np.ones_like(mask)
 
 
 def _weighted_mean_and_std(pixels: np.ndarray, weights3: np.ndarray, total: float) -> tuple[np.ndarray, np.ndarray]:
@@ -225,6 +229,22 @@ def changed_part(mode: str, height: int, width: int) -> tuple[slice, slice]:
     if rows.size == 0:
         return slice(0, 0), slice(0, 0)
     return slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1)
+
+
+def first_face_row_read(mode: str, height: int, width: int, color_match: bool = False) -> int:
+    """The first row of a generator face (96 px) that pasting it into a height x width box with ``mode`` reads:
+    its rows above never reach the frame, so the generator may leave them out (``Wav2Lip.forward``'s
+    ``first_row``). 0 where the whole face counts: ``original`` (the whole box), and colour matching whose
+    statistics fall back to the whole box."""
+    if mode == "original" or (color_match and not has_seam(blend_mask(mode, height, width))):
+        return 0
+    rows = changed_part(mode, height, width)[0]
+    if rows.start >= rows.stop:
+        return FACE_SIZE - 1                      # nothing is pasted; one row keeps the generator's output whole
+    # INTER_CUBIC reads source rows floor(y) - 1 .. floor(y) + 2 for box row r at y = (r + 0.5) * 96 / height - 0.5;
+    # one row more for OpenCV's fixed-point coordinates.
+    source = (rows.start + 0.5) * FACE_SIZE / height - 0.5
+    return int(min(max(np.floor(source) - 2, 0), FACE_SIZE - 1))
 
 
 def paste_blended(frame: np.ndarray, generated_rgb: np.ndarray, box: Box, mode: str = "feather", *,

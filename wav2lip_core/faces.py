@@ -52,21 +52,29 @@ def model_mel_input(chunks: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32)[:, None])
 
 
-def run_generator(model: torch.nn.Module, face_input: torch.Tensor, chunks: np.ndarray) -> torch.Tensor:
+def run_generator(model: torch.nn.Module, face_input: torch.Tensor, chunks: np.ndarray,
+                  first_row: int = 0) -> torch.Tensor:
     """The generator on (B, 6, 96, 96) network input (model_face_input's, any device) and (B, 80, 16) mel chunks,
-    both moved to the model's device and dtype -> (B, 3, 96, 96) B,G,R 0..1 there, in the model's dtype."""
+    both moved to the model's device and dtype -> (B, 3, 96 - first_row, 96) B,G,R 0..1 there, in the model's
+    dtype: output rows ``first_row`` to 95 (Wav2Lip.forward computes no more than those need)."""
     parameter = next(model.parameters())
     face_input = face_input.to(device=parameter.device, dtype=parameter.dtype)
     mel_input = model_mel_input(chunks).to(device=parameter.device, dtype=parameter.dtype)
     with torch.inference_mode(), tuned_convolutions(parameter.device):
-        return model(mel_input, face_input)
+        return model(mel_input, face_input, first_row) if first_row else model(mel_input, face_input)
 
 
-def generate_faces(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray) -> np.ndarray:
+def generate_faces(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray,
+                   first_row: int = 0) -> np.ndarray:
     """Run the generator: 96x96 uint8 RGB crops + mel chunks -> (B, 96, 96, 3) float32 RGB 0..1 faces.
 
-    Inputs go to the model's device and dtype; the output comes back to the CPU as float32.
+    Inputs go to the model's device and dtype; the output comes back to the CPU as float32. Rows above
+    ``first_row`` are not generated: they repeat row ``first_row``. Pass the first row the paste reads
+    (blend.first_face_row_read), and the pasted frames are those of the whole face.
     """
-    generated_bgr = run_generator(model, model_face_input(faces_rgb), chunks)
+    generated_bgr = run_generator(model, model_face_input(faces_rgb), chunks, first_row)
     generated_bgr = generated_bgr.float().cpu().numpy().transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(generated_bgr[..., ::-1])
+    faces = np.empty((len(generated_bgr), FACE_SIZE, FACE_SIZE, 3), np.float32)
+    faces[:, first_row:] = generated_bgr[..., ::-1]
+    faces[:, :first_row] = faces[:, first_row:first_row + 1]
+    return faces

@@ -12,7 +12,7 @@ import torch
 
 from .audio import mel_chunks, melspectrogram
 from .batching import HalvingBatches, release_cached_device_memory
-from .blend import check_blend_mode, paste_face
+from .blend import check_blend_mode, first_face_row_read, paste_face
 from .detection import DEFAULT_DETECTION, DetectionOptions, FaceTrack, detect_face_boxes, fixed_box_track
 from .faces import boxes_misfit, crop_face, generate_faces
 from .fast_inference import preferred_generator_batch
@@ -66,13 +66,13 @@ def generator_batches(batch_size: int, device: torch.device | str,
 
 
 def generate_faces_batched(model: torch.nn.Module, faces_rgb: np.ndarray, chunks: np.ndarray,
-                           batches: HalvingBatches) -> np.ndarray:
+                           batches: HalvingBatches, first_row: int = 0) -> np.ndarray:
     """generate_faces over any number of faces, in ``batches``: (B, 96, 96, 3) uint8 RGB crops + (B, 80, 16) mel
-    chunks -> (B, 96, 96, 3) float32 RGB 0..1."""
+    chunks -> (B, 96, 96, 3) float32 RGB 0..1 (rows above ``first_row`` not generated, see generate_faces)."""
     generated = np.empty((len(faces_rgb), FACE_SIZE, FACE_SIZE, 3), np.float32)
 
     def process(start: int, stop: int) -> None:
-        generated[start:stop] = generate_faces(model, faces_rgb[start:stop], chunks[start:stop])
+        generated[start:stop] = generate_faces(model, faces_rgb[start:stop], chunks[start:stop], first_row)
 
     batches.run(len(faces_rgb), process)
     return generated
@@ -109,10 +109,13 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
         outputs = np.stack([frames[i] for i in batch_sources])            # copies: inputs stay untouched
         with_face = np.flatnonzero(boxes.found[batch_sources] & (batch_weights > 0))
         if with_face.size:
-            crops = np.stack([crop_face(outputs[j], boxes.boxes[batch_sources[j]]) for j in with_face])
-            generated = generate_faces_batched(model, crops, batch_chunks[with_face], batches)
-            for face, j in zip(generated, with_face):
-                paste_face(outputs[j], face, tuple(boxes.boxes[batch_sources[j]]), blend, color_match=color_match,
+            batch_boxes = boxes.boxes[batch_sources[with_face]]
+            crops = np.stack([crop_face(outputs[j], box) for j, box in zip(with_face, batch_boxes)])
+            # Only the face rows the paste reads are generated (for the default blend, the lower ~60 %).
+            first_row = min(first_face_row_read(blend, y2 - y1, x2 - x1, color_match) for y1, y2, x1, x2 in batch_boxes)
+            generated = generate_faces_batched(model, crops, batch_chunks[with_face], batches, int(first_row))
+            for face, j, box in zip(generated, with_face, batch_boxes):
+                paste_face(outputs[j], face, tuple(box), blend, color_match=color_match,
                            strength=float(batch_weights[j]))
         if progress is not None:
             progress(start + len(batch_sources), num_outputs)

@@ -83,9 +83,12 @@ class Wav2Lip(nn.Module):
         """The precision the network computes most of its work (and returns its output) in."""
         return next(self.face_decoder_blocks.parameters()).dtype
 
-    def forward(self, audio_sequences: torch.Tensor, face_sequences: torch.Tensor) -> torch.Tensor:
-        """mel (B,1,80,16) + faces (B,6,96,96) BGR 0..1 -> faces (B,3,96,96) BGR 0..1 in ``decoder_dtype``.
+    def forward(self, audio_sequences: torch.Tensor, face_sequences: torch.Tensor, first_row: int = 0) -> torch.Tensor:
+        """mel (B,1,80,16) + faces (B,6,96,96) BGR 0..1 -> faces (B,3,96 - first_row,96) BGR 0..1 in
+        ``decoder_dtype``: output rows ``first_row`` to 95 (all of them by default).
 
+        The decoder computes only as many of its rows as those output rows depend on (``decoder_row_starts``), so
+        a caller that reads only the lower face pays for the lower face; the rows returned are the full pass's.
         Inputs may be of any float dtype (they are cast to the encoders'). 5-D training inputs (B,T,1,80,16)
         and (B,6,T,96,96) are folded t-major like the original.
         """
@@ -104,10 +107,56 @@ class Wav2Lip(nn.Module):
             features = block(features)
             skips.append(features)
         x = x.to(decoder_dtype)                                   # no-ops when the whole network is one dtype
-        for block in self.face_decoder_blocks:
-            x = torch.cat((block(x), skips.pop().to(decoder_dtype)), dim=1)
-        out = self.output_block(x)
+        starts = self.decoder_row_starts(first_row)
+        x_start = 0                                               # the row of its level x's first row is
+        for block, start in zip(self.face_decoder_blocks, starts[1:]):
+            y, y_start = block(x), _output_row(block, x_start)
+            x = torch.cat((y[:, :, start - y_start:], skips.pop()[:, :, start:].to(decoder_dtype)), dim=1)
+            x_start = start
+        out = self.output_block(x)[:, :, first_row - x_start:]
 
         if five_d:
             out = torch.stack(torch.split(out, batch, dim=0), dim=2)
         return out
+
+    def decoder_row_starts(self, first_row: int) -> tuple[int, ...]:
+        """For output rows ``first_row`` to 95: the first row each decoder block's input needs (its own level's
+        rows; the 1x1 bottleneck first), then the output block's. Rows above these are left out."""
+        if not 0 <= first_row < FACE_SIZE:
+            raise ValueError(f"first_row must lie in 0..{FACE_SIZE - 1}, not {first_row}")
+        starts = [_input_row(self.output_block, first_row)]
+        for block in reversed(self.face_decoder_blocks):
+            starts.append(_input_row(block, starts[-1]))
+        return tuple(reversed(starts))
+
+
+def _layers(block: nn.Sequential) -> list[nn.Conv2d | nn.ConvTranspose2d]:
+    """The convolutions of a decoder or output block, in order."""
+    return [layer for unit in block for layer in ([unit.conv_block[0]] if hasattr(unit, "conv_block") else [unit])
+            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))]
+
+
+def _input_row(block: nn.Sequential, output_row: int) -> int:
+    """The first input row ``block`` must see for its output rows from ``output_row`` on to be exactly the full
+    pass's. A stride-1 convolution of an input cut at row i pads zeros above it, so its rows up to i + padding - 1
+    differ from the full pass's; a transposed one's output starts at i * stride and row o is exact where every
+    input row that reaches it is there: o >= (i - 1) * stride + kernel - padding. Row 0 is the true border."""
+    row = output_row
+    for layer in reversed(_layers(block)):
+        kernel, stride, padding = layer.kernel_size[0], layer.stride[0], layer.padding[0]
+        if isinstance(layer, nn.ConvTranspose2d):
+            row = (row - kernel + padding) // stride + 1
+        elif stride == 1:
+            row -= padding
+        else:
+            raise ValueError(f"no row plan through a strided convolution ({layer})")
+        row = max(row, 0)
+    return row
+
+
+def _output_row(block: nn.Sequential, input_row: int) -> int:
+    """The row of its level that ``block``'s output starts at, for an input starting at ``input_row``."""
+    for layer in _layers(block):
+        if isinstance(layer, nn.ConvTranspose2d):
+            input_row *= layer.stride[0]
+    return input_row
