@@ -108,7 +108,7 @@ class Wav2Lip(nn.Module):
             skips.append(features)
         x = x.to(decoder_dtype)                                   # no-ops when the whole network is one dtype
         starts = self.decoder_row_starts(first_row)
-        x_start = 0                                               # the row of its level x's first row is
+        x_start = 0                                               # x holds its level's rows from x_start on
         for block, start in zip(self.face_decoder_blocks, starts[1:]):
             y, y_start = block(x), _output_row(block, x_start)
             x = torch.cat((y[:, :, start - y_start:], skips.pop()[:, :, start:].to(decoder_dtype)), dim=1)
