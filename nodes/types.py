@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from wav2lip_core.silence import pasted_frames
+
 CATEGORY = "Wav2Lip"
 
 # Type names as they appear on the sockets of the editor.
@@ -125,9 +127,8 @@ class SyncPlan:
 
     @property
     def pasted(self) -> np.ndarray:
-        """bool (M,): the output frames that get a generated mouth (a face was found, its paste weight is above 0);
-        every other output frame is its input frame, unchanged."""
-        return self.found & (self.paste_weights > 0)
+        """bool (M,): the output frames that get a generated mouth (silence.pasted_frames)."""
+        return pasted_frames(self.found, self.paste_weights)
 
     def __repr__(self) -> str:
         return (f"SyncPlan({self.num_frames} output frames from {self.num_input_frames} input frames, "

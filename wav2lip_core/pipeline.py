@@ -18,7 +18,7 @@ from .faces import boxes_misfit, crop_face, generate_faces
 from .fast_inference import preferred_generator_batch
 from .models.wav2lip import FACE_SIZE
 from .schedule import source_frame_indices
-from .silence import DEFAULT_SILENCE_DB, SilencePlan, plan_silence_for_audio
+from .silence import DEFAULT_SILENCE_DB, SilencePlan, pasted_frames, plan_silence_for_audio
 
 Progress = Callable[[int, int], None]   # (frames done, frames total)
 
@@ -107,7 +107,7 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
         batch_chunks = chunks[start:start + step]
         batch_weights = weights[start:start + step]
         outputs = np.stack([frames[i] for i in batch_sources])            # copies: inputs stay untouched
-        with_face = np.flatnonzero(boxes.found[batch_sources] & (batch_weights > 0))
+        with_face = np.flatnonzero(pasted_frames(boxes.found[batch_sources], batch_weights))
         if with_face.size:
             batch_boxes = boxes.boxes[batch_sources[with_face]]
             crops = np.stack([crop_face(outputs[j], box) for j, box in zip(with_face, batch_boxes)])

@@ -127,6 +127,12 @@ class SilencePlan:
         return replaced
 
 
+def pasted_frames(found: np.ndarray, paste_weights: np.ndarray) -> np.ndarray:
+    """bool (N,): the output frames that get a generated mouth, those with a face whose paste weight is above 0;
+    every other output frame is its input frame, unchanged, and nothing is generated for it."""
+    return np.asarray(found, dtype=bool) & (np.asarray(paste_weights) > 0)
+
+
 def check_silence_options(mode: str, threshold_db: float) -> None:
     if mode not in SILENCE_MODES:
         raise ValueError(f"silence must be one of {SILENCE_MODES}, not {mode!r}")
