@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from wav2lip_core.audio import FRAME_RATE_RANGE, to_mono_16k
+from wav2lip_core.audio import FRAME_RATE_RANGE, check_frame_rate
 from wav2lip_core.batching import HalvingBatches
 from wav2lip_core.checkpoints import (SYNCNET, SYNCNET_V2, CheckpointError, find_known_model, load_syncnet,
                                       load_syncnet_v2, resolve_checkpoint, verify_checkpoint)
 from wav2lip_core.detection import FaceTrack
 from wav2lip_core.models.syncnet_v2 import working_memory_bytes
 from wav2lip_core.scoring import (DEFAULT_BATCH_SIZE, SCORING_DETECTION, SyncScore, offset_in_frames,
-                                  score_lipsync)
+                                  score_lipsync, waveform_reference_speech)
 from wav2lip_core.scoring.plot import plot_score, summary_line
 from wav2lip_core.scoring.score import needs_resampling
 
@@ -116,7 +116,8 @@ class LipSyncScore:
         "LSE-C: how much better the best offset matches than the typical one (higher = more confidently in sync).",
         "LSE-D: the mean audio-mouth distance at the best offset (lower = better).",
         "The offset with the best match, in frames of this video: positive = the mouth shows the sound late. Type "
-        "it into Audio To Mel's offset_frames and run again to correct it; 0 = in sync.",
+        "it into Audio To Mel's offset_frames and run again to correct it; 0 = in sync. When the text says no "
+        "reliable offset was found (best offset at the edge of the search, or confidence near 0), leave it.",
         "Distance per offset and confidence over time, as a picture: connect to Preview Image.",
         "The scores in one line.")
     FUNCTION = "score"
@@ -127,9 +128,11 @@ class LipSyncScore:
     def score(self, images: torch.Tensor, audio: dict, fps: float, model: str, sync: SyncPlan | None = None,
               faces: FaceBoxes | None = None):
         check_image(images, "images")
+        fps = check_frame_rate(fps, "fps (the images' frame rate)")
         frames = Uint8Frames(images)        # converted to uint8 one frame at a time, never the whole clip
         samples, sample_rate = audio_to_numpy(audio)
-        wav = to_mono_16k(samples, sample_rate)
+        # int16 mono 16 kHz, converted by ffmpeg as the reference converts a file: the CLI's numbers on a file
+        wav = waveform_reference_speech(samples, sample_rate)
         managed = managed_scoring_model(model)
         track = output_face_track(frames, faces, sync)
         if track is None:                   # raw boxes: the reference geometry does its own smoothing
@@ -154,7 +157,10 @@ class LipSyncScore:
 def score_text(result: SyncScore, fps: float, offset_frames: int) -> str:
     """The one-line summary, with the correction in this video's frames when it runs at another rate."""
     text = summary_line(result)
-    if result.av_offset != 0:
+    doubt = result.offset_doubt()
+    if doubt is not None:
+        text += f"; no reliable offset was found ({doubt}): nothing to correct"
+    elif result.av_offset != 0:
         text += f"; to correct: Audio To Mel offset_frames {offset_frames:+d}"
         if needs_resampling(fps):
             text += f" (frames at {fps:g} fps)"

@@ -163,12 +163,13 @@ def test_score_without_the_weights_or_the_network_says_what_to_get_in_one_line(t
 
     monkeypatch.setattr(cli_score, "pack_weights_dir", lambda: tmp_path)          # an empty weights/ folder
     video = str(SAMPLES / "wav2lip_sample_face.mp4")
-    assert cli_score.score_main([video, "--no-download", "--box", "0", "10", "0", "10"]) == 1
+    speech = ["--audio", str(SAMPLES / "wav2lip_sample_speech.wav")]          # the inputs are checked first
+    assert cli_score.score_main([video, *speech, "--no-download", "--box", "0", "10", "0", "10"]) == 1
     message = capsys.readouterr().err.strip()
     assert message.startswith("error: syncnet_v2.model is not on disk") and "huggingface.co" in message
     assert str(tmp_path) in message and "\n" not in message
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert cli_score.score_main([video, "--model", "lipsync_expert"]) == 1
+    assert cli_score.score_main([video, *speech, "--model", "lipsync_expert"]) == 1
     assert "lipsync_expert.pth" in capsys.readouterr().err
 
 

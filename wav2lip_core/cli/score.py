@@ -16,14 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, load_audio
+from ..audio import SAMPLE_RATE
 from ..checkpoints import S3FD, SYNCNET, SYNCNET_V2, CheckpointError, load_syncnet, load_syncnet_v2, pack_weights_dir
-from ..detection import DEFAULT_DETECTION, DETECTORS, FaceDetectionError, detect_face_boxes
+from ..detection import DEFAULT_DETECTION, DETECTORS, FaceDetectionError, detect_face_boxes, fixed_box_track
 from ..devices import pick_device
+from ..pipeline import check_boxes_fit
 from ..scoring import (DEFAULT_BATCH_SIZE, DEFAULT_VSHIFT, SCORING_DETECTION, SCORING_MODELS, SyncScore,
-                       iter_reference_frames, offset_in_frames, score_lipsync)
+                       iter_reference_frames, load_reference_speech, offset_in_frames, score_lipsync)
 from ..scoring.plot import offset_text, plot_score
 from ..video_io import VideoFrames, iter_video_frames, probe_video
+from .checks import check_output_path
 from .models import fetch_with_progress
 
 DECODE_MODES = ("reference", "plain")
@@ -75,44 +77,74 @@ def load_scoring_model(model_name: str, checkpoint: str | None, device, allow_do
     return loader(path, device=device)
 
 
+def check_score_options(args: argparse.Namespace) -> None:
+    """The numbers and the output name, before any file is read (ValueError, one line each)."""
+    if args.vshift < 0:
+        raise ValueError(f"--vshift {args.vshift}: the offsets searched are -VSHIFT..+VSHIFT frames, so VSHIFT must "
+                         f"be 0 or more (default {DEFAULT_VSHIFT})")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch_size {args.batch_size}: at least 1 window per network call")
+    if args.plot is not None:
+        if args.plot.suffix.lower() != ".png":
+            raise ValueError(f"--plot {args.plot}: the picture is written as PNG; give a name ending in .png")
+        check_output_path(args.plot, {"the video": args.video, "--audio": args.audio}, output_option="--plot")
+
+
 def score_video(args: argparse.Namespace) -> tuple[SyncScore, float, float]:
     """Score ``args.video``; returns (score, the video's fps, seconds of audio)."""
     from tqdm import tqdm
 
+    if Path(args.video).is_dir():
+        raise ValueError(f"{args.video} is a folder, not a video file")
     if not Path(args.video).is_file():
         raise FileNotFoundError(f"{args.video}: no such file")
-    device = pick_device(args.device)
-    model = load_scoring_model(args.model, args.checkpoint, device, not args.no_download)
-    try:
-        wav = load_audio(args.audio or args.video)
+    video = probe_video(args.video)
+    if args.box is not None:        # the lip-sync job's rule: a box inside the frame, never silently cut to it
+        check_boxes_fit(fixed_box_track(args.box, 1), video.height, video.width)
+    try:                            # the speech as the reference converts it: ffmpeg, 16-bit PCM, mono, 16 kHz
+        wav = load_reference_speech(args.audio or args.video)
     except ValueError as error:
         hint = "" if args.audio else " (give the speech with --audio)"
-        raise ValueError(f"{error}{hint}") from error
-    video = probe_video(args.video)
+        raise ValueError(f"{'--audio ' if args.audio else ''}{error}{hint}") from error
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"--audio {error}") from error
+    device = pick_device(args.device)
+    model = load_scoring_model(args.model, args.checkpoint, device, not args.no_download)
+    # The frames the speech can use: counted (for detection and the progress bar) and decoded no further.
+    frames = VideoFrames(args.video, info=video, limit=int(np.ceil(len(wav) / SAMPLE_RATE * video.fps)) + 1)
+    num_frames = len(frames)
     boxes = args.box
     if boxes is None:
         s3fd_weights = (fetch_with_progress("s3fd", S3FD, pack_weights_dir(), allow_download=not args.no_download)
                         if args.detector == "s3fd" else None)
-        frames = VideoFrames(args.video, info=video,      # none past the speech: counted and decoded no further
-                             limit=int(np.ceil(len(wav) / SAMPLE_RATE * video.fps)) + 1)
         options = SCORING_DETECTION.with_changes(detector=args.detector)
-        with tqdm(total=len(frames), unit="frame", desc="Face detection", file=sys.stderr) as bar:
+        with tqdm(total=num_frames, unit="frame", desc="Face detection", file=sys.stderr) as bar:
             boxes = detect_face_boxes(frames, options, device=str(device), search_dirs=[pack_weights_dir()],
                                       weights_path=s3fd_weights, allow_download=not args.no_download,
                                       progress=lambda done, total: bar.update(done - bar.n))
-        frames.close()
+    frames.close()
     fps = video.fps
     if args.decode == "reference":
         stream = iter_reference_frames(args.video)
     else:
         _, stream = iter_video_frames(args.video, info=video)
-    with tqdm(unit="window", desc=f"Scoring ({args.model})", file=sys.stderr) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    bars = []          # made at the scorer's first call, which knows how many windows there are
 
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit=" windows", desc=f"Scoring ({args.model})", file=sys.stderr))
+        bars[0].total = total
+        bars[0].update(done - bars[0].n)
+
+    try:
         score = score_lipsync(model, stream, wav, boxes=boxes, fps=fps, vshift=args.vshift,
-                              batch_size=args.batch_size, progress=progress)
+                              batch_size=args.batch_size, progress=progress, num_frames=num_frames)
+    finally:
+        for bar in bars:
+            bar.close()
+    if score.vshift != args.vshift:
+        print(f"note: --vshift {args.vshift} searches further than this clip's {score.num_windows} windows reach; "
+              f"searched -{score.vshift}..+{score.vshift} frames instead", file=sys.stderr)
     return score, fps, len(wav) / SAMPLE_RATE
 
 
@@ -122,7 +154,10 @@ def describe(score: SyncScore, video: str, fps: float, seconds: float) -> str:
              f"AV offset:   {offset_text(score.av_offset)}",
              f"confidence:  {score.confidence:.3f}   (LSE-C: median - minimum distance; higher = surer)",
              f"min dist:    {score.min_dist:.3f}   (LSE-D: the distance at the AV offset; lower = better)"]
-    if score.av_offset != 0:
+    doubt = score.offset_doubt()
+    if doubt is not None:
+        lines.append(f"no reliable offset was found: {doubt}; nothing to correct from this score")
+    elif score.av_offset != 0:
         lines.append(f"to correct a lip-synced result, run the lip-sync job again with "
                      f"--offset_frames {offset_in_frames(score.av_offset, fps)}")
     return "\n".join(lines)
@@ -132,14 +167,19 @@ def score_main(argv: Sequence[str] | None = None) -> int:
     """``python -m wav2lip_core score ...``; returns the exit status (errors are one line, no traceback)."""
     args = build_score_parser().parse_args(argv)
     try:
+        check_score_options(args)
         score, fps, seconds = score_video(args)
         if args.plot is not None:
             import cv2
 
             args.plot.parent.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(args.plot), plot_score(score)[:, :, ::-1]):
-                raise ValueError(f"{args.plot}: could not write the picture (use a .png name)")
-    except (CheckpointError, FaceDetectionError, ValueError, FileNotFoundError, RuntimeError) as error:
+            try:
+                written = cv2.imwrite(str(args.plot), plot_score(score)[:, :, ::-1])
+            except cv2.error:
+                written = False
+            if not written:
+                raise ValueError(f"--plot {args.plot}: could not write the picture there")
+    except (CheckpointError, FaceDetectionError, ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.json:

@@ -29,8 +29,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..detection import DEFAULT_DETECTION
+from ..detection import DEFAULT_DETECTION, FaceTrack
 from ..faces import crop_face
+from ..pipeline import check_boxes_fit
 from ..models.syncnet_v2 import LIP_CROP_SIZE
 from .median_filter import zero_padded_median_filter
 
@@ -116,9 +117,11 @@ def crop_reference(frame_rgb: np.ndarray, centre_y: float, centre_x: float, half
 
 def crop_box(frame_rgb: np.ndarray, box: Box, size: int = CROP_SIZE) -> np.ndarray:
     """``frame[y1:y2, x1:x2]`` resized to (size, size) (bilinear), uint8 RGB; the fixed ``--box`` crop.
-    A box (0, 224, 0, 224) on a 224x224 frame returns the frame itself."""
-    y1, y2, x1, x2 = (int(v) for v in box)
-    return crop_face(frame_rgb, (max(y1, 0), y2, max(x1, 0), x2), size)
+    A box (0, 224, 0, 224) on a 224x224 frame returns the frame itself. A box that is empty or reaches outside
+    the frame is refused (ValueError), as the lip-sync job refuses it, never silently cut to the frame."""
+    row = np.asarray([box], dtype=np.int64).reshape(1, 4)
+    check_boxes_fit(FaceTrack(row, np.ones(1, dtype=bool)), frame_rgb.shape[0], frame_rgb.shape[1])
+    return crop_face(frame_rgb, tuple(int(v) for v in row[0]), size)
 
 
 def iter_face_crops(frames: Iterable[np.ndarray], boxes: np.ndarray | Sequence[Box], geometry: str = "reference",

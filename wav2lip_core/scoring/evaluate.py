@@ -18,6 +18,10 @@ copied), with the features computed in a stream so that a long clip is never hel
 Sign of ``av_offset``: video window ``i`` matches audio window ``i - av_offset``. Positive: the sound comes
 ``av_offset`` frames (40 ms each) before the mouth shows it (audio leads); 0: in sync.
 
+Search width: offsets of ``vshift`` or more frames compare every window with padding only, so a ``vshift``
+beyond the clip is cut to ``searched_vshift``: never narrower than the reference's default 15, never wider than
+the windows allow (``SyncScore.vshift`` is the width searched).
+
 Distances are Euclidean (``torch.pairwise_distance``, eps 1e-6, as the reference) for SyncNet v2, and
 ``1 - cosine similarity`` for Wav2Lip's lip-sync expert (whose embeddings are compared by cosine): zero-padded
 audio then scores similarity 0, distance 1.
@@ -45,6 +49,9 @@ DEFAULT_VSHIFT = 15                                      # offsets -15..+15 fram
 DEFAULT_BATCH_SIZE = 20                                  # windows per forward pass (the reference's default)
 FRAME_CONFIDENCE_KERNEL = 9
 METRICS = ("euclidean", "cosine")
+# Below this share of the median distance the best offset matches no better than the typical one: a confidence
+# "near 0". A share, not a fixed number, because the two models' distances have different scales.
+NEAR_ZERO_CONFIDENCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,22 @@ class SyncScore:
     def offsets(self) -> list[int]:
         """The AV offset each entry of ``offset_dists`` stands for."""
         return [self.vshift - index for index in range(2 * self.vshift + 1)]
+
+    def offset_doubt(self) -> str | None:
+        """Why ``av_offset`` is no offset to act on, or None when it is one. It is not when the best offset lies
+        at the edge of the search (the true one may lie beyond it), when at that offset every window is compared
+        with the padding beyond the audio (nothing was heard there), or when the confidence is near 0 (every
+        offset matches about as well: a clip too short or a face that does not speak)."""
+        median = float(np.median(self.offset_dists)) if self.offset_dists else 0.0
+        if self.confidence <= NEAR_ZERO_CONFIDENCE * abs(median):
+            return f"the confidence is near 0 ({self.confidence:.3f}): every offset matches about as well"
+        if self.av_offset != 0 and abs(self.av_offset) >= self.vshift:
+            return (f"the best offset ({self.av_offset:+d}) is at the edge of the searched -{self.vshift}..+"
+                    f"{self.vshift}: the true offset may lie beyond it")
+        if abs(self.av_offset) >= self.num_windows:
+            return (f"at the best offset ({self.av_offset:+d}) each of the {self.num_windows} windows is compared "
+                    f"with the silence beyond the audio")
+        return None
 
     def as_dict(self) -> dict:
         return {"model": self.model, "av_offset": self.av_offset, "confidence": self.confidence,
@@ -116,6 +139,23 @@ def iter_window_batches(crops: Iterable[np.ndarray], max_windows: int, batch_siz
             return
 
 
+def searched_vshift(vshift: int, num_windows: int) -> int:
+    """The search width used for ``vshift`` on ``num_windows`` windows: ``vshift``, cut to ``num_windows - 1``
+    (further offsets compare only padding) but never below DEFAULT_VSHIFT, the reference's own width."""
+    if vshift < 0:
+        raise ValueError(f"vshift must be >= 0, got {vshift}")
+    return min(int(vshift), max(DEFAULT_VSHIFT, int(num_windows) - 1))
+
+
+def expected_windows(num_samples: int, num_frames: int | None) -> int:
+    """Windows a clip gives: ``min(frames, samples // 640) - 5`` (the reference's rule; >= 0); with
+    ``num_frames`` None (not known ahead) the audio's limit."""
+    limit = audio_window_limit(num_samples)
+    if num_frames is not None:
+        limit = min(limit, int(num_frames) - WINDOW_FRAMES)
+    return max(0, limit)
+
+
 def offset_distances(video_embeddings: torch.Tensor, audio_embeddings: torch.Tensor, vshift: int,
                      metric: str = "euclidean") -> torch.Tensor:
     """(N, D) video and audio embeddings of the same windows -> (N, 2 vshift + 1) float32 distances.
@@ -153,22 +193,26 @@ def summarise(distances: torch.Tensor, vshift: int, model: str) -> SyncScore:
 
 
 EmbedBatch = Callable[[np.ndarray, int], tuple[torch.Tensor, torch.Tensor]]
-Progress = Callable[[int, int], None]    # (windows done, most windows the audio allows)
+Progress = Callable[[int, int], None]    # (windows done, windows in all)
 
 
 def score_windows(crops: Iterable[np.ndarray], num_samples: int, embed_batch: EmbedBatch, *, vshift: int,
                   batch_size: int, metric: str, model: str, progress: Progress | None = None,
-                  batches: HalvingBatches | None = None) -> SyncScore:
+                  batches: HalvingBatches | None = None, num_frames: int | None = None) -> SyncScore:
     """Stream crops through ``embed_batch(windows (B, 5, ...) uint8, first_window) -> (video (B, D), audio (B, D))``
     and score the embeddings. Only embeddings accumulate (2 x windows x D floats), never frames.
 
     ``batch_size`` windows are gathered at a time; ``batches`` (default: ``HalvingBatches(batch_size)``) runs the
-    network over them and halves its batch on out-of-memory.
+    network over them and halves its batch on out-of-memory. ``progress(done, total)`` is called before the first
+    batch and after each; ``total`` counts ``num_frames`` crops when given (else as many as the audio allows), and
+    the last call has ``done == total`` even when the crops end sooner.
     """
-    if vshift < 0:
-        raise ValueError(f"vshift must be >= 0, got {vshift}")
+    searched_vshift(vshift, 0)                     # refuses a negative width before any work
     batches = batches if batches is not None else HalvingBatches(batch_size)
     max_windows = audio_window_limit(num_samples)
+    total = expected_windows(num_samples, num_frames)
+    if progress is not None:
+        progress(0, total)
     video_parts: list[torch.Tensor] = []
     audio_parts: list[torch.Tensor] = []
     first_window = 0
@@ -181,11 +225,14 @@ def score_windows(crops: Iterable[np.ndarray], num_samples: int, embed_batch: Em
         batches.run(len(windows), process)
         first_window += len(windows)
         if progress is not None:
-            progress(first_window, max_windows)
+            progress(first_window, max(total, first_window))
+    if progress is not None and first_window != total:
+        progress(first_window, first_window)
     if first_window == 0:
         raise ValueError(
             f"too short to score: lip-sync scoring needs at least {WINDOW_FRAMES + 1} frames at {VIDEO_FPS} fps and "
             f"{(WINDOW_FRAMES + 1) * SAMPLES_PER_FRAME / SAMPLE_RATE:.2f} s of audio")
+    vshift = searched_vshift(vshift, first_window)
     distances = offset_distances(torch.cat(video_parts), torch.cat(audio_parts), vshift, metric)
     return summarise(distances, vshift, model)
 
@@ -207,13 +254,15 @@ def model_device_dtype(model: torch.nn.Module) -> tuple[torch.device, torch.dtyp
 
 def score_syncnet_v2(model: torch.nn.Module, face_crops: Iterable[np.ndarray], wav_16k: np.ndarray, *,
                      vshift: int = DEFAULT_VSHIFT, batch_size: int = DEFAULT_BATCH_SIZE,
-                     progress: Progress | None = None, batches: HalvingBatches | None = None) -> SyncScore:
+                     progress: Progress | None = None, batches: HalvingBatches | None = None,
+                     num_frames: int | None = None) -> SyncScore:
     """LSE-D / LSE-C / AV offset with SyncNet v2, as syncnet_python's ``evaluate()`` computes them.
 
     model: a SyncNetV2 (or anything with ``forward_lips`` / ``forward_audio`` of the same layouts), eval mode.
     face_crops: uint8 RGB (224, 224, 3) crops, one per video frame at 25 fps, in order (any iterable; read lazily).
-    wav_16k: mono 16 kHz audio, float in [-1, 1] (scaled by 32768 to the int16 values the reference reads) or
-        int16 samples.
+    wav_16k: mono 16 kHz audio, int16 samples (what the reference reads: ``reference_audio`` converts files and
+        waveforms as it does) or float in [-1, 1] (scaled by 32768, not rounded).
+    num_frames: how many crops come, when known (only sizes the progress total).
     """
     samples = mono_samples(wav_16k)
     int16_scale = samples if np.issubdtype(samples.dtype, np.integer) else samples.astype(np.float64) * INT16_SCALE
@@ -233,4 +282,5 @@ def score_syncnet_v2(model: torch.nn.Module, face_crops: Iterable[np.ndarray], w
                     model.forward_audio(audio.to(device=device, dtype=dtype)))
 
     return score_windows(face_crops, len(samples), embed_batch, vshift=vshift, batch_size=batch_size,
-                         metric="euclidean", model="syncnet_v2", progress=progress, batches=batches)
+                         metric="euclidean", model="syncnet_v2", progress=progress, batches=batches,
+                         num_frames=num_frames)

@@ -24,6 +24,7 @@ from ..batching import HalvingBatches
 from ..faces import UINT8_TO_UNIT
 from .evaluate import (DEFAULT_BATCH_SIZE, DEFAULT_VSHIFT, VIDEO_FPS, WINDOW_FRAMES, Progress, SyncScore,
                        model_device_dtype, mono_samples, score_windows)
+from .mfcc import INT16_SCALE
 
 EXPERT_FACE_SIZE = 96
 
@@ -51,15 +52,19 @@ def expert_mel_input(mel: np.ndarray, first_window: int, count: int) -> torch.Te
 
 def score_lipsync_expert(model: torch.nn.Module, face_crops: Iterable[np.ndarray], wav_16k: np.ndarray, *,
                          vshift: int = DEFAULT_VSHIFT, batch_size: int = DEFAULT_BATCH_SIZE,
-                         progress: Progress | None = None, batches: HalvingBatches | None = None) -> SyncScore:
+                         progress: Progress | None = None, batches: HalvingBatches | None = None,
+                         num_frames: int | None = None) -> SyncScore:
     """AV offset / confidence / min distance with Wav2Lip's expert (see module docstring).
 
     model: a SyncNetColor in eval mode (``forward(mel (B, 1, 80, 16), faces (B, 15, 48, 96))`` ->
         (audio embedding, face embedding)), on any device/dtype.
     face_crops: uint8 RGB (96, 96, 3) crops, one per video frame at 25 fps (any iterable; read lazily).
-    wav_16k: float32 mono 16 kHz audio in [-1, 1].
+    wav_16k: mono 16 kHz audio, float32 in [-1, 1] or int16 samples (read as int16 / 32768).
+    num_frames: how many crops come, when known (only sizes the progress total).
     """
     samples = mono_samples(wav_16k)
+    if np.issubdtype(samples.dtype, np.integer):                                # the mel spectrogram takes [-1, 1]
+        samples = (samples.astype(np.float64) / INT16_SCALE).astype(np.float32)
     mel = melspectrogram(samples)                                               # (80, T) in [-4, 4]
     device, dtype = model_device_dtype(model)
 
@@ -71,4 +76,5 @@ def score_lipsync_expert(model: torch.nn.Module, face_crops: Iterable[np.ndarray
         return face_embedding, audio_embedding
 
     return score_windows(face_crops, len(samples), embed_batch, vshift=vshift, batch_size=batch_size,
-                         metric="cosine", model="lipsync_expert", progress=progress, batches=batches)
+                         metric="cosine", model="lipsync_expert", progress=progress, batches=batches,
+                         num_frames=num_frames)

@@ -119,8 +119,12 @@ def plot_score(score: SyncScore, width: int = WIDTH, height: int = HEIGHT) -> np
     canvas = np.full((height, width, 3), _BACKGROUND, dtype=np.uint8)
     cv2.putText(canvas, f"Lip sync ({score.model}): AV offset {offset_text(score.av_offset)}", (_MARGIN_LEFT, 30),
                 _FONT, 0.7, (0, 0, 0), 2, cv2.LINE_AA)
-    cv2.putText(canvas, f"confidence (LSE-C) {score.confidence:.3f}    min distance (LSE-D) {score.min_dist:.3f}",
-                (_MARGIN_LEFT, 58), _FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    numbers = f"confidence (LSE-C) {score.confidence:.3f}    min distance (LSE-D) {score.min_dist:.3f}"
+    cv2.putText(canvas, numbers, (_MARGIN_LEFT, 58), _FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    if score.offset_doubt() is not None:           # the red best offset below is then nothing to act on
+        (numbers_width, _), _ = cv2.getTextSize(numbers, _FONT, 0.6, 1)
+        cv2.putText(canvas, "no reliable offset", (_MARGIN_LEFT + numbers_width + 30, 58), _FONT, 0.6, _BEST, 2,
+                    cv2.LINE_AA)
 
     offsets = np.asarray(score.offsets, dtype=np.float64)[::-1]          # ascending: -vshift .. +vshift
     distances = np.asarray(score.offset_dists, dtype=np.float64)[::-1]

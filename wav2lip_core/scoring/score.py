@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..audio.rates import check_frame_rate
 from ..batching import HalvingBatches
 from ..detection import FaceTrack
 from ..detection.boxes import fill_missing_nearest
@@ -40,9 +41,20 @@ def scoring_rate_source(index: int, fps: float) -> int:
 
 
 def needs_resampling(fps: float) -> bool:
-    if not np.isfinite(fps) or fps <= 0:
-        raise ValueError(f"fps must be a positive frame rate, got {fps}")
-    return abs(float(fps) - VIDEO_FPS) > _FPS_TOLERANCE
+    """Whether a ``fps`` clip is brought to 25 fps; ValueError naming the rate outside FRAME_RATE_RANGE."""
+    return abs(check_frame_rate(fps) - VIDEO_FPS) > _FPS_TOLERANCE
+
+
+def count_at_scoring_rate(num_frames: int, fps: float) -> int:
+    """How many 25 fps frames ``at_scoring_rate`` makes of ``num_frames`` frames at ``fps``."""
+    if not needs_resampling(fps):
+        return int(num_frames)
+    count = max(0, int(np.ceil((num_frames - 0.5) * VIDEO_FPS / float(fps))))
+    while count > 0 and scoring_rate_source(count - 1, fps) >= num_frames:     # the estimate's float rounding
+        count -= 1
+    while scoring_rate_source(count, fps) < num_frames:
+        count += 1
+    return count
 
 
 def at_scoring_rate(frames: Iterable[np.ndarray], fps: float) -> Iterator[np.ndarray]:
@@ -62,9 +74,7 @@ def boxes_at_scoring_rate(rows: np.ndarray, fps: float) -> np.ndarray:
     """Per-frame box rows of a ``fps`` clip -> the rows of its 25 fps frames (see ``at_scoring_rate``)."""
     if not needs_resampling(fps) or len(rows) == 1:
         return rows
-    sources = []
-    while (source := scoring_rate_source(len(sources), fps)) < len(rows):
-        sources.append(source)
+    sources = [scoring_rate_source(index, fps) for index in range(count_at_scoring_rate(len(rows), fps))]
     return rows[np.asarray(sources, dtype=np.int64)]
 
 
@@ -116,29 +126,42 @@ def face_crops(frames: Iterable[np.ndarray], model_name: str, boxes: FaceTrack |
 def score_lipsync(model: torch.nn.Module, frames: Iterable[np.ndarray], wav_16k: np.ndarray, *,
                   boxes: FaceTrack | np.ndarray | Sequence | None = None, geometry: str | None = None,
                   fps: float = VIDEO_FPS, vshift: int = DEFAULT_VSHIFT, batch_size: int = DEFAULT_BATCH_SIZE,
-                  progress: Progress | None = None, batches: HalvingBatches | None = None) -> SyncScore:
+                  progress: Progress | None = None, batches: HalvingBatches | None = None,
+                  num_frames: int | None = None) -> SyncScore:
     """Score how well the mouth in ``frames`` matches ``wav_16k`` (see SyncScore for the fields).
 
     model: ``SyncNetV2`` (checkpoints.load_syncnet_v2) or ``SyncNetColor`` (checkpoints.load_syncnet), eval mode,
         any device.
-    frames: uint8 RGB (H, W, 3) full frames at ``fps``. Scores are defined on 25 fps video (5-frame windows =
+    wav_16k: mono 16 kHz speech: int16 as the reference reads it (``load_reference_speech`` /
+        ``waveform_reference_speech``), or float in [-1, 1].
+    frames: uint8 RGB (H, W, 3) full frames at ``fps`` (1..240, FRAME_RATE_RANGE). Scores are defined on 25 fps video (5-frame windows =
         200 ms); other rates are brought to 25 fps by taking the frame nearest in time, as the reference
         pipeline does with ``ffmpeg -r 25`` (not bit-exact with ffmpeg's choice at every frame). For parity with
         syncnet_python on a video file, pass ``iter_reference_frames(path)`` (the reference's JPEG round trip)
         instead of plainly decoded frames.
     boxes / geometry: see ``face_crops``; boxes are per source frame (before any rate change). Frames after the
         last box are not read.
-    vshift: offsets -vshift..+vshift frames are searched (15 = +-0.6 s, the reference's default).
-    progress: called as progress(windows_done, most_windows) after each batch.
+    vshift: offsets -vshift..+vshift frames are searched (15 = +-0.6 s, the reference's default); a width beyond
+        the clip is cut (``evaluate.searched_vshift``; the score's ``vshift`` says what was searched).
+    progress: called as progress(windows_done, windows_in_all) before the first batch and after each.
+    num_frames: how many frames ``frames`` holds when it has no ``len()`` (only sizes the progress total).
     batches: runs the network over each batch of windows, halving on out-of-memory (default: a HalvingBatches of
         ``batch_size``; the nodes pass one that knows ComfyUI's out-of-memory type).
     Only 5-frame windows of one batch are held as float at a time: memory does not grow with the clip length.
     """
     model_name = scoring_model_name(model)
     resample = needs_resampling(fps)
-    if boxes is not None and resample:
+    if num_frames is None and hasattr(frames, "__len__"):
+        num_frames = len(frames)
+    if boxes is not None:
         rows = _box_rows(boxes)
-        boxes = boxes_at_scoring_rate(rows, fps)
+        if len(rows) > 1:                                   # frames after the last box are not read
+            num_frames = len(rows) if num_frames is None else min(num_frames, len(rows))
+        if resample:
+            boxes = boxes_at_scoring_rate(rows, fps)
+    if num_frames is not None:
+        num_frames = count_at_scoring_rate(num_frames, fps)
     crops = face_crops(at_scoring_rate(frames, fps) if resample else frames, model_name, boxes, geometry)
     scorer = score_syncnet_v2 if model_name == "syncnet_v2" else score_lipsync_expert
-    return scorer(model, crops, wav_16k, vshift=vshift, batch_size=batch_size, progress=progress, batches=batches)
+    return scorer(model, crops, wav_16k, vshift=vshift, batch_size=batch_size, progress=progress, batches=batches,
+                  num_frames=num_frames)
