@@ -14,7 +14,6 @@ from sync_stand_ins import LoudnessBrightnessSyncNetV2, audio_leading_clip
 from syncnet_clip import face_frames, speech_int16, write_clip
 from wav2lip_core.detection import FaceTrack
 from wav2lip_core.scoring import SyncScore, iter_face_crops, score_lipsync
-from wav2lip_core.scoring.evaluate import searched_vshift
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +87,8 @@ def test_a_huge_vshift_searches_as_far_as_the_clip_reaches_and_says_so(clips, we
 
 
 def test_the_search_is_cut_to_the_windows_but_never_below_the_reference_width():
+    from wav2lip_core.scoring.evaluate import searched_vshift
+
     assert searched_vshift(10**9, num_windows=50) == 49        # offsets of 50 or more compare padding only
     assert searched_vshift(20, num_windows=50) == 20
     assert searched_vshift(100, num_windows=5) == 15           # the reference's own 15, even on a short clip

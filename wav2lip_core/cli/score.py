@@ -55,12 +55,13 @@ def build_score_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object: " + ", ".join(JSON_KEYS) + " (offset_dists in the "
                              "reference's order: offset +vshift first)")
-    parser.add_argument("--plot", type=Path, help="also write the score as a picture (PNG)")
+    parser.add_argument("--plot", type=Path, help="also write the score as a picture (a .png name)")
     parser.add_argument("--decode", choices=DECODE_MODES, default="reference",
                         help="reference: frames through the JPEG round trip of syncnet_python's evaluate() "
                              "(default, its numbers); plain: the frames as decoded")
     parser.add_argument("--vshift", type=int, default=DEFAULT_VSHIFT,
-                        help="offsets searched: -VSHIFT..+VSHIFT frames (default: %(default)s)")
+                        help="offsets searched: -VSHIFT..+VSHIFT frames (default: %(default)s; a VSHIFT beyond "
+                             "the clip's windows is cut to them, never below the default)")
     parser.add_argument("--batch_size", type=int, default=DEFAULT_BATCH_SIZE,
                         help="5-frame windows per network call (default: %(default)s)")
     parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTION.detector,

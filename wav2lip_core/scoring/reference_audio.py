@@ -3,8 +3,8 @@
 The reference does not resample audio itself: it runs ``ffmpeg -y -i VIDEO -async 1 -ac 1 -vn -acodec pcm_s16le
 -ar 16000 audio.wav`` and reads the int16 samples back. ffmpeg's resampler (swresample) and its rounding into
 16-bit PCM give different samples from the engine's soxr path (``audio.load_audio``, which the lip-sync job keeps),
-and SyncNet's MFCCs see the difference: at 24/44.1/48 kHz the offset distances move by about 1e-2. So scoring
-converts every input with the bundled ffmpeg and those same options:
+and SyncNet's MFCCs see the difference in the offset distances. So scoring converts every input with the bundled
+ffmpeg and those same options:
 
 * a file (audio, or a video's sound track): ffmpeg reads it as the reference does (its default audio stream);
 * a waveform (ComfyUI's AUDIO): its samples go to ffmpeg's stdin as raw PCM of their own type (float32, float64,
