@@ -1,9 +1,9 @@
 """The lip-sync score hears the speech syncnet_python's evaluate() hears: evaluate() converts a video's sound with
 ``ffmpeg -y -i VIDEO -async 1 -ac 1 -vn -acodec pcm_s16le -ar 16000 audio.wav`` and reads the int16 samples with
 scipy. Real videos carry 44.1/48 kHz (or 24 kHz) AAC; resampled any other way (soxr, say), SyncNet's offset
-distances move far beyond the tolerance used here. Here the reference's command is run as a shell command line, apart from the code under test, and the
-scores of a file (``python -m wav2lip_core score``) and of a ComfyUI AUDIO (the Lip Sync Score node) are compared
-with the scores of the speech it writes."""
+distances move far beyond the tolerance used here. Here the reference's command is run as a shell command line,
+apart from the code under test, and the scores of a file (``python -m wav2lip_core score``) and of a ComfyUI AUDIO
+(the Lip Sync Score node) are compared with the scores of the speech it writes."""
 from __future__ import annotations
 
 import json

@@ -127,7 +127,7 @@ def test_an_offset_is_reliable_only_inside_the_search_over_heard_audio_and_with_
     assert _score_of(dip(0)).offset_doubt() is None
     assert "edge of the searched -15..+15" in _score_of(dip(15)).offset_doubt()
     assert "edge of the searched -15..+15" in _score_of(dip(-15)).offset_doubt()
-    assert "compared with the silence beyond the audio" in _score_of(dip(4), num_windows=3).offset_doubt()
+    assert "compared with the silence past an end of the audio" in _score_of(dip(4), num_windows=3).offset_doubt()
     assert "near 0" in _score_of([12.0] * 31).offset_doubt()                      # every offset the same
     assert "near 0" in _score_of(dip(3, depth=0.05)).offset_doubt()               # 0.6% below the median
     assert "near 0" in _score_of([1.0], vshift=0).offset_doubt()                  # nothing was searched

@@ -115,15 +115,17 @@ def score_video(args: argparse.Namespace) -> tuple[SyncScore, float, float]:
     frames = VideoFrames(args.video, info=video, limit=int(np.ceil(len(wav) / SAMPLE_RATE * video.fps)) + 1)
     num_frames = len(frames)
     boxes = args.box
-    if boxes is None:
-        s3fd_weights = (fetch_with_progress("s3fd", S3FD, pack_weights_dir(), allow_download=not args.no_download)
-                        if args.detector == "s3fd" else None)
-        options = SCORING_DETECTION.with_changes(detector=args.detector)
-        with tqdm(total=num_frames, unit="frame", desc="Face detection", file=sys.stderr) as bar:
-            boxes = detect_face_boxes(frames, options, device=str(device), search_dirs=[pack_weights_dir()],
-                                      weights_path=s3fd_weights, allow_download=not args.no_download,
-                                      progress=lambda done, total: bar.update(done - bar.n))
-    frames.close()
+    try:
+        if boxes is None:
+            s3fd_weights = (fetch_with_progress("s3fd", S3FD, pack_weights_dir(), allow_download=not args.no_download)
+                            if args.detector == "s3fd" else None)
+            options = SCORING_DETECTION.with_changes(detector=args.detector)
+            with tqdm(total=num_frames, unit="frame", desc="Face detection", file=sys.stderr) as bar:
+                boxes = detect_face_boxes(frames, options, device=str(device), search_dirs=[pack_weights_dir()],
+                                          weights_path=s3fd_weights, allow_download=not args.no_download,
+                                          progress=lambda done, total: bar.update(done - bar.n))
+    finally:
+        frames.close()
     fps = video.fps
     if args.decode == "reference":
         stream = iter_reference_frames(args.video)

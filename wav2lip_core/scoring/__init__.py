@@ -20,6 +20,7 @@ from .score import SCORING_MODELS, at_scoring_rate, face_crops, offset_in_frames
 __all__ = [
     "DEFAULT_BATCH_SIZE", "DEFAULT_VSHIFT", "GEOMETRIES", "ReferenceCropTrack", "SCORING_DETECTION", "SCORING_MODELS",
     "SyncScore", "at_scoring_rate", "crop_box", "crop_reference", "face_crops", "iter_face_crops",
-    "iter_reference_frames", "load_reference_speech", "mfcc", "offset_distances", "offset_in_frames", "reference_crop_track", "score_lipsync",
-    "score_lipsync_expert", "score_syncnet_v2", "scoring_model_name", "summarise", "waveform_reference_speech",
+    "iter_reference_frames", "load_reference_speech", "mfcc", "offset_distances", "offset_in_frames",
+    "reference_crop_track", "score_lipsync", "score_lipsync_expert", "score_syncnet_v2", "scoring_model_name",
+    "summarise", "waveform_reference_speech",
 ]

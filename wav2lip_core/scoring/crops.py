@@ -31,8 +31,8 @@ import numpy as np
 
 from ..detection import DEFAULT_DETECTION, FaceTrack
 from ..faces import crop_face
-from ..pipeline import check_boxes_fit
 from ..models.syncnet_v2 import LIP_CROP_SIZE
+from ..pipeline import check_boxes_fit
 from .median_filter import zero_padded_median_filter
 
 CROP_SIZE = LIP_CROP_SIZE          # SyncNet v2's input size

@@ -83,7 +83,7 @@ class SyncScore:
     def offset_doubt(self) -> str | None:
         """Why ``av_offset`` is no offset to act on, or None when it is one. It is not when the best offset lies
         at the edge of the search (the true one may lie beyond it), when at that offset every window is compared
-        with the padding beyond the audio (nothing was heard there), or when the confidence is near 0 (every
+        with the padding past an end of the audio (nothing was heard there), or when the confidence is near 0 (every
         offset matches about as well: a clip too short or a face that does not speak)."""
         median = float(np.median(self.offset_dists)) if self.offset_dists else 0.0
         if self.confidence <= NEAR_ZERO_CONFIDENCE * abs(median):
@@ -93,7 +93,7 @@ class SyncScore:
                     f"{self.vshift}: the true offset may lie beyond it")
         if abs(self.av_offset) >= self.num_windows:
             return (f"at the best offset ({self.av_offset:+d}) each of the {self.num_windows} windows is compared "
-                    f"with the silence beyond the audio")
+                    f"with the silence past an end of the audio")
         return None
 
     def as_dict(self) -> dict:

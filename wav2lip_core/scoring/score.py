@@ -134,8 +134,8 @@ def score_lipsync(model: torch.nn.Module, frames: Iterable[np.ndarray], wav_16k:
         any device.
     wav_16k: mono 16 kHz speech: int16 as the reference reads it (``load_reference_speech`` /
         ``waveform_reference_speech``), or float in [-1, 1].
-    frames: uint8 RGB (H, W, 3) full frames at ``fps`` (1..240, FRAME_RATE_RANGE). Scores are defined on 25 fps video (5-frame windows =
-        200 ms); other rates are brought to 25 fps by taking the frame nearest in time, as the reference
+    frames: uint8 RGB (H, W, 3) full frames at ``fps`` (1..240, FRAME_RATE_RANGE). Scores are defined on 25 fps
+        video (5-frame windows = 200 ms); other rates are brought to 25 fps by taking the frame nearest in time, as the reference
         pipeline does with ``ffmpeg -r 25`` (not bit-exact with ffmpeg's choice at every frame). For parity with
         syncnet_python on a video file, pass ``iter_reference_frames(path)`` (the reference's JPEG round trip)
         instead of plainly decoded frames.
