@@ -4,10 +4,10 @@ Loudness of an output frame: the RMS level, in dBFS, of exactly the audio its me
 the generator hears for that frame. Chunk i spans mel columns ``start .. start + 15`` (``chunk_starts``);
 column c is the STFT window of 800 samples centred on sample ``c * 200``, so the chunk hears samples
 ``start * 200 - 400`` to ``(start + 15) * 200 + 400`` (237.5 ms at 16 kHz), clamped to the audio; columns past
-the spectrogram's end (the last frames' padding, see audio.mel.PAD_VALUE) are silence, 200 zero samples each. dBFS here is
-``20 log10(RMS)`` of float samples in [-1, 1]: a full-scale square wave reads 0, a full-scale sine -3, digital
-silence -inf. The frame's own 1/fps span is not used: a frame whose span is silent but whose chunk already hears
-the next word gets an opening mouth from the generator, and that anticipation is part of the sync.
+the spectrogram's end (the last frames' padding, see audio.mel.PAD_VALUE) are silence, 200 zero samples each.
+dBFS here is ``20 log10(RMS)`` of float samples in [-1, 1]: a full-scale square wave reads 0, a full-scale sine
+-3, digital silence -inf. The frame's own 1/fps span is not used: a frame whose span is silent but whose chunk
+already hears the next word gets an opening mouth from the generator, and that anticipation is part of the sync.
 
 Modes (``SILENCE_MODES``):
 - ``generate``: every frame goes through the generator, whatever it hears (the original's behaviour).

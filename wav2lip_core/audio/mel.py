@@ -272,6 +272,7 @@ def mel_chunks(mel: np.ndarray, fps: float, length: str = DEFAULT_LENGTH, *,
 def speech_mel_chunks(wav: np.ndarray, fps: float, length: str = DEFAULT_LENGTH) -> np.ndarray:
     """float32 mono 16 kHz ``(samples,)`` -> its mel chunks, float32 ``(N, 80, 16)`` in [-4, 4], one per output
     frame (``mel_chunks`` of ``melspectrogram``)."""
+    check_frame_rate(fps), check_length_rule(length)            # refused before any work
     samples = np.asarray(wav)
     return mel_chunks(melspectrogram(samples), fps, length, num_samples=samples.shape[0])
 
