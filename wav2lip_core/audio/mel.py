@@ -162,8 +162,10 @@ DEFAULT_LENGTH = SPEECH
 # reflect padding), so the frames inside the speech would no longer hear what the original's hear.
 PAD_VALUE = -MAX_ABS_VALUE
 
-# Frame starts within this many frame periods of the audio's end count as at its end: a float frame rate such
-# as 29.97 carries rounding noise in its last bits, which must not add a frame.
+# seconds * fps is rounded to this many decimals before rounding up: a frame that would start within a millionth
+# of a frame period after the audio's end starts at its end, so it is not made. A float frame rate such as
+# 24000 / 1001 carries rounding noise in its last bits (10010 samples give 15.000000000000002 frame periods),
+# which must not add a frame.
 _FRAME_START_TOLERANCE_DECIMALS = 6
 
 
@@ -272,7 +274,8 @@ def mel_chunks(mel: np.ndarray, fps: float, length: str = DEFAULT_LENGTH, *,
 def speech_mel_chunks(wav: np.ndarray, fps: float, length: str = DEFAULT_LENGTH) -> np.ndarray:
     """float32 mono 16 kHz ``(samples,)`` -> its mel chunks, float32 ``(N, 80, 16)`` in [-4, 4], one per output
     frame (``mel_chunks`` of ``melspectrogram``)."""
-    check_frame_rate(fps), check_length_rule(length)            # refused before any work
+    check_frame_rate(fps)                                        # refused before any work
+    check_length_rule(length)
     samples = np.asarray(wav)
     return mel_chunks(melspectrogram(samples), fps, length, num_samples=samples.shape[0])
 
