@@ -220,7 +220,7 @@ def test_the_chain_with_detection_equals_lipsync_with_the_same_detection_options
 def test_paste_back_follows_the_loop_mode_chosen_in_wav2lip_sync(generator, speech):
     out = chain(generator, astronaut_clip(4), speech, loop="pingpong")
     assert out["plan"].loop == "pingpong"
-    assert out["plan"].source_frames.tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2]
+    assert out["plan"].source_frames.tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1]
 
 
 def test_the_mask_covers_the_face_box_only(generator, speech):
