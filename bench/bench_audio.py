@@ -32,9 +32,9 @@ def long_speech() -> str:
 
 
 def _ours(path: str) -> None:
-    from wav2lip_core.audio import load_audio, mel_chunks, melspectrogram
+    from wav2lip_core.audio import load_audio, speech_mel_chunks
 
-    mel_chunks(melspectrogram(load_audio(path)), FPS)
+    speech_mel_chunks(load_audio(path), FPS)
 
 
 def _original(path: str, repeats: int) -> Timing:

@@ -38,10 +38,11 @@ BOX_CASES = {"256x256": (256, 256), "720p": (720, 1280)}
 
 
 def output_frames(audio: Path = SPEECH, fps: float = 25.0) -> int:
-    """Frames both programs write for ``audio``: one per mel chunk (71 for the sample speech at 25 fps)."""
-    from wav2lip_core.audio import load_audio, melspectrogram, num_mel_chunks
+    """Frames both programs write for ``audio``: the original's count (71 for the sample speech at 25 fps; ours
+    runs with ``--length original`` so both do the same work)."""
+    from wav2lip_core.audio import load_audio, num_output_frames
 
-    return num_mel_chunks(melspectrogram(load_audio(audio)).shape[1], fps)
+    return num_output_frames(len(load_audio(audio)), fps, "original")
 
 LAUNCHER = Path(__file__).resolve().parent / "launch_ours.py"
 # Random S3FD weights as they come give every anchor a face score near 0.6: both programs would then time
@@ -56,7 +57,7 @@ S3FD_LOGIT_CENTRE = 0.95
 def ours_command(clip: Path, outfile: Path, box: tuple[int, int, int, int] | None,
                  extra: list[str] | None = None, audio: Path = SPEECH) -> list[str]:
     command = [PYTHON, str(LAUNCHER), "--checkpoint", str(random_checkpoint()), "--face", str(clip),
-               "--audio", str(audio), "--outfile", str(outfile)]
+               "--audio", str(audio), "--outfile", str(outfile), "--length", "original"]
     if box is not None:
         command += ["--box", *map(str, box)]
     return command + (extra or [])
@@ -240,7 +241,7 @@ def breakdown(height: int = 720, width: int = 1280) -> list[tuple[str, float]]:
     outfile = cache_dir() / "out" / "breakdown.mp4"
     outfile.parent.mkdir(exist_ok=True)
     argv = ["--checkpoint", str(random_checkpoint()), "--face", str(clip), "--audio", str(SPEECH),
-            "--outfile", str(outfile), "--box", *map(str, face_box(height, width))]
+            "--outfile", str(outfile), "--box", *map(str, face_box(height, width)), "--length", "original"]
     start = time.perf_counter()
     try:
         with open(os.devnull, "w") as quiet:

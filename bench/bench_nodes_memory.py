@@ -77,11 +77,11 @@ def speech_audio(num_frames: int):
     import numpy as np
     import torch
 
-    from wav2lip_core.audio import SAMPLE_RATE, load_audio, num_mel_chunks, num_mel_columns
+    from wav2lip_core.audio import SAMPLE_RATE, load_audio, num_output_frames
 
     wav = load_audio(SPEECH)
     needed = int(num_frames / FPS * SAMPLE_RATE)
-    while num_mel_chunks(num_mel_columns(needed), FPS) < num_frames:
+    while num_output_frames(needed, FPS) < num_frames:
         needed += 200                                 # one mel column
     tiled = np.tile(wav, needed // len(wav) + 1)[:needed]
     return {"waveform": torch.from_numpy(tiled)[None, None].clone(), "sample_rate": SAMPLE_RATE}

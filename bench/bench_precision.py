@@ -78,7 +78,7 @@ def _describe(difference: np.ndarray) -> str:
 
 
 def run(checkpoint: str | None, device: str, precisions: list[str]) -> list[str]:
-    from wav2lip_core.audio import load_audio, mel_chunks, melspectrogram
+    from wav2lip_core.audio import load_audio, speech_mel_chunks
     from wav2lip_core.detection import detect_face_boxes
     from wav2lip_core.faces import crop_face, generate_faces
     from wav2lip_core.pipeline import lipsync
@@ -87,7 +87,7 @@ def run(checkpoint: str | None, device: str, precisions: list[str]) -> list[str]
     frames, fps = read_video(CLIP)
     wav = load_audio(SPEECH)
     boxes = detect_face_boxes(frames, detector="dlib_hog")
-    chunks = mel_chunks(melspectrogram(wav), fps)
+    chunks = speech_mel_chunks(wav, fps)
     crops = np.stack([crop_face(frames[i % len(frames)], boxes.boxes[i % len(frames)]) for i in range(8)])
 
     lines = [f"checkpoint: {checkpoint or 'seeded random weights (tests/random_weights.py)'}; device {device}; "

@@ -48,7 +48,7 @@ def speech_16k() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def speech(speech_16k) -> np.ndarray:
-    """0.55 s of the sample speech -> 11 output frames at 25 fps (keeps the node tests fast)."""
+    """0.55 s of the sample speech -> 14 output frames at 25 fps (keeps the node tests fast)."""
     return speech_16k[8000:16800]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -97,7 +98,7 @@ def test_the_stft_window_is_scipys_periodic_hann_window():
 def test_a_mel_spectrogram_of_16k_audio_imports_neither_librosa_nor_scipy():
     """Both cost about a second of start-up; they are only needed to resample other rates."""
     script = ("import sys, numpy as np; from wav2lip_core import audio; "
-              "audio.mel_chunks(audio.melspectrogram(np.zeros(16000, np.float32)), 25.0); "
+              "audio.speech_mel_chunks(np.zeros(16000, np.float32), 25.0); "
               "print(sorted(m for m in ('librosa', 'scipy') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1])
@@ -134,7 +135,8 @@ def test_silence_gives_a_finite_mel_at_the_floor_and_usable_chunks():
     mel = audio.melspectrogram(silence)
     assert np.isfinite(mel).all()
     assert (mel == -4.0).all()
-    assert audio.mel_chunks(mel, 25).shape == (audio.num_mel_chunks(mel.shape[1], 25), 80, 16)
+    assert audio.speech_mel_chunks(silence, 25).shape == (audio.num_output_frames(len(silence), 25), 80, 16) \
+        == (25, 80, 16)
 
 
 @pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
@@ -157,28 +159,29 @@ def test_melspectrogram_rejects_empty_and_multichannel_input():
 # mel chunks
 
 
-def test_chunks_at_25_fps_equal_the_original_chunks(speech_16k, golden_mel):
+def test_length_original_gives_the_original_chunks_at_25_fps(speech_16k, golden_mel):
     golden_chunks = np.load(GOLDEN_DIR / "speech_16k_mel_chunks_fps25.npy")
-    from_golden_mel = audio.mel_chunks(golden_mel, 25)
+    from_golden_mel = audio.mel_chunks(golden_mel, 25, "original")
     assert from_golden_mel.shape == golden_chunks.shape == (71, 80, 16)
     assert from_golden_mel.dtype == np.float32
     assert np.array_equal(from_golden_mel, golden_chunks.astype(np.float32))
-    from_our_mel = audio.mel_chunks(audio.melspectrogram(speech_16k), 25)
+    from_our_mel = audio.speech_mel_chunks(speech_16k, 25, "original")
     assert np.abs(from_our_mel.astype(np.float64) - golden_chunks).max() < 1e-5
 
 
 @pytest.mark.parametrize("fps", COMMON_FRAME_RATES)
-def test_chunk_count_follows_the_original_loop_for_every_length(fps):
+def test_length_original_counts_frames_as_the_original_loop_for_every_length(fps):
     for num_columns in list(range(16, 700)) + [4801, 48001, 288001]:
         expected = len(original_chunk_starts(num_columns, fps))
-        assert audio.num_mel_chunks(num_columns, fps) == expected, (fps, num_columns)
+        for num_samples in ((num_columns - 1) * 200, num_columns * 200 - 1):      # every length with T columns
+            assert audio.num_output_frames(num_samples, fps, "original") == expected, (fps, num_columns)
 
 
 @pytest.mark.parametrize("fps", COMMON_FRAME_RATES + [7, 78, 12.5, 23.976, 59.94])
-def test_every_chunk_is_the_16_columns_at_the_original_start(fps):
+def test_with_length_original_every_chunk_is_the_16_columns_at_the_original_start(fps):
     num_columns = 643
     mel = np.arange(80 * num_columns, dtype=np.float32).reshape(80, num_columns)
-    chunks = audio.mel_chunks(mel, fps)
+    chunks = audio.mel_chunks(mel, fps, "original")
     starts = original_chunk_starts(num_columns, fps)
     assert chunks.shape == (len(starts), 80, 16)
     for chunk, start in zip(chunks, starts):
@@ -189,13 +192,14 @@ def test_chunk_start_uses_the_original_float_rounding_of_80_over_fps():
     # The original computes int(i * (80. / fps)); at 78 fps, 117 * (80/78) is 119.99999999999999,
     # so chunk 117 starts at column 119 (not at 120, which exact arithmetic would give).
     mel = np.tile(np.arange(400, dtype=np.float32), (80, 1))
-    chunks = audio.mel_chunks(mel, 78)
-    assert chunks[117, 0, 0] == 119.0
+    for length in audio.LENGTH_RULES:
+        chunks = audio.mel_chunks(mel, 78, length, num_samples=399 * 200)
+        assert chunks[117, 0, 0] == 119.0
 
 
-def test_the_last_chunk_is_the_last_16_columns():
+def test_with_length_original_the_last_chunk_is_the_last_16_columns():
     mel = np.tile(np.arange(239, dtype=np.float32), (80, 1))
-    chunks = audio.mel_chunks(mel, 25)
+    chunks = audio.mel_chunks(mel, 25, "original")
     assert np.array_equal(chunks[-1, 0], np.arange(223, 239, dtype=np.float32))
     assert chunks[-2, 0, 0] == 220.0
 
@@ -204,22 +208,108 @@ def test_audio_shorter_than_16_mel_columns_raises_naming_the_minimum_duration():
     too_short = np.zeros(2999, dtype=np.float32)  # 15 columns
     mel = audio.melspectrogram(too_short)
     assert mel.shape == (80, 15)
-    with pytest.raises(ValueError, match=r"too short.*0\.1875 s"):
-        audio.mel_chunks(mel, 25)
-    with pytest.raises(ValueError, match=r"0\.1875 s"):
-        audio.num_mel_chunks(15, 25)
-    just_enough = audio.melspectrogram(np.zeros(3000, dtype=np.float32))  # 16 columns
+    for length in audio.LENGTH_RULES:
+        with pytest.raises(ValueError, match=r"too short.*0\.1875 s"):
+            audio.mel_chunks(mel, 25, length, num_samples=2999)
+        with pytest.raises(ValueError, match=r"0\.1875 s"):
+            audio.num_output_frames(2999, 25, length)
+    just_enough = np.zeros(3000, dtype=np.float32)  # 16 columns
     # like the original: chunk 0 fits, chunk 1 would not, so the last 16 columns are appended again
-    assert audio.mel_chunks(just_enough, 25).shape == (2, 80, 16)
+    assert audio.speech_mel_chunks(just_enough, 25, "original").shape == (2, 80, 16)
+    # the speech rule: 0.1875 s at 25 fps is 4.69 frame periods, so 5 frames, the last ones padded
+    assert audio.speech_mel_chunks(just_enough, 25).shape == (5, 80, 16)
 
 
 @pytest.mark.parametrize("fps", [0, -25, float("nan"), float("inf")])
-def test_fps_must_be_a_positive_finite_number(fps):
+@pytest.mark.parametrize("length", ["speech", "original"])
+def test_fps_must_be_a_positive_finite_number(fps, length):
     mel = np.zeros((80, 100), dtype=np.float32)
-    with pytest.raises(ValueError, match="fps"):
-        audio.mel_chunks(mel, fps)
-    with pytest.raises(ValueError, match="fps"):
-        audio.num_mel_chunks(100, fps)
+    with pytest.raises(ValueError, match="fps is outside"):
+        audio.mel_chunks(mel, fps, length, num_samples=99 * 200)
+    with pytest.raises(ValueError, match="fps is outside"):
+        audio.num_output_frames(99 * 200, fps, length)
+
+
+def test_an_unknown_length_rule_and_a_mel_without_its_audio_length_are_refused():
+    mel = np.zeros((80, 100), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"length must be one of \('speech', 'original'\)"):
+        audio.mel_chunks(mel, 25, "whole", num_samples=99 * 200)
+    with pytest.raises(ValueError, match="needs num_samples"):
+        audio.mel_chunks(mel, 25)               # the mel alone fixes the duration only to within 200 samples
+    with pytest.raises(ValueError, match="cannot come from 16000 samples"):
+        audio.mel_chunks(mel, 25, num_samples=16000)
+
+
+# --------------------------------------------------------------------------------------------------
+# length="speech" (the default): the whole speech
+
+
+def test_by_default_two_seconds_at_25_fps_give_50_frames_and_the_original_rule_47():
+    two_seconds = np.zeros(32000, np.float32)
+    assert audio.num_output_frames(32000, 25) == len(audio.speech_mel_chunks(two_seconds, 25)) == 50
+    assert audio.num_output_frames(32000, 25, "original") == len(audio.speech_mel_chunks(two_seconds, 25,
+                                                                                         "original")) == 47
+
+
+def exact_frames_starting_inside(num_samples: int, fps: Fraction) -> int:
+    """The speech rule in exact arithmetic: how many i >= 0 have i / fps < num_samples / 16000."""
+    count = 0
+    while Fraction(count) / fps < Fraction(num_samples, 16000):
+        count += 1
+    return count
+
+
+# (fps as the engine gets it, the same rate exactly)
+EXACT_RATES = [(24.0, Fraction(24)), (25.0, Fraction(25)), (30.0, Fraction(30)), (12.5, Fraction(25, 2)),
+               (7.0, Fraction(7)), (78.0, Fraction(78)), (240.0, Fraction(240)), (1.0, Fraction(1)),
+               (30000 / 1001, Fraction(30000, 1001)), (24000 / 1001, Fraction(24000, 1001)),
+               (60000 / 1001, Fraction(60000, 1001)), (29.97, Fraction(2997, 100))]
+
+
+@pytest.mark.parametrize("fps,exact_fps", EXACT_RATES, ids=lambda value: f"{float(value):g}")
+def test_the_speech_rule_gives_a_frame_for_every_frame_period_that_starts_inside_the_audio(fps, exact_fps):
+    lengths = [3000, 3001, 3199, 3200, 16000, 31999, 32000, 32001, 47666, 160000]
+    # lengths where the audio ends exactly on a frame boundary: no frame may start there (float fps such as
+    # 24000 / 1001 put seconds * fps a hair above the whole number, e.g. 15.000000000000002 at 10010 samples)
+    lengths += [int(k * 16000 / exact_fps) for k in range(1, 400)
+                if (k * 16000 / exact_fps).denominator == 1 and k * 16000 / exact_fps >= 3000][:20]
+    for num_samples in lengths:
+        assert audio.num_output_frames(num_samples, fps) == exact_frames_starting_inside(num_samples, exact_fps), \
+            (fps, num_samples)
+
+
+@pytest.mark.parametrize("fps", COMMON_FRAME_RATES + [1, 7, 78, 240])
+def test_the_speech_rule_covers_the_audio_within_one_frame_period(fps):
+    for num_samples in range(3000, 60000, 997):
+        seconds = num_samples / 16000
+        video_seconds = audio.num_output_frames(num_samples, fps) / fps
+        assert seconds <= video_seconds + 1e-9 < seconds + 1 / fps, (fps, num_samples)
+
+
+@pytest.mark.parametrize("fps", [25, 29.97, 30000 / 1001, 60, 7, 240])
+def test_speech_windows_start_where_the_original_puts_them_and_read_silence_past_the_mel(fps):
+    """Frame i hears the 16 columns from int(i * 80 / fps), as in the original; columns past the spectrogram's end
+    are its floor, -4, which is what digital silence gives (melspectrogram of zeros): the muxed sound has ended."""
+    rng = np.random.default_rng(7)
+    wav = (0.2 * rng.standard_normal(32000 + 123)).astype(np.float32)
+    mel = audio.melspectrogram(wav)
+    num_columns = mel.shape[1]
+    chunks = audio.speech_mel_chunks(wav, fps)
+    assert len(chunks) == audio.num_output_frames(len(wav), fps)
+    padded_frames = 0
+    for i, chunk in enumerate(chunks):
+        start = int(i * (80.0 / fps))
+        assert start < num_columns                      # every frame hears some of the speech
+        real = mel[:, start:start + 16]
+        np.testing.assert_array_equal(chunk[:, :real.shape[1]], real)
+        assert (chunk[:, real.shape[1]:] == audio.PAD_VALUE).all()
+        padded_frames += real.shape[1] < 16
+    assert padded_frames >= 1
+    assert audio.PAD_VALUE == audio.melspectrogram(np.zeros(3200, np.float32)).max() == -4.0
+    # Every frame whose window fits is the original's frame; only the original's last one (the last 16 columns,
+    # repeated where its loop stops) differs.
+    original = audio.speech_mel_chunks(wav, fps, "original")
+    np.testing.assert_array_equal(chunks[:len(original) - 1], original[:-1])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -351,7 +441,9 @@ def test_a_wav_file_with_nan_samples_raises_naming_the_file(tmp_path):
 
 
 def test_the_8_second_stereo_sample_gives_one_chunk_per_25_fps_frame():
-    mel = audio.melspectrogram(audio.load_audio(SPEECH_44K_STEREO))
-    chunks = audio.mel_chunks(mel, 25)
-    assert chunks.shape == (len(original_chunk_starts(mel.shape[1], 25)), 80, 16)
+    wav = audio.load_audio(SPEECH_44K_STEREO)
+    chunks = audio.speech_mel_chunks(wav, 25)
+    assert chunks.shape == (math.ceil(len(wav) * 25 / 16000), 80, 16)
     assert np.isfinite(chunks).all()
+    mel = audio.melspectrogram(wav)
+    assert len(audio.speech_mel_chunks(wav, 25, "original")) == len(original_chunk_starts(mel.shape[1], 25))

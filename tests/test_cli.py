@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SAMPLES
-from wav2lip_core.audio import load_audio, mel_chunks, melspectrogram
+from wav2lip_core.audio import load_audio, speech_mel_chunks
 from wav2lip_core.video_io import read_video
 
 FACE, SPEECH = SAMPLES / "wav2lip_sample_face.mp4", SAMPLES / "wav2lip_sample_speech.wav"
@@ -26,12 +26,34 @@ def test_cli_writes_a_playable_mp4_with_the_audio_muxed_in(tmp_path, official_ch
                       "--audio", str(SPEECH), "--outfile", str(out), "--box", "60", "230", "90", "230")
     assert result.returncode == 0, result.stderr
     frames, fps = read_video(out)
-    expected_frames = len(mel_chunks(melspectrogram(load_audio(SPEECH)), 25))
+    expected_frames = len(speech_mel_chunks(load_audio(SPEECH), 25))
     assert fps == 25 and len(frames) == expected_frames and frames.shape[1:] == (320, 320, 3)
     audio = load_audio(out)
     assert abs(len(audio) / 16000 - 2.98) < 0.06, "the muxed audio keeps the speech's full duration"
     source, _ = read_video(FACE)
     assert np.abs(frames[:, :50].astype(int) - source[:len(frames), :50]).mean() < 3, "outside the face unchanged"
+
+
+@pytest.mark.parametrize("length,frame_count", [("speech", 50), ("original", 47)])
+def test_two_seconds_of_speech_give_two_seconds_of_video_and_the_original_length_its_47_frames(
+        tmp_path, official_checkpoint, length, frame_count):
+    """By default one frame per 1/fps of the speech, so the video lasts as long as the sound muxed into it;
+    --length original keeps the original's 47 frames (1.88 s under 2.00 s of sound)."""
+    import soundfile
+
+    speech = tmp_path / "two_seconds.wav"
+    soundfile.write(speech, load_audio(SPEECH)[:32000], 16000, subtype="PCM_16")
+    out = tmp_path / "result.mp4"
+    result = _run_cli("--checkpoint", str(official_checkpoint), "--face", str(FACE), "--audio", str(speech),
+                      "--outfile", str(out), "--box", "60", "230", "90", "230", "--length", length)
+    assert result.returncode == 0, result.stderr
+    assert f"speech 2.00 s -> {frame_count} output frames at 25 fps" in result.stderr
+    frames, fps = read_video(out)
+    assert fps == 25 and len(frames) == frame_count
+    sound_seconds = len(load_audio(out)) / 16000
+    assert abs(sound_seconds - 2.0) < 0.07, "the whole speech is muxed in (AAC may add a few ms)"
+    if length == "speech":
+        assert abs(len(frames) / fps - sound_seconds) < 1 / fps
 
 
 def test_cli_turns_an_odd_sized_image_into_a_talking_video_at_the_given_fps(tmp_path, official_checkpoint):

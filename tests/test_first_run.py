@@ -186,17 +186,17 @@ def test_download_list_says_whether_a_present_file_is_the_official_one(tmp_path,
 
 
 def test_the_progress_line_counts_the_frames_of_the_video_and_those_used(capsys):
-    frames = VideoFrames(SAMPLES / "wav2lip_sample_face.mp4").limit_to(71)
-    line = cli_run._describe_job(frames, image=False, static=False, fps=25.0, seconds=2.98, num_outputs=71)
-    assert line == ("face video 100 frames of 320x320 at 25 fps, using the first 71; "
-                    "speech 2.98 s -> 71 output frames at 25 fps")
+    frames = VideoFrames(SAMPLES / "wav2lip_sample_face.mp4").limit_to(75)
+    line = cli_run._describe_job(frames, image=False, static=False, fps=25.0, seconds=2.98, num_outputs=75)
+    assert line == ("face video 100 frames of 320x320 at 25 fps, using the first 75; "
+                    "speech 2.98 s -> 75 output frames at 25 fps")
 
 
 def test_the_progress_line_of_a_video_counted_only_as_far_as_the_speech_says_which_frames_are_used(capsys):
-    frames = VideoFrames(SAMPLES / "wav2lip_sample_face.mp4", limit=71)      # as the job opens it
-    line = cli_run._describe_job(frames, image=False, static=False, fps=25.0, seconds=2.98, num_outputs=71)
-    assert line == ("face video of 320x320 at 25 fps, using its first 71 frames; "
-                    "speech 2.98 s -> 71 output frames at 25 fps")
+    frames = VideoFrames(SAMPLES / "wav2lip_sample_face.mp4", limit=75)      # as the job opens it
+    line = cli_run._describe_job(frames, image=False, static=False, fps=25.0, seconds=2.98, num_outputs=75)
+    assert line == ("face video of 320x320 at 25 fps, using its first 75 frames; "
+                    "speech 2.98 s -> 75 output frames at 25 fps")
     shorter_than_the_speech = VideoFrames(SAMPLES / "wav2lip_sample_face.mp4", limit=150)
     line = cli_run._describe_job(shorter_than_the_speech, image=False, static=False, fps=25.0, seconds=6.0,
                                  num_outputs=150)

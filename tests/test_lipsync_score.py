@@ -14,7 +14,7 @@ import torch
 from conftest import ROOT, SAMPLES
 from sync_stand_ins import LoudnessBrightnessSyncNetV2
 from syncnet_clip import build_clip
-from wav2lip_core.audio import mel_chunks, melspectrogram, shift_speech
+from wav2lip_core.audio import shift_speech, speech_mel_chunks
 from wav2lip_core.scoring import score_lipsync
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "syncnet_reference.json").read_text())
@@ -38,7 +38,7 @@ def test_shifting_the_speech_keeps_its_length_and_moves_it_by_whole_frames():
     assert shift_speech(wav, 3, fps=30)[0] == 1601           # 3 frames at 30 fps = 1600 samples
     assert shift_speech(wav, 0, fps=25) is wav
     assert (shift_speech(wav, 100, fps=25) == 0).all()       # more than the whole clip: silence
-    assert len(mel_chunks(melspectrogram(earlier), 25)) == len(mel_chunks(melspectrogram(wav), 25))
+    assert len(speech_mel_chunks(earlier, 25)) == len(speech_mel_chunks(wav, 25))
 
 
 def _as_audio(wav: np.ndarray) -> dict:
@@ -58,7 +58,7 @@ def _late_mouth_lipsync(wav: np.ndarray, lag: int, offset_frames: int) -> np.nda
     """A lip-sync stand-in whose mouth shows the sound ``lag`` frames late: output frame i is bright when the mel
     chunk of frame i - lag is loud. The chunks come from the speech shifted by ``offset_frames``, as Audio To Mel
     and the CLI cut them. uint8 RGB (N, 64, 64, 3)."""
-    chunks = mel_chunks(melspectrogram(shift_speech(wav, offset_frames, 25.0)), 25.0)
+    chunks = speech_mel_chunks(shift_speech(wav, offset_frames, 25.0), 25.0)
     loudness = chunks[:, :, 1:3].mean(axis=(1, 2))           # the columns centred on the chunk's first frame
     loud = loudness > (loudness.min() + loudness.max()) / 2
     source = np.arange(len(loud)) - lag
@@ -93,7 +93,7 @@ def test_the_lip_sync_command_line_cuts_its_mel_chunks_from_the_shifted_speech(t
                  "--outfile", str(tmp_path / "out.mp4")]
     assert cli_run.run_main(arguments) == 0
     speech = load_audio(SAMPLES / "wav2lip_sample_speech.wav")
-    np.testing.assert_array_equal(seen["chunks"], mel_chunks(melspectrogram(shift_speech(speech, 3, 25.0)), 25.0))
+    np.testing.assert_array_equal(seen["chunks"], speech_mel_chunks(shift_speech(speech, 3, 25.0), 25.0))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -261,9 +261,9 @@ def test_the_score_node_scores_paste_backs_frames_with_the_sync_plans_box_of_eve
     from wav2lip_core.detection import FaceTrack
 
     clip = astronaut_clip(6) + np.arange(6, dtype=np.uint8)[:, None, None, None]   # tell frames apart
-    wav = speech_16k[8000:16800]                                                   # 0.55 s: 11 output frames
+    wav = speech_16k[8000:16800]                                                   # 0.55 s: 14 output frames
     images, plan, faces = _paste_back_chain(clip, wav, "30, 110, 40, 108", wav2lip_model)
-    assert plan.num_frames == len(images) == 11 and plan.source_frames.tolist()[6:9] == [4, 3, 2]
+    assert plan.num_frames == len(images) == 14 and plan.source_frames.tolist()[6:9] == [4, 3, 2]
     confidence, min_distance, av_offset, plot, text = NODE_CLASS_MAPPINGS["LipSyncScore"]().score(
         images, _as_audio(wav), 25.0, "syncnet_v2.model", sync=plan, faces=faces)
     frames = (images * 255).round().to(torch.uint8).numpy()
@@ -335,7 +335,7 @@ def test_audio_to_mel_shifts_the_speech_by_offset_frames(speech_16k):
     node = NODE_CLASS_MAPPINGS["AudioToMel"]()
     assert node.INPUT_TYPES()["required"]["offset_frames"][1]["default"] == 0
     mel, count, _ = node.convert(_as_audio(speech_16k), 30.0, offset_frames=-4)
-    expected = mel_chunks(melspectrogram(shift_speech(speech_16k, -4, 30.0)), 30.0)
+    expected = speech_mel_chunks(shift_speech(speech_16k, -4, 30.0), 30.0)
     np.testing.assert_array_equal(mel.chunks, expected)
     unshifted, unshifted_count, _ = node.convert(_as_audio(speech_16k), 30.0)
     assert count == unshifted_count and not np.array_equal(mel.chunks, unshifted.chunks)

@@ -107,7 +107,7 @@ def test_lipsync_generates_the_rows_the_paste_reads_and_gives_the_frames_of_whol
     frames = astronaut_clip(6, 128)
     boxes = FaceTrack(boxes=[(10, 120, 10, 118), (20, 90, 30, 100), (0, 128, 0, 128), (40, 60, 50, 70),
                              (10, 120, 10, 118), (5, 125, 6, 122)], found=[True] * 6)
-    wav = speech_16k[:16000 // 4]                                       # 6 frames at 25 fps
+    wav = speech_16k[:16000 // 4]                                       # 7 frames at 25 fps
     whole = WholeFaceGenerator(wav2lip_model)
     expected = lipsync(frames, wav, 25.0, whole, face_boxes=boxes, blend=blend, color_match=color_match)
     assert min(whole.first_rows) > 30                                   # the lower face was asked for

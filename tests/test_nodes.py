@@ -12,7 +12,7 @@ from conftest import astronaut_clip
 from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from nodes import model_management as mm
 from nodes.types import CUSTOM_TYPES, FaceBoxes, MelChunks, SyncPlan, Wav2LipModel
-from wav2lip_core.audio import mel_chunks, melspectrogram, to_mono_16k
+from wav2lip_core.audio import speech_mel_chunks, to_mono_16k
 from wav2lip_core.checkpoints import CheckpointError
 from wav2lip_core.detection import detect_face_boxes
 from wav2lip_core.faces import crop_face
@@ -125,9 +125,9 @@ def test_audio_at_any_rate_mono_or_stereo_gives_the_engines_mel_chunks(speech, r
     mono = librosa.resample(speech, orig_sr=16000, target_sr=rate) if rate != 16000 else speech
     samples = np.stack([mono, mono * 0.5])[:channels]
     mel, frame_count, fps = run("AudioToMel", audio=as_audio(samples, rate), fps=FPS)
-    expected = mel_chunks(melspectrogram(to_mono_16k(samples, rate)), FPS)
+    expected = speech_mel_chunks(to_mono_16k(samples, rate), FPS)
     np.testing.assert_array_equal(mel.chunks, expected)
-    assert frame_count == mel.num_frames == len(expected) == 11 and fps == FPS
+    assert frame_count == mel.num_frames == len(expected) == 14 and fps == FPS
 
 
 def test_integer_pcm_from_a_video_track_is_scaled_like_float_audio(speech):
@@ -220,7 +220,7 @@ def test_the_chain_with_detection_equals_lipsync_with_the_same_detection_options
 def test_paste_back_follows_the_loop_mode_chosen_in_wav2lip_sync(generator, speech):
     out = chain(generator, astronaut_clip(4), speech, loop="pingpong")
     assert out["plan"].loop == "pingpong"
-    assert out["plan"].source_frames.tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2]
+    assert out["plan"].source_frames.tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1]
 
 
 def test_the_mask_covers_the_face_box_only(generator, speech):
@@ -327,7 +327,7 @@ def test_cancel_stops_the_generator_between_batches(wav2lip_model, speech):
     model = _CountingModel(wav2lip_model, lambda batch: mm.request_interrupt())
     with pytest.raises(mm.InterruptedByUser):
         _sync_with(model, speech, batch_size=4)
-    assert model.batches == [4]            # the first batch finished, no second one started (11 frames)
+    assert model.batches == [4]            # the first batch finished, no second one started (14 frames)
     mm.throw_if_interrupted()              # the request was consumed: the next run is not cancelled
 
 
@@ -518,4 +518,4 @@ def test_on_cpu_the_sync_node_feeds_the_generator_at_most_8_faces_at_a_time(gene
     monkeypatch.setattr(sync_node, "generate_faces", lambda net, crops, chunks: seen.append(len(crops)) or
                         real(net, crops, chunks))
     out = chain(generator, astronaut_clip(3), speech, batch_size=128)
-    assert sum(seen) == out["frame_count"] == 11 and max(seen) == 8
+    assert sum(seen) == out["frame_count"] == 14 and max(seen) == 8

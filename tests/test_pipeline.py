@@ -7,7 +7,7 @@ import torch
 
 from conftest import astronaut_clip
 from wav2lip_core import faces as faces_module
-from wav2lip_core.audio import mel_chunks, melspectrogram
+from wav2lip_core.audio import speech_mel_chunks
 from wav2lip_core.blend import changed_region_mask, feather_mask, paste_face
 from wav2lip_core.faces import crop_face, generate_faces, model_face_input
 from wav2lip_core.detection import DetectionOptions, fixed_box_track
@@ -35,10 +35,38 @@ def test_a_video_longer_than_the_audio_is_cut_and_a_still_image_repeats():
 
 def test_the_output_has_one_frame_per_audio_chunk_whatever_the_video_length(wav2lip_model, speech_16k):
     wav = speech_16k[:16000]
-    expected = len(mel_chunks(melspectrogram(wav), 25))
+    expected = len(speech_mel_chunks(wav, 25))
     for num_frames in (1, 5, 40):
         out = lipsync(astronaut_clip(num_frames), wav, 25, wav2lip_model, box=BOX, batch_size=16)
         assert out.shape == (expected, 128, 128, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("loop,static", [("loop", False), ("pingpong", False), ("loop", True)])
+def test_the_output_covers_the_whole_speech_looped_played_back_and_forth_or_still(wav2lip_model, speech_16k,
+                                                                                  loop, static):
+    """0.60 s at 25 fps: 15 frames (0.60 s of video), each showing its input frame outside the box: the 4-frame
+    clip looped, played back and forth, or the still image."""
+    clip = astronaut_clip(4)
+    out = lipsync(clip, speech_16k[:9600], 25, wav2lip_model, box=BOX, static=static, loop=loop, batch_size=16)
+    assert out.shape == (15, 128, 128, 3)
+    outside = np.ones((128, 128), bool)
+    outside[BOX[0]:BOX[1], BOX[2]:BOX[3]] = False
+    sources = source_frame_indices(len(clip), 15, loop=loop, static=static)
+    for frame, source in zip(out, sources):
+        np.testing.assert_array_equal(frame[outside], clip[source][outside])
+
+
+def test_length_original_gives_the_originals_count_and_the_same_frames_where_the_windows_fit(wav2lip_model,
+                                                                                             speech_16k):
+    clip = astronaut_clip(4)
+    whole = lipsync(clip, speech_16k[:9600], 25, wav2lip_model, box=BOX, batch_size=16)
+    original = lipsync(clip, speech_16k[:9600], 25, wav2lip_model, box=BOX, batch_size=16, length="original")
+    assert len(whole) == 15 and len(original) == 12
+    # Frames 0..10 hear the same mel windows in both (the original's 12th hears the last 16 columns instead of
+    # the 16 from where frame 11 starts); another batch size may round a value by 1 LSB.
+    difference = np.abs(whole[:11].astype(np.int16) - original[:11].astype(np.int16))
+    assert difference.max() <= 1 and (difference > 0).mean() <= 0.001
+    assert not np.array_equal(whole[11], original[11])
 
 
 # --- model input ---------------------------------------------------------------------------------------------
@@ -66,7 +94,7 @@ def test_crops_are_resized_to_96_pixels_from_the_box():
 
 def test_different_audio_gives_different_mouths_and_the_same_audio_the_same(wav2lip_model, speech_16k):
     crops = np.stack([crop_face(astronaut_clip(1)[0], BOX)] * 2)
-    chunks = mel_chunks(melspectrogram(speech_16k), 25)
+    chunks = speech_mel_chunks(speech_16k, 25)
     first = generate_faces(wav2lip_model, crops, chunks[[10, 40]])
     again = generate_faces(wav2lip_model, crops, chunks[[10, 40]])
     np.testing.assert_array_equal(first, again)
@@ -161,7 +189,7 @@ def test_without_a_box_faces_are_detected_and_a_frame_without_a_face_passes_thro
     clip[3] = 0                                                   # a blank frame: no face
     out = lipsync(clip, speech_16k[:5000], 25, wav2lip_model,
                   detection=DetectionOptions(detector="dlib_hog", on_missing="skip"))
-    assert len(out) == len(mel_chunks(melspectrogram(speech_16k[:5000]), 25))
+    assert len(out) == len(speech_mel_chunks(speech_16k[:5000], 25))
     np.testing.assert_array_equal(out[3], clip[3])
     assert not np.array_equal(out[2], clip[2])
     untouched_top = out[0, :20]                                    # the face is below the top rows
@@ -173,7 +201,7 @@ def test_on_cpu_frames_stream_out_in_steps_of_two_generator_batches(wav2lip_mode
     from wav2lip_core.pipeline import iter_lipsync
 
     frames = astronaut_clip(40, 64)
-    chunks = mel_chunks(melspectrogram(speech_16k[:16000 * 2]), 25.0)     # 50 output frames
+    chunks = speech_mel_chunks(speech_16k[:16000 * 2], 25.0)     # 50 output frames
     boxes = fixed_box_track((5, 60, 5, 60), len(frames))
     sizes = [len(batch) for batch in iter_lipsync(frames, chunks, wav2lip_model, boxes, batch_size=128)]
     assert sum(sizes) == len(chunks) and max(sizes) == 16

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, SAMPLES
-from wav2lip_core.audio import SAMPLE_RATE, mel_chunk_starts, mel_chunks, melspectrogram, num_mel_columns
+from wav2lip_core.audio import SAMPLE_RATE, chunk_starts, speech_mel_chunks
 from wav2lip_core.audio.mel import HOP_SIZE
 from wav2lip_core.pipeline import lipsync
 from wav2lip_core.silence import (CROSSFADE_SECONDS, DEFAULT_SILENCE_DB, MIN_PAUSE_SECONDS, chunk_loudness_dbfs,
@@ -40,11 +40,11 @@ def test_the_loudness_of_a_frame_is_the_rms_level_of_exactly_the_audio_its_mel_c
     wav = np.zeros(2 * SAMPLE_RATE, np.float32)
     wav[16000:16000 + 200] = 0.5                        # one hop block of a 0.5 square wave at t = 1.0 s
     loudness = chunk_loudness_dbfs(wav, FPS)
-    starts = mel_chunk_starts(num_mel_columns(len(wav)), FPS)
+    starts = chunk_starts(len(wav), FPS)
     first_sample = starts * HOP_SIZE - 400              # the chunk's 16 STFT windows of 800 samples
     last_sample = (starts + 15) * HOP_SIZE + 400
     hears_the_block = (first_sample <= 16000) & (last_sample >= 16200)
-    assert len(loudness) == len(mel_chunks(melspectrogram(wav), FPS))
+    assert len(loudness) == len(speech_mel_chunks(wav, FPS)) == 50
     assert np.isneginf(loudness[~hears_the_block]).all()
     expected = 20 * np.log10(np.sqrt(200 * 0.25 / 3800))   # 200 samples at 0.5 within 3800 (237.5 ms)
     np.testing.assert_allclose(loudness[hears_the_block], expected, atol=1e-6)
@@ -52,18 +52,36 @@ def test_the_loudness_of_a_frame_is_the_rms_level_of_exactly_the_audio_its_mel_c
     assert hears_the_block.sum() == 6
 
 
+def test_columns_padded_past_the_audios_end_count_as_the_silence_the_generator_hears_there():
+    """The last frames of the whole speech hear mel columns past the spectrogram's end, padded with digital
+    silence: their loudness counts 200 zero samples per padded column; the original's frames have none."""
+    full_scale = np.where(np.arange(2 * SAMPLE_RATE) % 40 < 20, 1.0, -1.0).astype(np.float32)   # 2.00 s, 0 dBFS
+    loudness = chunk_loudness_dbfs(full_scale, FPS)
+    starts = chunk_starts(len(full_scale), FPS)                  # 161 mel columns, 0..160
+    fits = starts + 15 <= 160
+    np.testing.assert_allclose(loudness[fits], 0.0, atol=1e-6)
+    # the last frame: columns 156..171, real ones 156..160 hear samples 154 * 200 to the end (1200 samples),
+    # and 11 padded columns add 2200 samples of silence
+    assert starts[-1] == 156
+    np.testing.assert_allclose(loudness[-1], 10 * np.log10(1200 / 3400), atol=1e-6)
+    assert (np.diff(loudness[~fits]) < 0).all()                  # quieter the more silence a frame hears
+    np.testing.assert_allclose(chunk_loudness_dbfs(full_scale, FPS, "original"), 0.0, atol=1e-6)
+
+
 def test_a_full_scale_square_wave_reads_0_dbfs_and_a_full_scale_sine_minus_3():
     square = np.where(np.arange(SAMPLE_RATE) % 40 < 20, 1.0, -1.0).astype(np.float32)
     sine = np.sin(2 * np.pi * 440 * np.arange(SAMPLE_RATE) / SAMPLE_RATE).astype(np.float32)
-    assert np.allclose(chunk_loudness_dbfs(square, FPS), 0.0, atol=1e-6)
-    assert np.allclose(chunk_loudness_dbfs(sine, FPS)[2:-2], -3.01, atol=0.05)
+    # length="original": every frame hears only the wave (the whole speech's last frames also hear the silence
+    # after it, see the test above)
+    assert np.allclose(chunk_loudness_dbfs(square, FPS, "original"), 0.0, atol=1e-6)
+    assert np.allclose(chunk_loudness_dbfs(sine, FPS, "original")[2:-2], -3.01, atol=0.05)
 
 
 def test_the_silence_floor_chunk_is_the_mel_of_digital_silence_at_melspectrograms_floor():
     floor = silence_floor_chunk()
     assert floor.shape == (80, 16) and not floor.flags.writeable
     assert (floor == -4.0).all()
-    np.testing.assert_array_equal(floor, mel_chunks(melspectrogram(np.zeros(8000, np.float32)), FPS)[3])
+    np.testing.assert_array_equal(floor, speech_mel_chunks(np.zeros(8000, np.float32), FPS)[3])
 
 
 def test_only_quiet_runs_of_at_least_the_minimum_pause_count_as_pauses():
@@ -166,7 +184,7 @@ def test_closed_feeds_the_floor_in_the_pause_and_gives_one_identical_face_throug
     out = lipsync(portrait[None], paused_speech, FPS, recorder, box=PORTRAIT_BOX, static=True, silence="closed",
                   batch_size=8)
     plan = plan_silence_for_audio(paused_speech, FPS, "closed")
-    chunks = mel_chunks(melspectrogram(paused_speech), FPS)
+    chunks = speech_mel_chunks(paused_speech, FPS)
     fed = np.stack(recorder.mels)
     assert len(fed) == len(chunks)
     assert (fed[plan.pauses] == -4.0).all()
@@ -184,7 +202,7 @@ def test_generate_is_the_default_and_feeds_the_pause_as_it_sounds(paused_speech,
     for options in ({}, {"silence": "generate"}):
         recorder = MelRecorder(FixedFaceGenerator(textured_face()))
         out = lipsync(portrait[None], paused_speech, FPS, recorder, box=PORTRAIT_BOX, static=True, **options)
-        np.testing.assert_array_equal(np.stack(recorder.mels), mel_chunks(melspectrogram(paused_speech), FPS))
+        np.testing.assert_array_equal(np.stack(recorder.mels), speech_mel_chunks(paused_speech, FPS))
         assert all((frame != portrait).any() for frame in out)
         runs.append(out)
     np.testing.assert_array_equal(*runs)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 # how its own start-up imports run (see __main__.py) before torch is imported.
 _ENTRY_POINTS = {
     "SAMPLE_RATE": "audio", "load_audio": "audio", "mel_chunks": "audio", "melspectrogram": "audio",
+    "num_output_frames": "audio", "speech_mel_chunks": "audio",
     "CheckpointError": "checkpoints", "DownloadError": "checkpoints", "load_syncnet": "checkpoints",
     "load_syncnet_v2": "checkpoints", "load_wav2lip": "checkpoints", "resolve_checkpoint": "checkpoints",
     "DetectionOptions": "detection", "FaceDetectionError": "detection", "FaceTrack": "detection",
@@ -31,7 +32,7 @@ _ENTRY_POINTS = {
 }
 
 if TYPE_CHECKING:
-    from .audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram
+    from .audio import SAMPLE_RATE, load_audio, mel_chunks, melspectrogram, num_output_frames, speech_mel_chunks
     from .checkpoints import (CheckpointError, DownloadError, load_syncnet, load_syncnet_v2, load_wav2lip,
                               resolve_checkpoint)
     from .detection import DetectionOptions, FaceDetectionError, FaceTrack, detect_face_boxes, fixed_box_track

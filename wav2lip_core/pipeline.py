@@ -1,7 +1,7 @@
 """The whole lip-sync job on arrays: frames + speech -> lip-synced frames.
 
 Frames are uint8 RGB NHWC (N, H, W, 3); speech is float32 mono 16 kHz; the output has one frame per mel chunk
-(the audio decides the length), uint8 RGB NHWC.
+(the audio decides the length: by default one per 1/fps of it, see audio.num_output_frames), uint8 RGB NHWC.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .audio import mel_chunks, melspectrogram
+from .audio import DEFAULT_LENGTH, speech_mel_chunks
 from .batching import HalvingBatches, release_cached_device_memory
 from .blend import check_blend_mode, first_face_row_read, paste_face
 from .detection import DEFAULT_DETECTION, DetectionOptions, FaceTrack, detect_face_boxes, fixed_box_track
@@ -49,11 +49,13 @@ def frames_per_step(batch_size: int, frame_bytes: int, device: torch.device) -> 
     return max(1, step)
 
 
-def speech_chunks(wav: np.ndarray, fps: float, silence: str, silence_db: float) -> tuple[np.ndarray, SilencePlan]:
+def speech_chunks(wav: np.ndarray, fps: float, silence: str, silence_db: float,
+                  length: str = DEFAULT_LENGTH) -> tuple[np.ndarray, SilencePlan]:
     """(the generator's mel chunks, float32 (N, 80, 16), one per output frame; the pause plan) of float32 mono
-    16 kHz speech: the chunks of paused frames as the plan says (silence.py)."""
-    pauses = plan_silence_for_audio(wav, fps, silence, silence_db)
-    return pauses.generator_chunks(mel_chunks(melspectrogram(wav), fps)), pauses
+    16 kHz speech: N as the ``length`` rule says (audio.num_output_frames), the chunks of paused frames as the
+    plan says (silence.py)."""
+    pauses = plan_silence_for_audio(wav, fps, silence, silence_db, length)
+    return pauses.generator_chunks(speech_mel_chunks(wav, fps, length)), pauses
 
 
 def generator_batches(batch_size: int, device: torch.device | str,
@@ -126,8 +128,10 @@ def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Mod
             box: Sequence[int] | None = None, face_boxes: FaceTrack | None = None,
             detection: DetectionOptions = DEFAULT_DETECTION, static: bool = False, blend: str = "feather",
             color_match: bool = False, silence: str = "generate", silence_db: float = DEFAULT_SILENCE_DB,
-            batch_size: int = 128, loop: str = "loop", progress: Progress | None = None) -> np.ndarray:
-    """Lip-sync ``frames`` to ``wav``; returns (M, H, W, 3) uint8 RGB, M = number of mel chunks of the audio.
+            batch_size: int = 128, loop: str = "loop", length: str = DEFAULT_LENGTH,
+            progress: Progress | None = None) -> np.ndarray:
+    """Lip-sync ``frames`` to ``wav``; returns (M, H, W, 3) uint8 RGB, M = number of mel chunks of the audio:
+    with length="speech" (default) one per 1/fps of it, ceil(seconds * fps); "original": the original's count.
 
     frames: uint8 RGB (N, H, W, 3) video frames (or one still image with static=True); wav: float32 mono
     16 kHz; fps: frame rate of the output (and of the video).
@@ -135,12 +139,12 @@ def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Mod
     (y1, y2, x1, x2) used verbatim with no pads (the original's --box); else detected as ``detection`` says,
     on the model's device.
     blend, color_match: see blend.py; silence, silence_db: what pauses in the speech do (see silence.py).
-    With blend="original" the result reproduces the original inference.py with --box.
+    With blend="original" and length="original" the result reproduces the original inference.py with --box.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 RGB (N, H, W, 3), got {frames.dtype} {frames.shape}")
-    chunks, pauses = speech_chunks(wav, fps, silence, silence_db)
+    chunks, pauses = speech_chunks(wav, fps, silence, silence_db, length)
     frames = frames[:1] if static else frames[:len(chunks)]   # frames past the audio's end are never used
     if face_boxes is None:
         if box is not None:

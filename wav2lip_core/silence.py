@@ -1,12 +1,13 @@
 """Pauses in the speech: which output frames hear silence, and what the lip-sync does with them.
 
 Loudness of an output frame: the RMS level, in dBFS, of exactly the audio its mel chunk is made of, i.e. what
-the generator hears for that frame. Chunk i spans mel columns ``start .. start + 15`` (``mel_chunk_starts``);
+the generator hears for that frame. Chunk i spans mel columns ``start .. start + 15`` (``chunk_starts``);
 column c is the STFT window of 800 samples centred on sample ``c * 200``, so the chunk hears samples
-``start * 200 - 400`` to ``(start + 15) * 200 + 400`` (237.5 ms at 16 kHz), clamped to the audio. dBFS here is
-``20 log10(RMS)`` of float samples in [-1, 1]: a full-scale square wave reads 0, a full-scale sine -3, digital
-silence -inf. The frame's own 1/fps span is not used: a frame whose span is silent but whose chunk already hears
-the next word gets an opening mouth from the generator, and that anticipation is part of the sync.
+``start * 200 - 400`` to ``(start + 15) * 200 + 400`` (237.5 ms at 16 kHz), clamped to the audio; columns past
+the spectrogram's end (the last frames' padding, see audio.mel.PAD_VALUE) are silence, 200 zero samples each.
+dBFS here is ``20 log10(RMS)`` of float samples in [-1, 1]: a full-scale square wave reads 0, a full-scale sine
+-3, digital silence -inf. The frame's own 1/fps span is not used: a frame whose span is silent but whose chunk
+already hears the next word gets an opening mouth from the generator, and that anticipation is part of the sync.
 
 Modes (``SILENCE_MODES``):
 - ``generate``: every frame goes through the generator, whatever it hears (the original's behaviour).
@@ -30,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio.mel import HOP_SIZE, MEL_STEP_SIZE, MIN_SAMPLES_FOR_ONE_CHUNK, N_FFT, mel_chunk_starts, melspectrogram, \
-    num_mel_columns
+from .audio.mel import (DEFAULT_LENGTH, HOP_SIZE, MEL_STEP_SIZE, MIN_SAMPLES_FOR_ONE_CHUNK, N_FFT, chunk_starts,
+                        melspectrogram, num_mel_columns)
 
 SILENCE_MODES = ("generate", "keep", "closed")
 # Speech in a usable recording sits around -30 to -15 dBFS over a 237.5 ms window and only windows that hold
@@ -44,11 +45,13 @@ CROSSFADE_SECONDS = 0.12
 _BLOCKS_PER_PASS = 1 << 16          # hop blocks squared per pass: bounds the float64 buffer to ~100 MB
 
 
-def chunk_loudness_dbfs(wav: np.ndarray, fps: float) -> np.ndarray:
+def chunk_loudness_dbfs(wav: np.ndarray, fps: float, length: str = DEFAULT_LENGTH) -> np.ndarray:
     """(N,) float64 RMS level in dBFS of the audio under each mel chunk (see the module docstring), one per
-    output frame of ``mel_chunks(melspectrogram(wav), fps)``. wav: float32 mono 16 kHz; -inf for digital silence."""
+    output frame of ``speech_mel_chunks(wav, fps, length)``. wav: float32 mono 16 kHz; -inf for digital silence."""
     samples = np.asarray(wav, dtype=np.float32).reshape(-1)
-    starts = mel_chunk_starts(num_mel_columns(len(samples)), fps)
+    starts = chunk_starts(len(samples), fps, length)
+    last_real_column = np.minimum(starts + MEL_STEP_SIZE - 1, num_mel_columns(len(samples)) - 1)
+    padded_columns = starts + MEL_STEP_SIZE - 1 - last_real_column
     # Energy per hop block of 200 samples (the last one partial), summed per chunk from a running total.
     num_blocks = -(-len(samples) // HOP_SIZE)
     padded = np.zeros(num_blocks * HOP_SIZE, np.float32)
@@ -60,9 +63,10 @@ def chunk_loudness_dbfs(wav: np.ndarray, fps: float) -> np.ndarray:
     running = np.concatenate([[0.0], np.cumsum(block_energy)])
     half_window_blocks = N_FFT // 2 // HOP_SIZE                  # 2 blocks each side of a column's centre
     first_block = np.clip(starts - half_window_blocks, 0, num_blocks)
-    end_block = np.clip(starts + MEL_STEP_SIZE - 1 + half_window_blocks, 0, num_blocks)
+    end_block = np.clip(last_real_column + half_window_blocks, 0, num_blocks)
     energy = running[end_block] - running[first_block]
-    sample_count = np.minimum(end_block * HOP_SIZE, len(samples)) - first_block * HOP_SIZE
+    sample_count = (np.minimum(end_block * HOP_SIZE, len(samples)) - first_block * HOP_SIZE
+                    + padded_columns * HOP_SIZE)
     mean_square = energy / np.maximum(sample_count, 1)
     with np.errstate(divide="ignore"):
         return 10.0 * np.log10(mean_square)
@@ -152,7 +156,7 @@ def plan_silence(loudness_dbfs: np.ndarray, fps: float, mode: str = "generate",
 
 
 def plan_silence_for_audio(wav: np.ndarray, fps: float, mode: str = "generate",
-                           threshold_db: float = DEFAULT_SILENCE_DB) -> SilencePlan:
-    """plan_silence from the waveform itself (float32 mono 16 kHz)."""
+                           threshold_db: float = DEFAULT_SILENCE_DB, length: str = DEFAULT_LENGTH) -> SilencePlan:
+    """plan_silence from the waveform itself (float32 mono 16 kHz), one frame per mel chunk of ``length``."""
     check_silence_options(mode, threshold_db)
-    return plan_silence(chunk_loudness_dbfs(wav, fps), fps, mode, threshold_db)
+    return plan_silence(chunk_loudness_dbfs(wav, fps, length), fps, mode, threshold_db)

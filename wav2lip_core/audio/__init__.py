@@ -9,6 +9,11 @@ Layouts and ranges at the boundaries
   time at 80 columns per second (hop 200 samples = 12.5 ms), values in [-4, 4],
   ``T = 1 + len(wav) // 200``.
 * ``mel_chunks`` returns float32 ``(N, 80, 16)``: one 16-column window (200 ms) per output video frame.
+  How many frames (``num_output_frames``, the ``length`` rule): by default ("speech") one per 1/fps of the
+  speech, ``ceil(seconds * fps)``, so the video lasts as long as its sound; the windows of the last frames run
+  past the spectrogram's end and are padded with its floor (-4, silence). "original": the original
+  inference.py's count (it stops when a window would run past the end, giving the last frame the last 16
+  columns), for exact reproduction.
 
 Numerics (reproduce the original Wav2Lip ``audio.py`` with its pinned librosa 0.7.0)
 -----------------------------------------------------------------------------------
@@ -36,18 +41,20 @@ Silent and broken audio
   at which second the first one is (the original only noticed later with "Mel contains nan!").
   ``melspectrogram`` therefore never returns NaN.
 * Audio shorter than 16 mel columns (3000 samples = 0.1875 s at 16 kHz) cannot give a single chunk:
-  ``mel_chunks`` / ``num_mel_chunks`` raise ``ValueError`` naming the minimum duration.
+  ``mel_chunks`` / ``num_output_frames`` raise ``ValueError`` naming the minimum duration (either rule).
 
 Modules: ``rates`` (16 kHz and the sane sample/frame-rate ranges), ``loading`` (files and waveforms in),
 ``mel`` (spectrogram, chunks, the speech shifted by whole frames).
 """
 from .loading import load_audio, to_mono_16k
-from .mel import (MEL_FRAMES_PER_SECOND, MEL_STEP_SIZE, MIN_SECONDS_FOR_ONE_CHUNK, mel_chunk_starts, mel_chunks,
-                  melspectrogram, num_mel_chunks, num_mel_columns, shift_speech)
+from .mel import (DEFAULT_LENGTH, LENGTH_RULES, MEL_FRAMES_PER_SECOND, MEL_STEP_SIZE, MIN_SECONDS_FOR_ONE_CHUNK,
+                  ORIGINAL, PAD_VALUE, SPEECH, check_length_rule, chunk_starts, mel_chunks, melspectrogram,
+                  num_mel_columns, num_output_frames, shift_speech, speech_mel_chunks)
 from .rates import FRAME_RATE_RANGE, SAMPLE_RATE, SAMPLE_RATE_RANGE, check_frame_rate, check_sample_rate
 
 __all__ = [
-    "FRAME_RATE_RANGE", "MEL_FRAMES_PER_SECOND", "MEL_STEP_SIZE", "MIN_SECONDS_FOR_ONE_CHUNK", "SAMPLE_RATE",
-    "SAMPLE_RATE_RANGE", "check_frame_rate", "check_sample_rate", "load_audio", "mel_chunk_starts", "mel_chunks",
-    "melspectrogram", "num_mel_chunks", "num_mel_columns", "shift_speech", "to_mono_16k",
+    "DEFAULT_LENGTH", "FRAME_RATE_RANGE", "LENGTH_RULES", "MEL_FRAMES_PER_SECOND", "MEL_STEP_SIZE",
+    "MIN_SECONDS_FOR_ONE_CHUNK", "ORIGINAL", "PAD_VALUE", "SAMPLE_RATE", "SAMPLE_RATE_RANGE", "SPEECH",
+    "check_frame_rate", "check_length_rule", "check_sample_rate", "chunk_starts", "load_audio", "mel_chunks",
+    "melspectrogram", "num_mel_columns", "num_output_frames", "shift_speech", "speech_mel_chunks", "to_mono_16k",
 ]

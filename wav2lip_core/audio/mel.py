@@ -2,10 +2,13 @@
 
 Input: float32 mono 16 kHz ``(samples,)``. ``melspectrogram`` -> float32 ``(80, T)`` in [-4, 4] (rows: mel bins
 low -> high; columns: 12.5 ms steps); ``mel_chunks`` -> float32 ``(N, 80, 16)``, one per output video frame.
+How many frames there are and which window each hears is decided here, once (``num_output_frames``,
+``chunk_starts``), for the engine, the command line, the nodes and the pause detection alike.
 """
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -144,7 +147,32 @@ def melspectrogram(wav: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
-# per-frame chunks
+# per-frame chunks: how many output frames, and the mel window each one hears
+
+SPEECH = "speech"       # one output frame per 1/fps of the speech, the last windows padded with silence
+ORIGINAL = "original"   # the original inference.py's count, for exact reproduction
+LENGTH_RULES = (SPEECH, ORIGINAL)
+DEFAULT_LENGTH = SPEECH
+
+# The value padded mel columns get, past the spectrogram's end: the floor, what ``melspectrogram`` gives for
+# digital silence. Past its end the audio is silent: the muxed sound stops there, so the last frames hear
+# silence, the same "true silence" ``--silence closed`` feeds the generator. Repeating the edge column would
+# hold the last 12.5 ms of sound (a vowel keeps the mouth open over frames where nothing is heard), and
+# computing the spectrogram of zero-extended audio would change the last real columns (the centred STFT's
+# reflect padding), so the frames inside the speech would no longer hear what the original's hear.
+PAD_VALUE = -MAX_ABS_VALUE
+
+# seconds * fps is rounded to this many decimals before rounding up: a frame that would start within a millionth
+# of a frame period after the audio's end starts at its end, so it is not made. A float frame rate such as
+# 24000 / 1001 carries rounding noise in its last bits (10010 samples give 15.000000000000002 frame periods),
+# which must not add a frame.
+_FRAME_START_TOLERANCE_DECIMALS = 6
+
+
+def check_length_rule(length: str) -> str:
+    if length not in LENGTH_RULES:
+        raise ValueError(f"length must be one of {LENGTH_RULES}, not {length!r}")
+    return length
 
 
 def _mel_index_multiplier(fps: float) -> float:
@@ -172,39 +200,84 @@ def _count_regular_chunks(num_columns: int, multiplier: float) -> int:
     return count
 
 
-def num_mel_chunks(num_mel_columns: int, fps: float) -> int:
-    """Number of chunks (= output video frames) ``mel_chunks`` gives for a mel of that many columns."""
-    multiplier = _mel_index_multiplier(fps)
-    _require_one_chunk(int(num_mel_columns))
-    return _count_regular_chunks(int(num_mel_columns), multiplier) + 1
+def _speech_frame_count(num_samples: int, fps: float) -> int:
+    """Frames whose period starts inside the audio: i / fps < num_samples / 16000, i.e. ceil(seconds * fps)."""
+    return math.ceil(round(num_samples * fps / SAMPLE_RATE, _FRAME_START_TOLERANCE_DECIMALS))
 
 
-def mel_chunk_starts(num_mel_columns: int, fps: float) -> np.ndarray:
-    """First mel column of every chunk ``mel_chunks`` cuts from a mel of that many columns, (N,) int64:
-    ``int(i * (80. / fps))`` for the regular chunks, then ``num_mel_columns - 16`` for the last one."""
-    num_columns = int(num_mel_columns)
+def num_output_frames(num_samples: int, fps: float, length: str = DEFAULT_LENGTH) -> int:
+    """Number of output video frames (= mel chunks) for ``num_samples`` of 16 kHz speech at ``fps``.
+
+    length="speech": one frame for every frame period that starts inside the audio, ``ceil(seconds * fps)``
+    (2.00 s at 25 fps: 50), so the video lasts as long as its sound, up to less than one frame period more.
+    length="original": the original inference.py's count, which stops when a 16-column window would run past
+    the spectrogram's end (2.00 s at 25 fps: 47; the last words play over a frozen frame).
+    Both need at least MIN_SECONDS_FOR_ONE_CHUNK of audio (ValueError otherwise).
+    """
+    num_samples = int(num_samples)
+    num_columns = num_mel_columns(num_samples)
     multiplier = _mel_index_multiplier(fps)
     _require_one_chunk(num_columns)
-    regular_count = _count_regular_chunks(num_columns, multiplier)
+    if check_length_rule(length) == SPEECH:
+        return _speech_frame_count(num_samples, fps)
+    return _count_regular_chunks(num_columns, multiplier) + 1
+
+
+def chunk_starts(num_samples: int, fps: float, length: str = DEFAULT_LENGTH) -> np.ndarray:
+    """First mel column of every output frame's 16-column window, (N,) int64, N = ``num_output_frames``.
+
+    Frame i starts at ``int(i * (80. / fps))`` (the original's float arithmetic). With length="speech" that holds
+    for every frame, and windows that run past the spectrogram's last column are padded (``mel_chunks``); with
+    length="original" the first frame whose window would run past it gets the last 16 columns instead, and is
+    the last frame.
+    """
+    count = num_output_frames(num_samples, fps, length)
+    multiplier = _mel_index_multiplier(fps)
+    regular_count = count if length == SPEECH else count - 1
     # numpy float64 multiply == Python float multiply; astype truncates toward zero like int().
-    regular_starts = (np.arange(regular_count, dtype=np.float64) * multiplier).astype(np.int64)
-    return np.append(regular_starts, num_columns - MEL_STEP_SIZE)
+    starts = (np.arange(regular_count, dtype=np.float64) * multiplier).astype(np.int64)
+    if length == ORIGINAL:
+        starts = np.append(starts, num_mel_columns(num_samples) - MEL_STEP_SIZE)
+    return starts
 
 
-def mel_chunks(mel: np.ndarray, fps: float) -> np.ndarray:
-    """Cut the mel into one 16-column chunk per video frame (the original ``inference.py`` rule).
+def mel_chunks(mel: np.ndarray, fps: float, length: str = DEFAULT_LENGTH, *,
+               num_samples: int | None = None) -> np.ndarray:
+    """Cut the mel into one 16-column window per output video frame (``chunk_starts``).
 
-    mel: ``(80, T)`` from ``melspectrogram``; fps: video frame rate (> 0). Chunk i starts at column
-    ``int(i * (80. / fps))``; the first i whose chunk would run past T gets the last 16 columns instead,
-    and the sequence stops there. Returns float32 ``(N, 80, 16)``, N = ``num_mel_chunks(T, fps)``.
+    mel: ``(80, T)`` from ``melspectrogram``; fps: video frame rate; num_samples: the length of the 16 kHz audio
+    the mel was made from (needed for length="speech", which counts frames in the audio's own duration; the
+    mel alone fixes it only to within 200 samples). Columns past T read ``PAD_VALUE`` (silence).
+    Returns float32 ``(N, 80, 16)``, N = ``num_output_frames(num_samples, fps, length)``.
     """
     mel_array = np.asarray(mel)
     if mel_array.ndim != 2:
         raise ValueError(f"mel must be (num_mels, T), got shape {mel_array.shape}")
-    starts = mel_chunk_starts(mel_array.shape[1], fps)
+    num_columns = mel_array.shape[1]
+    if check_length_rule(length) == ORIGINAL and num_samples is None:
+        num_samples = (num_columns - 1) * HOP_SIZE          # any length with that many columns counts the same
+    if num_samples is None:
+        raise ValueError("mel_chunks(length='speech') needs num_samples, the length of the audio the mel was made "
+                         "from (or use speech_mel_chunks(wav, fps))")
+    if num_mel_columns(num_samples) != num_columns:
+        raise ValueError(f"a mel of {num_columns} columns cannot come from {num_samples} samples "
+                         f"({num_mel_columns(num_samples)} columns)")
+    starts = chunk_starts(num_samples, fps, length)
+    padded_columns = max(0, int(starts[-1]) + MEL_STEP_SIZE - num_columns)
+    if padded_columns:
+        mel_array = np.pad(mel_array, ((0, 0), (0, padded_columns)), constant_values=PAD_VALUE)
     column_index = starts[:, None] + np.arange(MEL_STEP_SIZE)[None, :]  # (N, 16)
     chunks = mel_array[:, column_index]  # (80, N, 16)
     return np.ascontiguousarray(chunks.transpose(1, 0, 2), dtype=np.float32)
+
+
+def speech_mel_chunks(wav: np.ndarray, fps: float, length: str = DEFAULT_LENGTH) -> np.ndarray:
+    """float32 mono 16 kHz ``(samples,)`` -> its mel chunks, float32 ``(N, 80, 16)`` in [-4, 4], one per output
+    frame (``mel_chunks`` of ``melspectrogram``)."""
+    check_frame_rate(fps)                                        # refused before any work
+    check_length_rule(length)
+    samples = np.asarray(wav)
+    return mel_chunks(melspectrogram(samples), fps, length, num_samples=samples.shape[0])
 
 
 def shift_speech(wav: np.ndarray, offset_frames: int, fps: float) -> np.ndarray:

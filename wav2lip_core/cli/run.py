@@ -2,7 +2,7 @@
 --audio AUDIO --outfile OUT.mp4``.
 
 Takes the original inference.py's options (same names and meaning; ``--checkpoint_path`` is accepted too) plus
-ours: ``--blend``, ``--color_match``, ``--silence``, ``--silence_db``, ``--offset_frames``, ``--device``,
+ours: ``--length``, ``--blend``, ``--color_match``, ``--silence``, ``--silence_db``, ``--offset_frames``, ``--device``,
 ``--precision``, ``--encoder``, ``--loop``, ``--detector``, ``--on_missing_face``, ``--smoothing``,
 ``--detect_size``, ``--detect_every``, ``--tracking``, ``--face_index``.
 """
@@ -15,7 +15,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..audio import SAMPLE_RATE, load_audio, shift_speech
+from ..audio import DEFAULT_LENGTH, LENGTH_RULES, SAMPLE_RATE, load_audio, shift_speech
 from ..blend import BLEND_MODES
 from ..checkpoints import CheckpointError, load_wav2lip, pack_weights_dir
 from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
@@ -98,6 +98,11 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--silence_db", type=float, default=DEFAULT_SILENCE_DB,
                         help="a frame is silent when its audio window is quieter than this, in dBFS "
                              "(default: %(default)s)")
+    parser.add_argument("--length", choices=LENGTH_RULES, default=DEFAULT_LENGTH,
+                        help="how many output frames: speech = one per 1/fps of the speech, so the video lasts as "
+                             "long as its sound (default); original = the original inference.py's count, which "
+                             "stops a few frames early (2.00 s at 25 fps: 47 frames, not 50), for exact "
+                             "reproduction")
     parser.add_argument("--loop", choices=LOOP_MODES, default="loop",
                         help="when the audio outlasts the video: loop (wrap around) or pingpong (back and forth)")
     parser.add_argument("--offset_frames", type=int, default=0,
@@ -189,7 +194,7 @@ def run(args: argparse.Namespace) -> Path:
         fps = video.fps
     # The speech the mouth is generated from: shifted by --offset_frames, its pauses found in that same audio.
     speech = shift_speech(wav, args.offset_frames, fps)
-    chunks, pauses = speech_chunks(speech, fps, args.silence, args.silence_db)
+    chunks, pauses = speech_chunks(speech, fps, args.silence, args.silence_db, args.length)
     if not image:
         # Decoded lazily, a window at a time, and counted and decoded only as far as the speech uses it: a long
         # clip never sits in memory whole, nor is it decoded to its end under short speech.
