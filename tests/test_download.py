@@ -328,6 +328,29 @@ def test_a_users_own_file_is_verified_and_used_as_it_is(models_dir, generator_by
     assert wrong.exists()  # an explicitly named file is never moved
 
 
+@pytest.mark.parametrize("path", ["/no/such/dir/wav2lip_gan.pth", "elsewhere/wav2lip_gan.pth",
+                                  "~/no_such_dir/wav2lip_gan.pth"])
+def test_a_path_that_names_no_file_is_an_error_naming_it_not_the_known_model_of_its_name(
+        hub, models_dir, generator_bytes, path):
+    (models_dir / "wav2lip_gan.pth").write_bytes(generator_bytes)   # what the demo leaves in the model folder
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint(path, search_dirs=[models_dir], download_dir=models_dir)
+    assert str(error.value).startswith(f"{path}: no such file") and "give its bare name: wav2lip_gan" in str(error.value)
+    assert hub.requests == []
+    # The bare name is still the known model: found in the folder (and fetched when it is not there).
+    assert resolve_checkpoint("wav2lip_gan", search_dirs=[models_dir]) == models_dir / "wav2lip_gan.pth"
+
+
+def test_a_path_naming_the_file_a_download_makes_is_fetched_there(hub, models_dir, generator_bytes, monkeypatch):
+    """README's ``--checkpoint weights/wav2lip_gan.pth`` from the pack's folder, before the file is there."""
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+    monkeypatch.chdir(models_dir.parent)
+    from safetensors.torch import save_file
+    save_file(Wav2Lip().state_dict(), models_dir / "wav2lip_gan.safetensors")   # a valid copy, but not that file
+    path = resolve_checkpoint("wav2lip/wav2lip_gan.pth", search_dirs=[models_dir], download_dir=models_dir)
+    assert path == models_dir / "wav2lip_gan.pth" and path.read_bytes() == generator_bytes
+
+
 def test_an_unknown_name_that_is_not_on_disk_says_which_models_can_be_downloaded(models_dir):
     with pytest.raises(CheckpointError, match="wav2lip_gan"):
         resolve_checkpoint("nonexistent.pth", search_dirs=[models_dir])
