@@ -71,6 +71,27 @@ def test_an_output_path_that_is_an_input_is_refused_and_the_input_is_untouched(t
     assert {path: path.read_bytes() for path in before} == before
 
 
+@pytest.mark.parametrize("which", ["the same name", "a link to it"])
+def test_convert_never_writes_over_its_source(tmp_path, run_cli, official_checkpoint, which):
+    source = tmp_path / "g.pth"
+    source.write_bytes(official_checkpoint.read_bytes())
+    destination = source if which == "the same name" else tmp_path / "link.pth"
+    if which == "a link to it":
+        destination.symlink_to(source)
+    before = source.read_bytes()
+    status, message = run_cli("convert", source, destination)
+    assert status == 1
+    assert_one_clear_line(message, "is the same file as source", "never replaces an input")
+    assert source.read_bytes() == before
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, a folder nobody can write")
+def test_convert_into_a_folder_that_cannot_be_written_is_one_line_naming_it(run_cli, official_checkpoint):
+    status, message = run_cli("convert", official_checkpoint, "/proc/wav2lip.safetensors")
+    assert status == 1 and message.count("\n") == 1
+    assert_one_clear_line(message, "error: cannot write /proc/wav2lip.safetensors")
+
+
 def test_a_failed_write_leaves_the_existing_output_untouched_and_no_temporary_file(tmp_path):
     existing = tmp_path / "result.mp4"
     existing.write_bytes(b"the user's earlier result")

@@ -44,21 +44,23 @@ def _same_file(first: Path, second: Path) -> bool:
         return False
 
 
-def check_output_path(outfile: str | os.PathLike, inputs: dict[str, str | os.PathLike]) -> Path:
-    """``outfile`` as a Path, or JobError when it is one of ``inputs`` ({option: path}), a folder, or lies under
-    a file (where no folder can be made)."""
+def check_output_path(outfile: str | os.PathLike, inputs: dict[str, str | os.PathLike | None],
+                      option: str = "--outfile", example_name: str = "result.mp4") -> Path:
+    """``outfile`` (given as ``option``) as a Path, or JobError when it is one of ``inputs`` ({option: path}, after
+    links), a folder (``example_name``: the file name the message suggests in it), or lies under a file (where
+    no folder can be made)."""
     out = Path(outfile).expanduser()
-    for option, path in inputs.items():
+    for name, path in inputs.items():
         if path is not None and _same_file(out, Path(path).expanduser()):
-            raise JobError(f"--outfile {outfile} is the same file as {option} {path}; the output never replaces an "
+            raise JobError(f"{option} {outfile} is the same file as {name} {path}; the output never replaces an "
                            f"input. Choose another output name.")
     if out.is_dir():
-        raise JobError(f"--outfile {outfile} is a folder; give a file name such as {out / 'result.mp4'}")
+        raise JobError(f"{option} {outfile} is a folder; give a file name such as {out / example_name}")
     ancestor = out.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if ancestor.exists() and not ancestor.is_dir():
-        raise JobError(f"--outfile {outfile}: {ancestor} is a file, so no folder can be made there for the output")
+        raise JobError(f"{option} {outfile}: {ancestor} is a file, so no folder can be made there for the output")
     return out
 
 
