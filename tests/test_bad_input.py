@@ -333,6 +333,30 @@ def test_a_checkpoint_with_values_no_trained_network_has_is_refused(tmp_path, wa
         load_wav2lip(tmp_path / "damaged.pth")
 
 
+@pytest.mark.parametrize("path", ["cpu", "tensor"])
+def test_paste_back_refuses_generated_faces_with_nan_or_infinite_values_naming_the_frames(monkeypatch, path):
+    """As an upscaler in half precision can leave them: pasted, they became black patches with only numpy's
+    cast warning (the CPU path) or a clamp (the tensor path a GPU runs)."""
+    from nodes import model_management as mm
+    from nodes.types import SyncPlan
+
+    monkeypatch.setattr(mm, "TENSOR_PATH_ON_CPU", path == "tensor")
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.random((4, 64, 64, 3), dtype=np.float32))
+    faces = torch.from_numpy(rng.random((4, 96, 96, 3), dtype=np.float32))
+    faces[1, 40:60, 10:80] = float("nan")
+    faces[3, 50, 50, 2] = float("inf")
+    plan = SyncPlan(source_frames=np.arange(4), boxes=np.tile([8, 56, 8, 56], (4, 1)), found=np.ones(4, bool),
+                    frame_height=64, frame_width=64, num_input_frames=4, loop="loop")
+    with pytest.raises(ValueError) as error:
+        NODE_CLASS_MAPPINGS["PasteBack"]().paste(images, faces, plan)
+    assert_one_clear_line(str(error.value), "generated_faces: 2 of 4 faces hold NaN or infinite values",
+                          "frame(s) 1, 3")
+    faces[1], faces[3] = 0.5, 0.5
+    output, _ = NODE_CLASS_MAPPINGS["PasteBack"]().paste(images, faces, plan)     # finite faces paste as usual
+    assert bool(torch.isfinite(output).all())
+
+
 def test_the_random_test_weights_pass_the_value_checks_by_a_wide_margin(wav2lip_model):
     from wav2lip_core.checkpoints.content import MAX_PLAUSIBLE_MAGNITUDE, implausible_value_problems, value_ranges
 
