@@ -29,6 +29,7 @@ from ..pipeline import check_boxes_fit, iter_lipsync, speech_chunks
 from ..schedule import LOOP_MODES
 from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES
 from ..video_io import VideoFrames, frame_preprocessor, is_image_path, probe_video, read_image
+from .arguments import reads_negative_numbers
 from .checks import box_note, check_inputs, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
 
@@ -130,7 +131,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                              "k-th frame and interpolate")
     parser.add_argument("--face_index", type=int, default=DEFAULTS.face_index,
                         help="with several faces: the k-th from the left (0 = leftmost); default: the largest")
-    return parser
+    return reads_negative_numbers(parser)
 
 
 def detection_options(args: argparse.Namespace) -> DetectionOptions:
