@@ -308,6 +308,58 @@ def test_a_face_wholly_outside_the_frame_is_a_frame_without_a_face():
         detect_face_boxes(frames, detector=ScriptedDetector(detections), on_missing="error", detect_every=1)
 
 
+class SixFaces:
+    """A stand-in detector finding six faces side by side in every frame."""
+    name = "six faces"
+    upscales_small_frames = False
+    default_detect_size = None
+
+    def detect(self, batch):
+        return [np.array([[10 + 25 * k, 40, 30 + 25 * k, 60, 0.99] for k in range(6)], float) for _ in batch]
+
+
+def test_a_face_index_beyond_the_faces_found_says_how_many_were_found():
+    frames = np.zeros((3, 120, 160, 3), np.uint8)
+    with pytest.warns(RuntimeWarning) as warned:
+        track = detect_face_boxes(frames, detector=SixFaces(), face_index=9, detect_every=1)
+    assert not track.found.any() and track.faces_seen == 6
+    message = str(warned[0].message)
+    assert "face_index 9 (face number 10 from the left): at most 6 face(s) were found in a frame" in message
+    assert "face_index 0 to 5 picks one" in message
+    with pytest.raises(ValueError) as error:
+        detect_face_boxes(frames, detector=SixFaces(), face_index=6, on_missing="error", detect_every=1)
+    assert_one_clear_line(str(error.value), "Face not detected in frame 0 (of 3) with face_index 6",
+                          "6 face(s) were found in that frame")
+    assert detect_face_boxes(frames, detector=SixFaces(), face_index=5, detect_every=1).found.all()
+
+
+def test_the_detect_faces_node_names_the_faces_found_when_face_index_asks_for_more(monkeypatch):
+    from wav2lip_core.detection import track
+
+    monkeypatch.setattr(track, "make_detector", lambda *args, **kwargs: SixFaces())
+    images = torch.full((3, 120, 160, 3), 0.5)
+    with pytest.warns(RuntimeWarning, match=r"face_index 9 \(face number 10 from the left\): at most 6 face\(s\)"):
+        faces, _ = NODE_CLASS_MAPPINGS["DetectFaces"]().detect(images, detector="dlib_hog", face_index=9)
+    assert not faces.found.any()
+
+
+def test_the_cli_names_the_faces_found_when_face_index_asks_for_more(tmp_path, run_cli, official_checkpoint,
+                                                                     monkeypatch):
+    import cv2
+
+    from wav2lip_core.detection import track
+
+    monkeypatch.setattr(track, "make_detector", lambda *args, **kwargs: SixFaces())
+    portrait = tmp_path / "group.png"
+    cv2.imwrite(str(portrait), np.full((120, 160, 3), 128, np.uint8))
+    status, message = run_cli("--checkpoint", official_checkpoint, "--face", portrait, "--audio", SPEECH,
+                              "--outfile", tmp_path / "out.mp4", "--detector", "dlib_hog", "--face_index", "9")
+    warning = [line for line in message.replace("\r", "\n").splitlines() if line.startswith("warning:")]
+    assert status == 0 and len(warning) == 1
+    assert "with --face_index 9 (face number 10 from the left): at most 6 face(s) were found" in warning[0]
+    assert "--face_index 0 to 5 picks one" in warning[0]
+
+
 def test_smoothing_a_face_moving_out_of_the_frame_stays_inside_it():
     frames = np.zeros((6, 120, 160, 3), np.uint8)
     detections = [(40, 10 + 20 * i, 80, 50 + 20 * i) for i in range(6)]       # sliding down, out at the bottom

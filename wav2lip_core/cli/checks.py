@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..audio import check_frame_rate
 from ..checkpoints import S3FD, WAV2LIP, CheckpointError
+from ..detection.boxes import face_index_note
 from ..silence import check_silence_options
 from ..video_io import check_input_file, is_image_path
 from .models import fetch_with_progress
@@ -62,6 +63,16 @@ def check_output_path(outfile: str | os.PathLike, inputs: dict[str, str | os.Pat
     if ancestor.exists() and not ancestor.is_dir():
         raise JobError(f"{option} {outfile}: {ancestor} is a file, so no folder can be made there for the output")
     return out
+
+
+def no_face_warning(num_frames: int, face_index: int | None, faces_seen: int) -> str:
+    """The line for a job that found no face in any frame (``faces_seen``: the most faces found in one frame, so
+    a --face_index beyond them is named as the cause)."""
+    note = face_index_note(face_index, faces_seen, "--face_index")
+    advice = "" if note else (" Try the other detector (--detector), a larger --detect_size, or a fixed --box y1 y2 "
+                              "x1 x2;")
+    return (f"warning: no face was found in any of the {num_frames} face frame(s){note}, so the output shows them "
+            f"unchanged, with the new audio.{advice} --on_missing_face error makes this an error.")
 
 
 def check_inputs(args: argparse.Namespace) -> None:
