@@ -373,13 +373,16 @@ def test_smoothing_a_face_moving_out_of_the_frame_stays_inside_it():
 @pytest.mark.parametrize("damage, said", [
     ("negative variance", "BatchNorm variance tensor(s) hold negative values"),
     ("absurd magnitude", "beyond +-1e+06"),
+    ("one large negative weight", "beyond +-1e+06"),        # the lowest value counts as much as the highest
 ])
 def test_a_checkpoint_with_values_no_trained_network_has_is_refused(tmp_path, wav2lip_model, damage, said):
     state = {key: value.clone() for key, value in wav2lip_model.state_dict().items()}
     if damage == "negative variance":
         state["face_encoder_blocks.0.0.conv_block.1.running_var"][0] = -0.5
-    else:
+    elif damage == "absurd magnitude":
         state["output_block.0.conv_block.0.weight"] *= 1e9
+    else:
+        state["output_block.0.conv_block.0.weight"][0, 0, 0, 0] = -1e9
     torch.save({"state_dict": state}, tmp_path / "damaged.pth")
     with pytest.raises(CheckpointError, match=said.replace("+", r"\+").replace("(", r"\(").replace(")", r"\)")):
         load_wav2lip(tmp_path / "damaged.pth")
