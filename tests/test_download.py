@@ -372,7 +372,8 @@ def test_a_path_that_names_no_file_is_an_error_naming_it_not_the_known_model_of_
     (models_dir / "wav2lip_gan.pth").write_bytes(generator_bytes)   # what the demo leaves in the model folder
     with pytest.raises(CheckpointError) as error:
         resolve_checkpoint(path, search_dirs=[models_dir], download_dir=models_dir)
-    assert str(error.value).startswith(f"{path}: no such file") and "give its bare name: wav2lip_gan" in str(error.value)
+    message = str(error.value)
+    assert message.startswith(f"{path}: no such file") and "give its bare name: wav2lip_gan" in message
     assert hub.requests == []
     # The bare name is still the known model: found in the folder (and fetched when it is not there).
     assert resolve_checkpoint("wav2lip_gan", search_dirs=[models_dir]) == models_dir / "wav2lip_gan.pth"

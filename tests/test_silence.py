@@ -234,8 +234,8 @@ def test_cli_reads_a_threshold_in_any_float_notation_and_says_the_range_it_allow
     """argparse alone takes -1e9 for an option ("expected one argument"): it is a number, out of range."""
     from wav2lip_core.cli.run import build_parser, run_main
 
-    code = run_main(["--checkpoint", str(tmp_path / "absent.pth"), "--face",
-                     str(SAMPLES / "wav2lip_sample_portrait.png"), "--audio", str(SAMPLES / "wav2lip_sample_speech.wav"),
+    face, speech = SAMPLES / "wav2lip_sample_portrait.png", SAMPLES / "wav2lip_sample_speech.wav"
+    code = run_main(["--checkpoint", str(tmp_path / "absent.pth"), "--face", str(face), "--audio", str(speech),
                      "--outfile", str(tmp_path / "out.mp4"), "--silence", "keep", "--silence_db", value])
     error = capsys.readouterr().err
     assert code == 1 and "Traceback" not in error and "expected one argument" not in error
