@@ -6,7 +6,7 @@ import os
 from collections.abc import Collection, Iterable, Sequence
 
 from wav2lip_core.checkpoints import (KNOWN_MODELS, WAV2LIP, find_in_folders, find_known_model, load_wav2lip,
-                                      resolve_checkpoint)
+                                      names_a_path, resolve_checkpoint)
 from wav2lip_core.devices import PRECISION_CHOICES
 
 from . import model_management as mm
@@ -39,14 +39,15 @@ def list_choices(file_names: Sequence[str], architecture: str) -> list[str]:
 
 def validate_choice(choice: str, file_names: Iterable[str], search_dirs: Iterable[str | os.PathLike],
                     architectures: Collection[str] = (WAV2LIP,), what: str = "Wav2Lip checkpoint") -> bool | str:
-    """True when ``choice`` can be resolved (a file on disk or a known model, marked or not), else a message
-    naming the known models of ``architectures``. For VALIDATE_INPUTS: the list changes when a model arrives on
+    """True when ``choice`` can be resolved (a file on disk or a known model by its bare name, marked or not),
+    else a message naming the known models of ``architectures`` (a path in a folder is never a known model:
+    ``resolve_checkpoint``'s rule). For VALIDATE_INPUTS: the list changes when a model arrives on
     disk ("wav2lip_gan.pth (will be downloaded)" becomes "wav2lip_gan.pth"), and saved workflows must keep
     working either way."""
     request = choice_to_request(str(choice))
     folders = list(search_dirs)
-    if request in set(file_names) or find_known_model(request) is not None or \
-            find_in_folders(request, folders) is not None:
+    known_model = find_known_model(request) is not None and not names_a_path(request)
+    if request in set(file_names) or known_model or find_in_folders(request, folders) is not None:
         return True
     known = ", ".join(model.filename for model in KNOWN_MODELS.values() if model.architecture in architectures)
     return (f"{what} {request!r} is not in {', '.join(map(str, folders)) or 'any model folder'}. Put it "

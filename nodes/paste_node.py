@@ -18,7 +18,8 @@ MASK_OFF_MESSAGE = ("Paste Back's mask output is off (it would hold a full-size 
 
 
 def check_generated_faces(generated_faces: torch.Tensor, sync: SyncPlan) -> None:
-    """Square faces of at least 96 px, one per output frame of the sync plan; else say what to connect."""
+    """Square faces of at least 96 px with finite values, one per output frame of the sync plan; else say what to
+    connect (the frames holding NaN or infinite values are named)."""
     count, height, width = (int(v) for v in generated_faces.shape[:3])
     if count != sync.num_frames:
         raise ValueError(f"{count} generated faces for a sync plan of {sync.num_frames} output frames: connect "
@@ -31,6 +32,16 @@ def check_generated_faces(generated_faces: torch.Tensor, sync: SyncPlan) -> None
     if height < FACE_SIZE:
         raise ValueError(f"the generated faces are {width}x{height}, smaller than Wav2Lip's {FACE_SIZE}x{FACE_SIZE}: "
                          f"connect Wav2Lip Sync's generated_faces, directly or through an upscaler")
+    # Both paste paths would turn NaN into black pixels (numpy's cast, the GPU's clamp): refuse them here, once.
+    # A sum per face holds a NaN or inf of any of its values (faces are 0..1, so no sum overflows float32).
+    sums = generated_faces[..., :3].sum(dim=(1, 2, 3), dtype=torch.float32)
+    bad = torch.nonzero(~torch.isfinite(sums)).flatten().tolist()
+    if bad:
+        shown = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise ValueError(f"generated_faces: {len(bad)} of {count} faces hold NaN or infinite values (frame(s) "
+                         f"{shown}, counting from 0); the node that made them produced invalid pixels (an upscaler "
+                         f"or face restorer in half precision, say). Fix or bypass that node: pasted, these would be "
+                         f"black patches")
 
 
 class PasteBack:

@@ -13,7 +13,7 @@ from wav2lip_core.faces_torch import generate_faces
 from wav2lip_core.models.wav2lip import FACE_SIZE, working_memory_bytes
 from wav2lip_core.pipeline import generator_batches
 from wav2lip_core.schedule import LOOP_MODES, source_frame_indices
-from wav2lip_core.silence import DEFAULT_SILENCE_DB, SILENCE_MODES, SilencePlan, plan_silence
+from wav2lip_core.silence import DEFAULT_SILENCE_DB, SILENCE_DB_RANGE, SILENCE_MODES, SilencePlan, plan_silence
 from wav2lip_core.tensor_resize import to_uint8_values
 
 from . import model_management as mm
@@ -69,7 +69,7 @@ class Wav2LipSync:
                            "they are generated from true silence, so the mouth closes instead of mumbling through "
                            "breath or noise."}),
             "silence_db": ("FLOAT", {
-                "default": DEFAULT_SILENCE_DB, "min": -120.0, "max": 0.0, "step": 1.0,
+                "default": DEFAULT_SILENCE_DB, "min": SILENCE_DB_RANGE[0], "max": SILENCE_DB_RANGE[1], "step": 1.0,
                 "tooltip": "Loudness (dBFS, RMS of the audio each frame's mouth is made from) below which a frame "
                            "counts as silent. -45 sits between quiet speech (about -40 and up) and a room's noise "
                            "(about -50 and down); raise it for noisy recordings."}),

@@ -1,4 +1,5 @@
-"""A local stand-in for the Hugging Face Hub's file protocol, for download tests without network.
+"""A local stand-in for the Hugging Face Hub's file protocol, for download tests without network (and, through
+``serve_fake_hub.py``, for trying a fresh install's downloads offline: see weights/README.md).
 
 It speaks what ``huggingface_hub`` (``get_hf_file_metadata`` + ``http_get``) uses to fetch one file:
 
@@ -10,6 +11,9 @@ It speaks what ``huggingface_hub`` (``get_hf_file_metadata`` + ``http_get``) use
 * ``HEAD|GET {cdn}/blobs/{sha256}``: the bytes, with ``Content-Length``, ``ETag``, ``Accept-Ranges``; a
   ``Range: bytes=N-`` request is answered ``206`` with ``Content-Range`` (how huggingface_hub resumes).
 * ``HEAD|GET {cdn}/plain/{name}``: a plain file for non-hub sources (like the S3FD address).
+
+Every 404 carries an ``X-Error-Message`` that names what was asked for and lists what this hub serves (the
+downloader shows it), so a file missing from a test's hub, or from ``serve_fake_hub.py``, says so at once.
 
 Test switches (attributes of ``FakeHub``): ``cut_at`` (send that many bytes of a blob, then drop the
 connection), ``cut_times`` (how many GETs are cut; later ones are served), ``refuse_resume`` (answer Range
@@ -53,6 +57,12 @@ class FakeHub:
 
     def plain_url(self, name: str) -> str:
         return f"{self.cdn}/plain/{name}"
+
+    def not_served(self, asked: str) -> dict[str, str]:
+        """The X-Error-Message of a 404: what was asked for, and every file this hub serves."""
+        served = [f"{repo}/{path}" for repo, path in self.files] + [f"plain/{name}" for name in self.plain]
+        return {"X-Error-Message": f"the fake hub (tests/hub_server.py) does not serve {asked}; it serves "
+                                   f"{', '.join(served) or 'nothing'}"}
 
     # -------------------------------------------------------------------------------- serving
 
@@ -105,21 +115,23 @@ def _make_handler(hub: FakeHub, is_cdn: bool) -> type[BaseHTTPRequestHandler]:
                                  self.headers.get("Authorization") is not None))
             if is_cdn and path.startswith("/blobs/"):
                 data = hub._blobs.get(path[len("/blobs/"):])
-                return self._send_bytes(data, send_body) if data is not None else self._empty(404)
+                return self._send_bytes(data, send_body) if data is not None else \
+                    self._empty(404, hub.not_served(f"the blob {path[len('/blobs/'):]}"))
             if is_cdn and path.startswith("/plain/"):
                 data = hub.plain.get(path[len("/plain/"):])
-                return self._send_bytes(data, send_body) if data is not None else self._empty(404)
+                return self._send_bytes(data, send_body) if data is not None else \
+                    self._empty(404, hub.not_served(path[1:]))
             match = _RESOLVE.match(path) if not is_cdn else None
             if match is None:
-                return self._empty(404)
+                return self._empty(404, hub.not_served(path))
             repo_id, file_path = match["repo"], match["path"]
             if not any(repo == repo_id for repo, _ in hub.files):
                 return self._empty(404, {"X-Error-Code": "RepoNotFound",
-                                         "X-Error-Message": "Repository not found"})
+                                         **hub.not_served(f"the repository {repo_id}")})
             data = hub.files.get((repo_id, file_path))
             if data is None:
                 return self._empty(404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT,
-                                         "X-Error-Message": "Entry not found"})
+                                         **hub.not_served(f"{repo_id}/{file_path}")})
             sha256 = hub.blob_for(data)
             self._empty(302, {
                 "Location": f"{hub.cdn}/blobs/{sha256}",

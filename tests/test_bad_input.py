@@ -71,6 +71,27 @@ def test_an_output_path_that_is_an_input_is_refused_and_the_input_is_untouched(t
     assert {path: path.read_bytes() for path in before} == before
 
 
+@pytest.mark.parametrize("which", ["the same name", "a link to it"])
+def test_convert_never_writes_over_its_source(tmp_path, run_cli, official_checkpoint, which):
+    source = tmp_path / "g.pth"
+    source.write_bytes(official_checkpoint.read_bytes())
+    destination = source if which == "the same name" else tmp_path / "link.pth"
+    if which == "a link to it":
+        destination.symlink_to(source)
+    before = source.read_bytes()
+    status, message = run_cli("convert", source, destination)
+    assert status == 1
+    assert_one_clear_line(message, "is the same file as source", "never replaces an input")
+    assert source.read_bytes() == before
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, a folder nobody can write")
+def test_convert_into_a_folder_that_cannot_be_written_is_one_line_naming_it(run_cli, official_checkpoint):
+    status, message = run_cli("convert", official_checkpoint, "/proc/wav2lip.safetensors")
+    assert status == 1 and message.count("\n") == 1
+    assert_one_clear_line(message, "error: cannot write /proc/wav2lip.safetensors")
+
+
 def test_a_failed_write_leaves_the_existing_output_untouched_and_no_temporary_file(tmp_path):
     existing = tmp_path / "result.mp4"
     existing.write_bytes(b"the user's earlier result")
@@ -288,6 +309,58 @@ def test_a_face_wholly_outside_the_frame_is_a_frame_without_a_face():
         detect_face_boxes(frames, detector=ScriptedDetector(detections), on_missing="error", detect_every=1)
 
 
+class SixFaces:
+    """A stand-in detector finding six faces side by side in every frame."""
+    name = "six faces"
+    upscales_small_frames = False
+    default_detect_size = None
+
+    def detect(self, batch):
+        return [np.array([[10 + 25 * k, 40, 30 + 25 * k, 60, 0.99] for k in range(6)], float) for _ in batch]
+
+
+def test_a_face_index_beyond_the_faces_found_says_how_many_were_found():
+    frames = np.zeros((3, 120, 160, 3), np.uint8)
+    with pytest.warns(RuntimeWarning) as warned:
+        track = detect_face_boxes(frames, detector=SixFaces(), face_index=9, detect_every=1)
+    assert not track.found.any() and track.faces_seen == 6
+    message = str(warned[0].message)
+    assert "face_index 9 (face number 10 from the left): at most 6 face(s) were found in a frame" in message
+    assert "face_index 0 to 5 picks one" in message
+    with pytest.raises(ValueError) as error:
+        detect_face_boxes(frames, detector=SixFaces(), face_index=6, on_missing="error", detect_every=1)
+    assert_one_clear_line(str(error.value), "Face not detected in frame 0 (of 3) with face_index 6",
+                          "6 face(s) were found in that frame")
+    assert detect_face_boxes(frames, detector=SixFaces(), face_index=5, detect_every=1).found.all()
+
+
+def test_the_detect_faces_node_names_the_faces_found_when_face_index_asks_for_more(monkeypatch):
+    from wav2lip_core.detection import track
+
+    monkeypatch.setattr(track, "make_detector", lambda *args, **kwargs: SixFaces())
+    images = torch.full((3, 120, 160, 3), 0.5)
+    with pytest.warns(RuntimeWarning, match=r"face_index 9 \(face number 10 from the left\): at most 6 face\(s\)"):
+        faces, _ = NODE_CLASS_MAPPINGS["DetectFaces"]().detect(images, detector="dlib_hog", face_index=9)
+    assert not faces.found.any()
+
+
+def test_the_cli_names_the_faces_found_when_face_index_asks_for_more(tmp_path, run_cli, official_checkpoint,
+                                                                     monkeypatch):
+    import cv2
+
+    from wav2lip_core.detection import track
+
+    monkeypatch.setattr(track, "make_detector", lambda *args, **kwargs: SixFaces())
+    portrait = tmp_path / "group.png"
+    cv2.imwrite(str(portrait), np.full((120, 160, 3), 128, np.uint8))
+    status, message = run_cli("--checkpoint", official_checkpoint, "--face", portrait, "--audio", SPEECH,
+                              "--outfile", tmp_path / "out.mp4", "--detector", "dlib_hog", "--face_index", "9")
+    warning = [line for line in message.replace("\r", "\n").splitlines() if line.startswith("warning:")]
+    assert status == 0 and len(warning) == 1
+    assert "with --face_index 9 (face number 10 from the left): at most 6 face(s) were found" in warning[0]
+    assert "--face_index 0 to 5 picks one" in warning[0]
+
+
 def test_smoothing_a_face_moving_out_of_the_frame_stays_inside_it():
     frames = np.zeros((6, 120, 160, 3), np.uint8)
     detections = [(40, 10 + 20 * i, 80, 50 + 20 * i) for i in range(6)]       # sliding down, out at the bottom
@@ -301,16 +374,43 @@ def test_smoothing_a_face_moving_out_of_the_frame_stays_inside_it():
 @pytest.mark.parametrize("damage, said", [
     ("negative variance", "BatchNorm variance tensor(s) hold negative values"),
     ("absurd magnitude", "beyond +-1e+06"),
+    ("one large negative weight", "beyond +-1e+06"),        # the lowest value counts as much as the highest
 ])
 def test_a_checkpoint_with_values_no_trained_network_has_is_refused(tmp_path, wav2lip_model, damage, said):
     state = {key: value.clone() for key, value in wav2lip_model.state_dict().items()}
     if damage == "negative variance":
         state["face_encoder_blocks.0.0.conv_block.1.running_var"][0] = -0.5
-    else:
+    elif damage == "absurd magnitude":
         state["output_block.0.conv_block.0.weight"] *= 1e9
+    else:
+        state["output_block.0.conv_block.0.weight"][0, 0, 0, 0] = -1e9
     torch.save({"state_dict": state}, tmp_path / "damaged.pth")
     with pytest.raises(CheckpointError, match=said.replace("+", r"\+").replace("(", r"\(").replace(")", r"\)")):
         load_wav2lip(tmp_path / "damaged.pth")
+
+
+@pytest.mark.parametrize("path", ["cpu", "tensor"])
+def test_paste_back_refuses_generated_faces_with_nan_or_infinite_values_naming_the_frames(monkeypatch, path):
+    """As an upscaler in half precision can leave them: pasted, they became black patches with only numpy's
+    cast warning (the CPU path) or a clamp (the tensor path a GPU runs)."""
+    from nodes import model_management as mm
+    from nodes.types import SyncPlan
+
+    monkeypatch.setattr(mm, "TENSOR_PATH_ON_CPU", path == "tensor")
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.random((4, 64, 64, 3), dtype=np.float32))
+    faces = torch.from_numpy(rng.random((4, 96, 96, 3), dtype=np.float32))
+    faces[1, 40:60, 10:80] = float("nan")
+    faces[3, 50, 50, 2] = float("inf")
+    plan = SyncPlan(source_frames=np.arange(4), boxes=np.tile([8, 56, 8, 56], (4, 1)), found=np.ones(4, bool),
+                    frame_height=64, frame_width=64, num_input_frames=4, loop="loop")
+    with pytest.raises(ValueError) as error:
+        NODE_CLASS_MAPPINGS["PasteBack"]().paste(images, faces, plan)
+    assert_one_clear_line(str(error.value), "generated_faces: 2 of 4 faces hold NaN or infinite values",
+                          "frame(s) 1, 3")
+    faces[1], faces[3] = 0.5, 0.5
+    output, _ = NODE_CLASS_MAPPINGS["PasteBack"]().paste(images, faces, plan)     # finite faces paste as usual
+    assert bool(torch.isfinite(output).all())
 
 
 def test_the_random_test_weights_pass_the_value_checks_by_a_wide_margin(wav2lip_model):

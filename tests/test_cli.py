@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SAMPLES
+from wav2lip_core import cli
 from wav2lip_core.audio import load_audio, speech_mel_chunks
+from wav2lip_core.cli import run as cli_run
 from wav2lip_core.video_io import read_video
 
 FACE, SPEECH = SAMPLES / "wav2lip_sample_face.mp4", SAMPLES / "wav2lip_sample_speech.wav"
@@ -71,12 +73,20 @@ def test_cli_turns_an_odd_sized_image_into_a_talking_video_at_the_given_fps(tmp_
     assert fps == 30 and frames.shape[1:] == (202, 202, 3)   # padded to even size for H.264
 
 
-def test_cli_explains_a_missing_checkpoint_without_a_traceback(tmp_path):
-    result = _run_cli("--checkpoint", str(tmp_path / "wav2lip_gan.pth"), "--face", str(FACE),
-                      "--audio", str(SPEECH), "--outfile", str(tmp_path / "x.mp4"), "--box",
-                      "1", "2", "3", "4")
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr and "wav2lip_gan.pth" in result.stderr
+def test_cli_explains_a_missing_checkpoint_without_a_traceback(tmp_path, monkeypatch, capsys, official_checkpoint):
+    """A checkpoint path that names no file is an error naming it, even when the weights folder holds a file of
+    the same name (as after the README's demo): that file is never used in its place."""
+    weights = tmp_path / "weights"              # the pack's weights/ folder, as the demo leaves it
+    weights.mkdir()
+    (weights / "wav2lip_gan.pth").write_bytes(official_checkpoint.read_bytes())
+    monkeypatch.setattr(cli_run, "pack_weights_dir", lambda: weights)
+    monkeypatch.setattr(cli_run, "reuse_freed_heap_memory", lambda: False)
+    missing = tmp_path / "no" / "such" / "dir" / "wav2lip_gan.pth"
+    status = cli.main(["--checkpoint", str(missing), "--face", str(FACE), "--audio", str(SPEECH),
+                       "--outfile", str(tmp_path / "x.mp4"), "--box", "1", "2", "3", "4"])
+    error = capsys.readouterr().err
+    assert status == 1
+    assert "Traceback" not in error and f"{missing}: no such file" in error
     assert not (tmp_path / "x.mp4").exists()
 
 

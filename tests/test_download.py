@@ -240,6 +240,43 @@ def test_the_face_detector_is_fetched_from_a_plain_address_without_the_hub_token
     assert all(request[3] is False for request in hub.file_requests())
 
 
+def test_a_mirror_without_the_file_says_what_it_serves_and_is_not_offered_as_where_to_get_it(
+        hub, models_dir, generator_bytes):
+    """A mirror's own explanation of a 404 reaches the user (the fake hub names what was asked and what it
+    serves), and the closing advice points at the Hub's addresses, not at the ones that just answered 404."""
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+    with pytest.raises(DownloadError) as error:
+        resolve_checkpoint("wav2lip", search_dirs=[models_dir])
+    message = str(error.value)
+    assert (f"{hub.endpoint}/{GAN_REPO}/resolve/main/wav2lip.pth: not found there (404): the server says \"the fake "
+            f"hub (tests/hub_server.py) does not serve {GAN_REPO}/wav2lip.pth; it serves {GAN_REPO}/{GAN_PATH}\"")\
+        in message
+    advice = message.splitlines()[-1]
+    assert advice.startswith("Download wav2lip.pth") and hub.endpoint not in advice
+    assert f"https://huggingface.co/{GAN_REPO}/resolve/main/wav2lip.pth" in advice
+
+
+def test_the_fake_hub_script_serves_every_known_model_where_the_downloader_asks_for_it(hub, models_dir):
+    from serve_fake_hub import STAND_INS, hub_path
+
+    assert set(STAND_INS) == set(KNOWN_MODELS)
+    model = KNOWN_MODELS["syncnet_v2"]
+    data, note = STAND_INS["syncnet_v2"]()
+    hub.add(*hub_path(model), data)
+    hub_only = dataclasses.replace(model, sources=tuple(s for s in model.sources if not isinstance(s, UrlSource)))
+    path = download_model(hub_only, models_dir)
+    assert path.read_bytes() == data and verify_checkpoint(path, "syncnet_v2").architecture == "syncnet_v2"
+    assert "random" in note
+
+
+def test_the_fake_hub_script_says_where_its_random_face_detector_finds_a_face():
+    from serve_fake_hub import STAND_INS
+
+    _, note = STAND_INS["s3fd"]()
+    assert note.startswith("random S3FD (seed 0): ")
+    assert "of the sample clip's 320x320 frame" in note and "not the face" in note and "--box" in note
+
+
 # -------------------------------------------------------------------------------- offline and no network
 
 def test_offline_mode_gives_one_message_naming_file_folder_and_source_without_any_request(
@@ -326,6 +363,30 @@ def test_a_users_own_file_is_verified_and_used_as_it_is(models_dir, generator_by
     with pytest.raises(CheckpointError, match="S3FD"):
         resolve_checkpoint(str(wrong), search_dirs=[], architecture="wav2lip")
     assert wrong.exists()  # an explicitly named file is never moved
+
+
+@pytest.mark.parametrize("path", ["/no/such/dir/wav2lip_gan.pth", "elsewhere/wav2lip_gan.pth",
+                                  "~/no_such_dir/wav2lip_gan.pth"])
+def test_a_path_that_names_no_file_is_an_error_naming_it_not_the_known_model_of_its_name(
+        hub, models_dir, generator_bytes, path):
+    (models_dir / "wav2lip_gan.pth").write_bytes(generator_bytes)   # what the demo leaves in the model folder
+    with pytest.raises(CheckpointError) as error:
+        resolve_checkpoint(path, search_dirs=[models_dir], download_dir=models_dir)
+    message = str(error.value)
+    assert message.startswith(f"{path}: no such file") and "give its bare name: wav2lip_gan" in message
+    assert hub.requests == []
+    # The bare name is still the known model: found in the folder (and fetched when it is not there).
+    assert resolve_checkpoint("wav2lip_gan", search_dirs=[models_dir]) == models_dir / "wav2lip_gan.pth"
+
+
+def test_a_path_naming_the_file_a_download_makes_is_fetched_there(hub, models_dir, generator_bytes, monkeypatch):
+    """README's ``--checkpoint weights/wav2lip_gan.pth`` from the pack's folder, before the file is there."""
+    hub.add(GAN_REPO, GAN_PATH, generator_bytes)
+    monkeypatch.chdir(models_dir.parent)
+    from safetensors.torch import save_file
+    save_file(Wav2Lip().state_dict(), models_dir / "wav2lip_gan.safetensors")   # a valid copy, but not that file
+    path = resolve_checkpoint("wav2lip/wav2lip_gan.pth", search_dirs=[models_dir], download_dir=models_dir)
+    assert path == models_dir / "wav2lip_gan.pth" and path.read_bytes() == generator_bytes
 
 
 def test_an_unknown_name_that_is_not_on_disk_says_which_models_can_be_downloaded(models_dir):

@@ -130,6 +130,26 @@ def test_a_cut_is_detected_on_both_sides_and_no_box_slides_across_it():
     assert np.abs(track.boxes - truth).max() <= 2.0
 
 
+def colour_graded(frame: np.ndarray) -> np.ndarray:
+    """The same picture through a cold grade (red and blue swapped, lifted, tinted): another camera's look."""
+    graded = 255 * (frame[..., ::-1].astype(np.float32) / 255) ** 0.6 * np.array([0.7, 0.9, 1.3])
+    return np.clip(graded, 0, 255).astype(np.uint8)
+
+
+def test_a_cut_the_flow_could_follow_across_is_still_detected_on_both_sides():
+    """A cut to a second camera on the same moving scene: the picture continues, so the flow alone would follow
+    the face across it (as it follows a pan); only the colours say that a new shot began, and a new shot's face
+    is detected, not carried over from the last one."""
+    frames, truth = filmed(dolly(24))
+    frames[12:] = [colour_graded(frame) for frame in frames[12:]]
+    assert is_shot_change(colour_histogram(frames[11]), colour_histogram(frames[12]))
+    assert not is_shot_change(colour_histogram(frames[10]), colour_histogram(frames[11]))
+    detector = TrueBoxDetector(frames, truth)
+    track = follow(frames, detector, detect_every=50)
+    assert {11, 12} <= set(detector.seen) and len(detector.seen) <= 5
+    assert np.abs(track.boxes - truth).max() <= 2.0
+
+
 def test_a_face_that_moves_far_is_detected_again_before_the_next_key_frame():
     frames, truth = filmed(dolly(30, pan_px=6.0, start_x=50))     # the box (about 60 px wide) moves 174 px
     detector = TrueBoxDetector(frames, truth)

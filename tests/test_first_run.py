@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -70,6 +71,29 @@ def test_a_users_file_of_the_same_name_is_never_overwritten_and_a_different_one_
     assert copied == ["wav2lip_sample_portrait.png"]
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1 and "wav2lip_sample_speech.wav" in warnings[0] and "left as it is" in warnings[0]
+
+
+def test_a_users_file_that_appears_while_a_sample_is_being_copied_is_never_overwritten(tmp_path, monkeypatch):
+    """The user saves a file of a sample's name after the pack looked (nothing there) and before the copy lands:
+    the user's file stays, the sample is not put in its place, and no temporary file is left."""
+    import shutil
+
+    from nodes import sample_media
+
+    input_dir = tmp_path / "input"
+    input_dir.mkdir()
+    real_copyfile = shutil.copyfile
+
+    def copy_while_the_user_saves(source, destination):
+        real_copyfile(source, destination)
+        (input_dir / Path(source).name).write_bytes(b"the user's file, saved meanwhile")
+        return destination
+
+    monkeypatch.setattr(sample_media.shutil, "copyfile", copy_while_the_user_saves)
+    assert provide_sample_media(input_dir) == []
+    names = sorted(path.name for path in sample_media_files())
+    assert sorted(path.name for path in input_dir.iterdir()) == names
+    assert all((input_dir / name).read_bytes() == b"the user's file, saved meanwhile" for name in names)
 
 
 def test_an_input_folder_that_cannot_be_written_is_a_warning_not_a_failed_start(tmp_path, caplog):

@@ -454,6 +454,7 @@ def test_a_saved_choice_stays_valid_before_and_after_its_model_arrives_on_disk(t
         return validate_choice(choice, list_model_files([tmp_path]), [tmp_path])
 
     assert valid("wav2lip_gan.pth" + DOWNLOAD_MARK) is True and valid("wav2lip_gan.pth") is True
+    assert "is not in" in valid("elsewhere/wav2lip_gan.pth"), "a path is never the known model of its file name"
     assert "is not in" in valid("someone_elses.pth")
     (tmp_path / "someone_elses.pth").write_bytes(b"x")
     assert valid("someone_elses.pth") is True

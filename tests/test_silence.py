@@ -245,3 +245,19 @@ def test_cli_refuses_a_silence_threshold_above_0_dbfs_before_any_work(tmp_path, 
     error = capsys.readouterr().err
     assert code != 0 and "--silence_db" in error and "dBFS" in error and "Traceback" not in error
     assert "absent.pth" not in error, "the numbers are checked before any model file is looked for"
+
+
+@pytest.mark.parametrize("value", ["-1e9", "-inf", "1e3"])
+def test_cli_reads_a_threshold_in_any_float_notation_and_says_the_range_it_allows(tmp_path, capsys, value):
+    """argparse alone takes -1e9 for an option ("expected one argument"): it is a number, out of range."""
+    from wav2lip_core.cli.run import build_parser, run_main
+
+    face, speech = SAMPLES / "wav2lip_sample_portrait.png", SAMPLES / "wav2lip_sample_speech.wav"
+    code = run_main(["--checkpoint", str(tmp_path / "absent.pth"), "--face", str(face), "--audio", str(speech),
+                     "--outfile", str(tmp_path / "out.mp4"), "--silence", "keep", "--silence_db", value])
+    error = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in error and "expected one argument" not in error
+    assert "--silence_db: the silence threshold is a level in dBFS from -120 to 0" in error
+    arguments = ["--checkpoint", "c", "--face", "f", "--audio", "a", "--silence_db", "-6.5E1", "--box", "-1", "-1",
+                 "-1", "-1"]
+    assert build_parser().parse_args(arguments).silence_db == -65.0

@@ -39,6 +39,9 @@ SILENCE_MODES = ("generate", "keep", "closed")
 # mostly the quiet after a phrase fall below -40; a room's noise floor sits around -60 to -50 dBFS and TTS pauses
 # are digital zeros. -45 dBFS lies between the two (bench/README.md, "Silence threshold", has the sample's levels).
 DEFAULT_SILENCE_DB = -45.0
+# The thresholds that mean something: 0 dBFS is full scale, and below -120 no recording's noise floor lies, so
+# a lower threshold would find only digital silence, which -120 finds as well.
+SILENCE_DB_RANGE = (-120.0, 0.0)
 MIN_PAUSE_SECONDS = 0.2
 CROSSFADE_SECONDS = 0.12
 
@@ -140,9 +143,10 @@ def pasted_frames(found: np.ndarray, paste_weights: np.ndarray) -> np.ndarray:
 def check_silence_options(mode: str, threshold_db: float) -> None:
     if mode not in SILENCE_MODES:
         raise ValueError(f"silence must be one of {SILENCE_MODES}, not {mode!r}")
-    if not np.isfinite(threshold_db) or threshold_db > 0:
-        raise ValueError(f"the silence threshold is a level in dBFS, at most 0 (e.g. {DEFAULT_SILENCE_DB:g}), "
-                         f"not {threshold_db}")
+    low, high = SILENCE_DB_RANGE
+    if not low <= threshold_db <= high:         # NaN included
+        raise ValueError(f"the silence threshold is a level in dBFS from {low:g} to {high:g} (e.g. "
+                         f"{DEFAULT_SILENCE_DB:g}), not {threshold_db:g}")
 
 
 def plan_silence(loudness_dbfs: np.ndarray, fps: float, mode: str = "generate",

@@ -11,7 +11,7 @@ from .fetch import DownloadError, download_model, hub_endpoint, is_offline, wher
 from .known_models import KNOWN_MODELS, HubSource, KnownModel, UrlSource, find_known_model
 from .loading import convert_to_safetensors, load_network, load_syncnet, load_syncnet_v2, load_wav2lip
 from .reading import CheckpointError, read_state_dict
-from .resolve import resolve_checkpoint
+from .resolve import names_a_path, resolve_checkpoint
 from .store import (CHECKPOINT_EXTENSIONS, ChangedOnDiskError, find_in_folders, find_on_disk, list_model_files,
                     pack_weights_dir, read_record, record_path, verify_checkpoint)
 
@@ -20,6 +20,6 @@ __all__ = [
     "VISUAL_DISCRIMINATOR", "WAV2LIP", "Architecture", "ChangedOnDiskError", "CheckpointError", "DownloadError",
     "HubSource", "KnownModel", "UrlSource", "convert_to_safetensors", "download_model", "find_in_folders",
     "find_known_model", "find_on_disk", "hub_endpoint", "identify_architecture", "is_offline", "list_model_files",
-    "load_network", "load_syncnet", "load_syncnet_v2", "load_wav2lip", "pack_weights_dir", "read_record",
-    "read_state_dict", "record_path", "resolve_checkpoint", "verify_checkpoint", "where_to_get",
+    "load_network", "load_syncnet", "load_syncnet_v2", "load_wav2lip", "names_a_path", "pack_weights_dir",
+    "read_record", "read_state_dict", "record_path", "resolve_checkpoint", "verify_checkpoint", "where_to_get",
 ]

@@ -23,7 +23,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -32,7 +32,7 @@ from urllib.parse import urlparse
 from tqdm.auto import tqdm
 
 from .content import GENERATOR_HINT
-from .known_models import HubSource, KnownModel, Source, UrlSource
+from .known_models import DEFAULT_ENDPOINT, HubSource, KnownModel, Source, UrlSource
 from .reading import GET_WEIGHTS_HINT, CheckpointError
 from .store import PARTIAL_SUFFIX, check_file, file_sha256, write_record
 
@@ -73,7 +73,7 @@ def hub_endpoint() -> str:
             from huggingface_hub import constants
             endpoint = constants.ENDPOINT
         except ImportError:
-            endpoint = "https://huggingface.co"
+            endpoint = DEFAULT_ENDPOINT
     return endpoint.rstrip("/")
 
 
@@ -127,6 +127,7 @@ class _Attempt:
     source: str
     outcome: str
     unreachable: bool = False  # no answer at all (network down, timeout), as opposed to a refusal or a cut
+    refused: bool = False      # answered with an HTTP error (404: not there): not an address to suggest
 
 
 class _SourceFailed(Exception):
@@ -140,12 +141,28 @@ def _http_status(error: BaseException) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def _describe_http_failure(status: int) -> str:
+def _describe_http_failure(status: int, error: BaseException | None = None) -> str:
+    """What an HTTP refusal means for the user, with the server's own explanation (its X-Error-Message) when it
+    gives one: a mirror may say which files it holds."""
     if status == 404:
-        return "not found there (404)"
-    if status in (401, 403):
-        return f"access refused ({status}); if this mirror needs an account, set HF_TOKEN"
-    return f"the server answered HTTP {status}"
+        text = "not found there (404)"
+    elif status in (401, 403):
+        text = f"access refused ({status}); if this mirror needs an account, set HF_TOKEN"
+    else:
+        text = f"the server answered HTTP {status}"
+    said = _server_message(error)
+    return f"{text}: the server says \"{said}\"" if said else text
+
+
+def _server_message(error: BaseException | None) -> str | None:
+    """The server's one-line explanation of a refusal (huggingface_hub's ``server_message``, else the
+    X-Error-Message header), or None."""
+    said = getattr(error, "server_message", None)
+    if not said:
+        response = getattr(error, "response", None)
+        said = getattr(response, "headers", {}).get("X-Error-Message") if response is not None else None
+    said = " ".join(str(said).split()) if said else ""
+    return said or None
 
 
 def _first_line(error: BaseException) -> str:
@@ -175,7 +192,8 @@ def _fetch_one(source: Source, temporary: Path, display_name: str,
         if isinstance(source, UrlSource) and status in (405, 501):  # the site does not answer HEAD: just GET
             location, size, etag = url, None, None
         else:
-            raise _SourceFailed(_Attempt(url, _describe_http_failure(status) if status else _first_line(error)))
+            raise _SourceFailed(_Attempt(url, _describe_http_failure(status, error) if status else
+                                         _first_line(error), refused=status is not None))
     except Exception as error:  # connection refused, DNS failure, timeout, offline: no answer at all
         raise _SourceFailed(_Attempt(url, f"no answer ({_first_line(error)})", unreachable=True))
 
@@ -191,7 +209,8 @@ def _fetch_one(source: Source, temporary: Path, display_name: str,
             http_get(location, writer, headers=headers, expected_size=size, displayed_filename=display_name, **extra)
         except HfHubHTTPError as error:
             status = _http_status(error)
-            raise _SourceFailed(_Attempt(url, _describe_http_failure(status) if status else _first_line(error)))
+            raise _SourceFailed(_Attempt(url, _describe_http_failure(status, error) if status else
+                                         _first_line(error), refused=status is not None))
         except Exception as error:  # cut connection that could not be resumed, size mismatch, disk full
             if writer.callback_error is error:
                 raise  # the progress callback stopped the download (an interrupt): not a source failure
@@ -211,10 +230,16 @@ def _remove_stale_partials(folder: Path, filename: str) -> None:
             pass
 
 
-def where_to_get(model: KnownModel, folder: Path | None = None) -> str:
-    """One sentence for the user: which file, which folder, from where (and the licence)."""
+def where_to_get(model: KnownModel, folder: Path | None = None, refused: Collection[str] = ()) -> str:
+    """One sentence for the user: which file, which folder, from where (and the licence). ``refused``: addresses
+    that have just answered with an error (a mirror without the file); they are not suggested, and when every
+    hub address was, the Hugging Face Hub's own are."""
     endpoint = hub_endpoint()
-    addresses = " or ".join(source.describe(endpoint) for source in model.sources[:2])
+    sources = [source for source in model.sources if source.describe(endpoint) not in refused]
+    if not sources:
+        endpoint = DEFAULT_ENDPOINT
+        sources = [source for source in model.sources if source.describe(endpoint) not in refused]
+    addresses = " or ".join(source.describe(endpoint) for source in sources[:2]) or "the addresses above"
     place = f"put it in {folder}" if folder is not None else "put it in ComfyUI's models/wav2lip folder (or this " \
                                                             "pack's weights/ folder outside ComfyUI)"
     return (f"Download {model.filename} ({model.approx_size_text}) yourself from {addresses} and {place}; "
@@ -313,4 +338,5 @@ def download_model(model: KnownModel, download_dir: str | os.PathLike, *,
             f"{model.filename} is not on disk and could not be downloaded: no source answered within "
             f"{metadata_timeout_s():g} s (no network, or a firewall; a regional mirror can be set with HF_ENDPOINT)."
             f"{tried}\n{where_to_get(model, folder)}")
-    raise DownloadError(f"{model.filename} could not be downloaded.{tried}\n{where_to_get(model, folder)}")
+    refused = {attempt.source for attempt in attempts if attempt.refused}
+    raise DownloadError(f"{model.filename} could not be downloaded.{tried}\n{where_to_get(model, folder, refused)}")

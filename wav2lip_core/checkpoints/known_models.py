@@ -39,6 +39,9 @@ from dataclasses import dataclass
 from .architectures import S3FD, SYNCNET, SYNCNET_V2, WAV2LIP
 
 
+DEFAULT_ENDPOINT = "https://huggingface.co"   # the Hugging Face Hub itself (HF_ENDPOINT may name a mirror)
+
+
 @dataclass(frozen=True)
 class HubSource:
     """A file in a Hugging Face model repository, fetched through ``huggingface_hub`` (honours HF_ENDPOINT)."""
@@ -46,7 +49,7 @@ class HubSource:
     path: str
     revision: str = "main"
 
-    def describe(self, endpoint: str = "https://huggingface.co") -> str:
+    def describe(self, endpoint: str = DEFAULT_ENDPOINT) -> str:
         return f"{endpoint.rstrip('/')}/{self.repo_id}/resolve/{self.revision}/{self.path}"
 
 
@@ -55,7 +58,7 @@ class UrlSource:
     """A plain HTTPS address (not a Hugging Face repository)."""
     url: str
 
-    def describe(self, endpoint: str = "https://huggingface.co") -> str:
+    def describe(self, endpoint: str = DEFAULT_ENDPOINT) -> str:
         return self.url
 
 

@@ -63,9 +63,10 @@ def convert_to_safetensors(source: str | os.PathLike, destination: str | os.Path
     """Write a checkpoint's tensors as ``.safetensors`` with bare keys; floats cast to ``dtype``.
 
     Only networks the pack can build are converted (their content is checked first). The file is written under
-    a temporary name and moved into place when complete.
+    a temporary name and moved into place when complete; a destination that cannot be written raises OSError
+    naming it.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     if dtype not in CONVERT_DTYPES:
         raise ValueError(f"dtype must be float16, bfloat16 or float32, not {dtype}")
@@ -76,11 +77,17 @@ def convert_to_safetensors(source: str | os.PathLike, destination: str | os.Path
         raise CheckpointError(f"{source}: is {found.description}; only networks this pack runs are converted.")
     check_state_dict(state_dict, source, found.id)
     converted = {k: (t.to(dtype) if t.is_floating_point() else t).contiguous() for k, t in state_dict.items()}
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    # Serialised in memory and written by Python: an unwritable folder is an OSError with its reason, where
+    # safetensors' own file writer raises its SafetensorError.
+    data = save(converted, metadata={"architecture": found.id, "source": source.name})
     temporary = destination.with_name(f".{destination.name}.partial")
     try:
-        save_file(converted, str(temporary), metadata={"architecture": found.id, "source": source.name})
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "wb") as handle:
+            handle.write(data)
         os.replace(temporary, destination)
+    except OSError as error:
+        raise OSError(f"cannot write {destination}: {error.strerror or error}") from error
     finally:
         temporary.unlink(missing_ok=True)
     return destination

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from .models import convert_main, download_main
+from .convert import convert_main
+from .models import download_main
 from .run import build_parser, run_main
 from .score import score_main
 

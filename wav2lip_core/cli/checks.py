@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..audio import check_frame_rate
 from ..checkpoints import S3FD, WAV2LIP, CheckpointError
+from ..detection.boxes import face_index_note
 from ..silence import check_silence_options
 from ..video_io import check_input_file, is_image_path
 from .models import fetch_with_progress
@@ -44,25 +45,34 @@ def _same_file(first: Path, second: Path) -> bool:
         return False
 
 
-def check_output_path(outfile: str | os.PathLike, inputs: dict[str, str | os.PathLike],
-                      output_option: str = "--outfile") -> Path:
-    """``outfile`` (the value of ``output_option``) as a Path, or JobError when it is one of ``inputs``
-    ({option: path}), a folder, or lies under a file (where no folder can be made)."""
+def check_output_path(outfile: str | os.PathLike, inputs: dict[str, str | os.PathLike | None],
+                      option: str = "--outfile", example_name: str = "result.mp4") -> Path:
+    """``outfile`` (given as ``option``) as a Path, or JobError when it is one of ``inputs`` ({option: path}, after
+    links), a folder (``example_name``: the file name the message suggests in it), or lies under a file (where
+    no folder can be made)."""
     out = Path(outfile).expanduser()
-    for option, path in inputs.items():
+    for name, path in inputs.items():
         if path is not None and _same_file(out, Path(path).expanduser()):
-            raise JobError(f"{output_option} {outfile} is the same file as {option} {path}; the output never "
-                           f"replaces an input. Choose another output name.")
+            raise JobError(f"{option} {outfile} is the same file as {name} {path}; the output never replaces an "
+                           f"input. Choose another output name.")
     if out.is_dir():
-        raise JobError(f"{output_option} {outfile} is a folder; give a file name such as "
-                       f"{out / ('result' + (out.suffix or '.mp4'))}")
+        raise JobError(f"{option} {outfile} is a folder; give a file name such as {out / example_name}")
     ancestor = out.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if ancestor.exists() and not ancestor.is_dir():
-        raise JobError(f"{output_option} {outfile}: {ancestor} is a file, so no folder can be made there for the "
-                       f"output")
+        raise JobError(f"{option} {outfile}: {ancestor} is a file, so no folder can be made there for the output")
     return out
+
+
+def no_face_warning(num_frames: int, face_index: int | None, faces_seen: int) -> str:
+    """The line for a job that found no face in any frame (``faces_seen``: the most faces found in one frame, so
+    a --face_index beyond them is named as the cause)."""
+    note = face_index_note(face_index, faces_seen, "--face_index")
+    advice = "" if note else (" Try the other detector (--detector), a larger --detect_size, or a fixed --box y1 y2 "
+                              "x1 x2;")
+    return (f"warning: no face was found in any of the {num_frames} face frame(s){note}, so the output shows them "
+            f"unchanged, with the new audio.{advice} --on_missing_face error makes this an error.")
 
 
 def check_inputs(args: argparse.Namespace) -> None:

@@ -1,5 +1,4 @@
-"""The checkpoint subcommands: ``download`` (fetch and verify known models) and ``convert`` (bare-key
-.safetensors copy), and the terminal progress bar of a download."""
+"""The ``download`` subcommand (fetch and verify known models) and the terminal progress bar of a download."""
 from __future__ import annotations
 
 import argparse
@@ -9,9 +8,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..checkpoints import (KNOWN_MODELS, CheckpointError, KnownModel, convert_to_safetensors, find_known_model,
-                           find_on_disk, hub_endpoint, pack_weights_dir, resolve_checkpoint, verify_checkpoint)
-from ..devices import PRECISIONS
+from ..checkpoints import (KNOWN_MODELS, CheckpointError, KnownModel, find_known_model, find_on_disk, hub_endpoint,
+                           pack_weights_dir, resolve_checkpoint, verify_checkpoint)
 
 DEFAULT_DOWNLOADS = ("wav2lip_gan", "s3fd")
 
@@ -105,20 +103,3 @@ def download_main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             status = 1
     return status
-
-
-def convert_main(argv: Sequence[str] | None = None) -> int:
-    """``python -m wav2lip_core convert IN.pth OUT.safetensors [--dtype fp16|fp32|bf16]``."""
-    parser = argparse.ArgumentParser(prog="python -m wav2lip_core convert",
-                                     description="Write a checkpoint as .safetensors (bare keys).")
-    parser.add_argument("source", help="a checkpoint in any container the loader accepts (e.g. the official .pth)")
-    parser.add_argument("destination", help="output .safetensors file")
-    parser.add_argument("--dtype", choices=PRECISIONS, default="fp16", help="tensor precision (default: %(default)s)")
-    args = parser.parse_args(argv)
-    try:
-        written = convert_to_safetensors(args.source, args.destination, PRECISIONS[args.dtype])
-    except (CheckpointError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(written)
-    return 0

@@ -29,7 +29,8 @@ from ..pipeline import check_boxes_fit, iter_lipsync, speech_chunks
 from ..schedule import LOOP_MODES
 from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES
 from ..video_io import VideoFrames, frame_preprocessor, is_image_path, probe_video, read_image
-from .checks import box_note, check_inputs, resolve_model_files, uses_fixed_box
+from .arguments import reads_negative_numbers
+from .checks import box_note, check_inputs, no_face_warning, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
 
 DEFAULTS = DEFAULT_DETECTION
@@ -135,7 +136,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                              "k-th frame and interpolate")
     parser.add_argument("--face_index", type=int, default=DEFAULTS.face_index,
                         help="with several faces: the k-th from the left (0 = leftmost); default: the largest")
-    return parser
+    return reads_negative_numbers(parser)
 
 
 def detection_options(args: argparse.Namespace) -> DetectionOptions:
@@ -215,9 +216,7 @@ def run(args: argparse.Namespace) -> Path:
                                       weights_path=s3fd_weights, allow_download=not args.no_download,
                                       progress=lambda done, total: bar.update(done - bar.n))
         if not boxes.found.any():
-            print(f"warning: no face was found in any of the {len(frames)} face frame(s), so the output shows them "
-                  f"unchanged, with the new audio. Try the other detector (--detector), a larger --detect_size, or "
-                  f"a fixed --box y1 y2 x1 x2; --on_missing_face error makes this an error.", file=sys.stderr)
+            print(no_face_warning(len(frames), args.face_index, boxes.faces_seen), file=sys.stderr)
     check_boxes_fit(boxes, height, width)
 
     with tqdm(total=len(chunks), unit="frame", desc="Lip-sync") as bar, \

@@ -88,7 +88,7 @@ def check_score_options(args: argparse.Namespace) -> None:
     if args.plot is not None:
         if args.plot.suffix.lower() != ".png":
             raise ValueError(f"--plot {args.plot}: the picture is written as PNG; give a name ending in .png")
-        check_output_path(args.plot, {"the video": args.video, "--audio": args.audio}, output_option="--plot")
+        check_output_path(args.plot, {"the video": args.video, "--audio": args.audio}, option="--plot", example_name="score.png")
 
 
 def score_video(args: argparse.Namespace) -> tuple[SyncScore, float, float]:

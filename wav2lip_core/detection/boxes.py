@@ -189,7 +189,24 @@ def apply_missing_face_policy(boxes: np.ndarray, found: np.ndarray, policy: str,
     return boxes, found
 
 
-def missing_face_message(frame_index: int, num_frames: int) -> str:
-    return (f"Face not detected in frame {frame_index} (of {num_frames}). Use on_missing='nearest' to borrow the "
-            f"nearest frame's box, on_missing='skip' to pass frames without a face through unchanged, or give a "
+def face_index_note(face_index: int | None, faces_found: int, option: str = "face_index",
+                    in_that_frame: bool = False) -> str:
+    """Why no face was chosen: "" unless ``face_index`` (given as ``option``) asks for more faces than the
+    ``faces_found`` (the most in one frame of a clip, or those of one frame: ``in_that_frame``); else how many
+    there were and which values pick one."""
+    if face_index is None or faces_found <= 0 or face_index < faces_found:
+        return ""
+    found = f"{faces_found} face(s) were found in that frame" if in_that_frame else \
+        f"at most {faces_found} face(s) were found in a frame"
+    return (f" with {option} {face_index} (face number {face_index + 1} from the left): {found}, so {option} "
+            f"0 to {faces_found - 1} picks one (or leave it out for the largest face)")
+
+
+def missing_face_message(frame_index: int, num_frames: int, face_index: int | None = None,
+                         faces_in_frame: int = 0) -> str:
+    """The on_missing='error' message for a frame without a face (``faces_in_frame``: the faces that were found
+    in it, none of them the ``face_index``-th)."""
+    note = face_index_note(face_index, faces_in_frame, in_that_frame=True)
+    return (f"Face not detected in frame {frame_index} (of {num_frames}){note}. Use on_missing='nearest' to borrow "
+            f"the nearest frame's box, on_missing='skip' to pass frames without a face through unchanged, or give a "
             f"fixed box.")

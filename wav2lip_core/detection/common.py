@@ -34,9 +34,12 @@ class FaceTrack:
     boxes: (N, 4) int64 (y1, y2, x1, x2) in full-resolution pixels, pads applied, clamped to the frame;
            a row is only meaningful where ``found`` is True (other rows are 0).
     found: (N,) bool; False = no face for that frame (the frame must pass through unchanged).
+    faces_seen: the most faces the detector found in one frame (0: none, or no detection ran); says why a
+           ``face_index`` found nothing.
     """
     boxes: np.ndarray
     found: np.ndarray
+    faces_seen: int = 0
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.int64).reshape(-1, 4)

@@ -16,8 +16,8 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from .boxes import (apply_missing_face_policy, clip_to_frame, detection_to_box, interpolate_between_keyframes,
-                    missing_face_message, pad_and_clamp, select_face, smooth_boxes)
+from .boxes import (apply_missing_face_policy, clip_to_frame, detection_to_box, face_index_note,
+                    interpolate_between_keyframes, missing_face_message, pad_and_clamp, select_face, smooth_boxes)
 from .common import FaceDetector, FaceNotDetectedError, FaceTrack, as_rgb_uint8_frame
 from .keyframes import detect_and_follow
 from .options import AUTO, DEFAULT_DETECTION, DetectionOptions
@@ -134,6 +134,7 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
     found = np.zeros(num_frames, bool)
     detected = np.zeros(num_frames, bool)
     batch_size = int(options.batch_size)
+    faces_seen = [0]                # the most faces found in one frame (a face_index beyond them finds nothing)
 
     def detect_frames(indices: np.ndarray, report: bool = False) -> None:
         for start in range(0, len(indices), batch_size):
@@ -148,12 +149,15 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
             copy_height, copy_width = copies[0].shape[:2]
             for index, detections in zip(chunk, detector.detect(copies)):
                 detected[index] = True
-                face = select_face(np.asarray(detections).reshape(-1, 5), face_index)
+                detections = np.asarray(detections).reshape(-1, 5)
+                faces_seen[0] = max(faces_seen[0], len(detections))
+                face = select_face(detections, face_index)
                 box = None if face is None else \
                     clip_to_frame(detection_to_box(face, width / copy_width, height / copy_height), height, width)
                 if box is None:                                 # no face, or none of it inside the frame
                     if on_missing == "error":
-                        raise FaceNotDetectedError(missing_face_message(int(index), num_frames), int(index))
+                        raise FaceNotDetectedError(missing_face_message(int(index), num_frames, face_index,
+                                                                        len(detections)), int(index))
                     continue
                 boxes[index] = box
                 found[index] = True
@@ -179,14 +183,15 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
             boxes, found = interpolate_between_keyframes(boxes, found, np.flatnonzero(detected))
     boxes, found = apply_missing_face_policy(boxes, found, on_missing, options.max_missing_gap)
     if on_missing == "nearest" and not found.any():
-        warnings.warn(f"no face was detected in any of the {num_frames} frames; they pass through unchanged",
+        warnings.warn(f"no face was detected in any of the {num_frames} frames"
+                      f"{face_index_note(face_index, faces_seen[0])}; they pass through unchanged",
                       RuntimeWarning, stacklevel=2)
     boxes = pad_and_clamp(boxes, options.pads, height, width)
     boxes = smooth_boxes(boxes, found, options.smoothing, options.smooth_window)
     # Smoothing fits a line at the ends of a run, which can reach past the frame edge: clamp again.
     boxes = pad_and_clamp(boxes, (0, 0, 0, 0), height, width)
     boxes[~found] = 0
-    return FaceTrack(boxes, found)
+    return FaceTrack(boxes, found, faces_seen[0])
 
 
 def fixed_box_track(box: Sequence[int], num_frames: int) -> FaceTrack:
