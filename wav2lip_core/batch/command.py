@@ -122,7 +122,8 @@ def batch_main(argv: Sequence[str]) -> int:
     finish = _finisher(journal, progress)
     try:
         if executor is not None:
-            executor.run(to_run, finish)
+            if to_run:                      # nothing to run: no cluster to connect to
+                executor.run(to_run, finish)
         else:
             run_locally(to_run, finish, progress)
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ writer moves a complete file into place).
 from __future__ import annotations
 
 import os
-import socket
+import platform
 import sys
 import time
 from collections import deque
@@ -61,7 +61,7 @@ class BatchWorker:
         self.worker = RowWorker()
 
     def ready(self) -> str:
-        return f"{socket.gethostname()} pid {os.getpid()}"
+        return f"{platform.node()} pid {os.getpid()}"
 
     def run_row(self, args) -> RowOutcome:
         return self.worker.run_row(args)
