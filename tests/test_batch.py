@@ -90,20 +90,29 @@ def test_a_second_run_redoes_only_the_rows_whose_output_is_missing_or_changed_or
     assert _statuses(capsys.readouterr().out) == {1: "skipped", 2: "done", 3: "done"}
     assert outputs[0].stat().st_mtime_ns == first[0], "a skipped row's output is left as it was"
 
-    rows = good_rows(3)
-    rows[0]["blend"] = "mouth"                                     # row 1: an option changed in the manifest
-    write_csv(manifest, rows)
-    outputs[1].write_bytes(outputs[1].read_bytes()[:-100])         # row 2: output replaced by something else
-    assert _batch(manifest, official_checkpoint) == 0
-    assert _statuses(capsys.readouterr().out) == {1: "done", 2: "done", 3: "skipped"}
-
-    # An option on the command line is an option of every row; --force plans every row again.
+    # What the next run would redo (the same path as above once planned): a row whose option changed in the
+    # manifest or on the command line, a row whose output was replaced; --force plans every row again. A record
+    # torn by a kill mid-write is ignored, the records before it still count.
+    with open(journal_path(manifest), "a") as file:
+        file.write('{"outfile": "' + str(outputs[0]) + '", "status": "do')
     journal = Journal(journal_path(manifest))
     common = ["--checkpoint", str(official_checkpoint), "--box", *BOX]
-    assert [job.status for job in plan_jobs(read_manifest(manifest), common, journal, False)] == [SKIP] * 3
-    assert [job.status for job in plan_jobs(read_manifest(manifest), common + ["--color_match"], journal, False)] \
-        == [RUN] * 3
-    assert [job.status for job in plan_jobs(read_manifest(manifest), common, journal, True)] == [RUN] * 3
+
+    def plan(rows: list[dict], *extra: str, force: bool = False) -> list[str]:
+        return [job.status for job in plan_jobs(read_manifest(write_csv(manifest, rows)), common + list(extra),
+                                                journal, force)]
+
+    assert plan(good_rows(3)) == [SKIP] * 3
+    rows = good_rows(3)
+    rows[0]["blend"] = "mouth"
+    assert plan(rows) == [RUN, SKIP, SKIP]
+    assert plan(good_rows(3), "--color_match") == [RUN] * 3
+    assert plan(good_rows(3), force=True) == [RUN] * 3
+    outputs[2].write_bytes(outputs[2].read_bytes()[:-100])
+    assert plan(good_rows(3)) == [SKIP, SKIP, RUN]
+    row_3 = plan_jobs(read_manifest(manifest), common, journal, False)[2]
+    journal.record_failed(3, row_3.args, "a record written after the torn one")
+    assert Journal(journal_path(manifest)).records[str(outputs[2])]["reason"] == "a record written after the torn one"
 
 
 @pytest.mark.parametrize("manifest_text, options, message", [

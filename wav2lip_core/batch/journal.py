@@ -58,8 +58,11 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.records: dict[str, dict] = {}
+        self._torn = False          # the file ends inside a line: the next record starts on a new one
         if path.exists():
-            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            self._torn = bool(text) and not text.endswith("\n")
+            for line in text.splitlines():
                 try:
                     record = json.loads(line)
                     self.records[record["outfile"]] = record
@@ -82,7 +85,8 @@ class Journal:
     def _append(self, record: dict) -> None:
         self.records[record["outfile"]] = record
         with open(self.path, "a", encoding="utf-8") as file:
-            file.write(json.dumps(record) + "\n")
+            file.write(("\n" if self._torn else "") + json.dumps(record) + "\n")
+            self._torn = False
             file.flush()
             os.fsync(file.fileno())
 
