@@ -70,8 +70,9 @@ def test_a_bad_row_is_reported_with_its_reason_and_the_other_rows_still_run(medi
 
     # The batch runs what the command line runs: the same row through run_main gives the same file.
     single = media / "single.mp4"
-    assert run_main(["--checkpoint", str(official_checkpoint), "--face", str(media / "clips" / "face.mp4"), "--audio",
-                     str(media / "speech" / "s2.wav"), "--outfile", str(single), "--box", *BOX, "--blend", "mouth"]) == 0
+    assert run_main(["--checkpoint", str(official_checkpoint), "--face", str(media / "clips" / "face.mp4"),
+                     "--audio", str(media / "speech" / "s2.wav"), "--outfile", str(single), "--box", *BOX,
+                     "--blend", "mouth"]) == 0
     assert file_sha256(single) == file_sha256(media / "out" / "last.mp4")
 
 

@@ -141,7 +141,8 @@ def check_columns(manifest: Manifest, common: argparse.Namespace) -> None:
         by_dest[dest] = name
     if "outfile" not in by_dest:
         raise ManifestError(f"{path}: no outfile column: every row needs its own output file")
-    missing = [name for name in ("face", "audio", "checkpoint") if name not in by_dest and getattr(common, name) is None]
+    missing = [name for name in ("face", "audio", "checkpoint")
+               if name not in by_dest and getattr(common, name) is None]
     if missing:
         raise ManifestError(f"{path}: no {' or '.join(missing)} column, nor --{' or --'.join(missing)} after the "
                             f"manifest")

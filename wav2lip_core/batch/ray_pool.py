@@ -102,24 +102,26 @@ class _Dispatch:
         self.plan = plan_workers(ray.nodes(), most, cpus_per_worker)
         if not self.plan:
             raise RuntimeError("the Ray cluster has no node with CPUs or GPUs for a worker")
+        self.resources: dict = {}      # actor -> the cores and GPUs it holds (a replacement asks for the same)
         for worker in self.plan:
             strategy = NodeAffinitySchedulingStrategy(worker["node"], soft=True)
-            self._start(num_cpus=worker["num_cpus"], num_gpus=worker["num_gpus"], scheduling_strategy=strategy)
+            self._start({"num_cpus": worker["num_cpus"], "num_gpus": worker["num_gpus"]}, scheduling_strategy=strategy)
         self.replacements = len(self.plan) * MAX_ATTEMPTS
         self.last_alive = time.monotonic()
         self.start_error = ""
         print(f"ray: {len(self.plan)} worker(s) on {len({w['node'] for w in self.plan})} node(s)", file=sys.stderr)
 
-    def _start(self, **options) -> None:
-        actor = self.remote.options(**options).remote()
+    def _start(self, resources: dict, **placement) -> None:
+        actor = self.remote.options(**resources, **placement).remote()
+        self.resources[actor] = resources
         self.starting[actor.ready.remote()] = actor
 
-    def _replace(self) -> None:
-        """A new worker wherever the cluster has room (the lost one's node may be gone)."""
+    def _replace(self, actor) -> None:
+        """A worker like ``actor`` (lost) wherever the cluster has room for it (its node may be gone)."""
+        resources = self.resources.pop(actor)
         if self.replacements > 0:
             self.replacements -= 1
-            worker = self.plan[0]
-            self._start(num_cpus=worker["num_cpus"], num_gpus=worker["num_gpus"])
+            self._start(resources)
 
     def loop(self) -> None:
         ray = self.ray
@@ -131,7 +133,8 @@ class _Dispatch:
             waiting = list(self.running) + list(self.starting)
             if not waiting or (not self.running and not self.idle
                                and time.monotonic() - self.last_alive > WORKER_START_TIMEOUT_S):
-                self._fail_pending(f"no Ray worker could be started{': ' + self.start_error if self.start_error else ''}")
+                because = f": {self.start_error}" if self.start_error else ""
+                self._fail_pending(f"no Ray worker could be started{because}")
                 return
             ready, _ = ray.wait(waiting, num_returns=1, timeout=WAIT_TICK_S)
             if ready:
@@ -147,7 +150,7 @@ class _Dispatch:
                 self.last_alive = time.monotonic()
             except ray.exceptions.RayError as error:       # the worker could not start (or died starting)
                 self.start_error = one_line(error)
-                self._replace()
+                self._replace(actor)
             return
         actor, job = self.running.pop(reference)
         try:
@@ -170,7 +173,7 @@ class _Dispatch:
             self.pending.appendleft(job)
         else:
             self.finish(job, RowOutcome(0, 0.0, f"{reason} on each of {job.attempts} tries"))
-        self._replace()
+        self._replace(actor)
 
     def _fail_pending(self, reason: str) -> None:
         while self.pending:
