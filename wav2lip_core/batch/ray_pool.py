@@ -109,6 +109,7 @@ class _Dispatch:
         self.replacements = len(self.plan) * MAX_ATTEMPTS
         self.last_alive = time.monotonic()
         self.start_error = ""
+        self.lost_outputs: set[str] = set()      # rows whose worker was lost while writing them
         print(f"ray: {len(self.plan)} worker(s) on {len({w['node'] for w in self.plan})} node(s)", file=sys.stderr)
 
     def _start(self, resources: dict, **placement) -> None:
@@ -124,6 +125,13 @@ class _Dispatch:
             self._start(resources)
 
     def loop(self) -> None:
+        self._loop()
+        # Once more at the end: the encoder of a worker killed mid-row outlives it and may still have been
+        # finishing its temporary file when the first clean-up ran (no row is being written now).
+        for outfile in self.lost_outputs:
+            self._remove_unfinished(outfile)
+
+    def _loop(self) -> None:
         ray = self.ray
         while self.pending or self.running:
             while self.pending and self.idle:
@@ -165,8 +173,8 @@ class _Dispatch:
     def _lost(self, actor, job: Job, error: BaseException) -> None:
         """The worker died in the middle of ``job``: its unfinished output goes, the job is tried again elsewhere."""
         self.ray.kill(actor)                        # a worker cut off but still alive must not finish the row too
-        for leftover in leftover_partials(job.outfile):
-            leftover.unlink(missing_ok=True)
+        self.lost_outputs.add(job.outfile)
+        self._remove_unfinished(job.outfile)
         reason = f"the Ray worker was lost ({type(error).__name__})"
         if job.attempts < MAX_ATTEMPTS:
             print(f"row {job.number}: {reason}; trying it again on another worker", file=sys.stderr)
@@ -174,6 +182,11 @@ class _Dispatch:
         else:
             self.finish(job, RowOutcome(0, 0.0, f"{reason} on each of {job.attempts} tries"))
         self._replace(actor)
+
+    @staticmethod
+    def _remove_unfinished(outfile: str) -> None:
+        for leftover in leftover_partials(outfile):
+            leftover.unlink(missing_ok=True)
 
     def _fail_pending(self, reason: str) -> None:
         while self.pending:
