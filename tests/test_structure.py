@@ -19,7 +19,7 @@ LAYERS = [
     {"detection"},
     {"faces", "blend", "faces_torch", "paste_torch"},
     {"pipeline", "scoring"},
-    {"cli", "startup", "__main__"},
+    {"cli", "batch", "startup", "__main__"},
 ]
 NETWORK_MODULES = ("urllib", "http", "socket", "requests", "httpx", "huggingface_hub", "torch.hub", "ftplib")
 THE_FETCHER = "wav2lip_core.checkpoints.fetch"

@@ -3,6 +3,7 @@ the audio muxed in, under a temporary name moved into place only when complete.
 """
 from __future__ import annotations
 
+import glob
 import os
 import queue
 import subprocess
@@ -18,6 +19,19 @@ from .ffmpeg_binary import ffmpeg_exe
 WRITE_QUEUE_BATCHES = 2   # batches of frames waiting for the encoder at most (bounds memory)
 
 
+def partial_path(path: Path) -> Path:
+    """A new temporary name for the file that becomes ``path``: same folder (so the final move is a rename), same
+    suffix (ffmpeg picks the container from it), hidden."""
+    return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
+
+
+def leftover_partials(path: str | os.PathLike) -> list[Path]:
+    """Temporary files of writers of ``path`` that never finished: a process killed while writing leaves its file
+    (a writer that ends, well or not, removes its own)."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{glob.escape(path.stem)}.{'[0-9a-f]' * 8}.partial{glob.escape(path.suffix)}"))
+
+
 class Mp4Writer:
     """Streams uint8 RGB frames into an H.264 mp4 and muxes an audio file in (AAC) when given.
 
@@ -30,8 +44,7 @@ class Mp4Writer:
                  audio_path: str | os.PathLike | None = None, crf: int = DEFAULT_CRF, encoder: str = X264) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Same folder (so the final move is a rename), same suffix (ffmpeg picks the container from it), hidden.
-        self._temporary = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.partial{self.path.suffix}")
+        self._temporary = partial_path(self.path)
         self.frame_shape = (height, width, 3)
         command = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
                    "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-"]

@@ -10,9 +10,17 @@ from .models import download_main
 from .run import build_parser, run_main
 from .score import score_main
 
+def batch_main(argv: Sequence[str]) -> int:
+    from ..batch.command import batch_main as main_of_batch     # imported when used: the batch modules
+
+    return main_of_batch(argv)
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "download": (download_main, "fetch and verify the known checkpoints ahead of time (--list: what is on disk)"),
     "convert": (convert_main, "write a checkpoint as a bare-key .safetensors file"),
+    "batch": (batch_main, "many jobs from a CSV or JSONL manifest, the model loaded once; resumable; --ray for a "
+                          "cluster"),
     "score": (score_main, "lip-sync score of a video: AV offset, confidence (LSE-C), min distance (LSE-D)"),
 }
 

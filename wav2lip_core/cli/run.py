@@ -12,8 +12,11 @@ import argparse
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import torch
 
 from ..audio import DEFAULT_LENGTH, LENGTH_RULES, SAMPLE_RATE, load_audio, shift_speech
 from ..blend import BLEND_MODES
@@ -25,7 +28,7 @@ from ..encoders import AUTO as AUTO_ENCODER
 from ..encoders import ENCODER_CHOICES, X264, pick_encoder
 from ..ffmpeg_binary import ffmpeg_exe
 from ..mp4_writer import Mp4Writer
-from ..pipeline import check_boxes_fit, iter_lipsync, speech_chunks
+from ..pipeline import Progress, check_boxes_fit, iter_lipsync, speech_chunks
 from ..schedule import LOOP_MODES
 from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES
 from ..video_io import VideoFrames, frame_preprocessor, is_image_path, probe_video, read_image
@@ -162,7 +165,17 @@ def _describe_job(frames, image: bool, static: bool, fps: float, seconds: float,
     return f"{face}; speech {seconds:.2f} s -> {num_outputs} output frames at {fps:g} fps"
 
 
-def run(args: argparse.Namespace) -> Path:
+GeneratorLoader = Callable[..., torch.nn.Module]   # (checkpoint path, device=, dtype=) -> the generator
+
+
+def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip,
+        progress: Progress | None = None) -> Path:
+    """The job ``args`` describes (build_parser's options); returns the output's path.
+
+    load_generator: how the generator is loaded (``batch`` passes one that keeps the model between its rows).
+    progress: called with (output frames written, output frames in all) after every batch; when given, it replaces
+    the progress bars (``batch`` shows one line for all its rows).
+    """
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -183,7 +196,7 @@ def run(args: argparse.Namespace) -> Path:
     # The generator loads on a second thread meanwhile: reading the audio and probing and counting the video
     # mostly wait for ffmpeg processes.
     loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-generator")
-    loading = loader.submit(load_wav2lip, checkpoint_path, device=device, dtype=pick_dtype(args.precision, device))
+    loading = loader.submit(load_generator, checkpoint_path, device=device, dtype=pick_dtype(args.precision, device))
     loader.shutdown(wait=False)
     wav = load_audio(args.audio)
     image = is_image_path(args.face)
@@ -210,7 +223,8 @@ def run(args: argparse.Namespace) -> Path:
     if uses_fixed_box(args):
         boxes = fixed_box_track(args.box, len(frames))
     else:
-        with tqdm(total=len(frames), unit="frame", desc="Face detection") as bar, warnings.catch_warnings():
+        with tqdm(total=len(frames), unit="frame", desc="Face detection", disable=progress is not None) as bar, \
+                 warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="no face was detected", category=RuntimeWarning)
             boxes = detect_face_boxes(frames, detection, device=str(device), search_dirs=[weights_dir],
                                       weights_path=s3fd_weights, allow_download=not args.no_download,
@@ -219,13 +233,15 @@ def run(args: argparse.Namespace) -> Path:
             print(no_face_warning(len(frames), args.face_index, boxes.faces_seen), file=sys.stderr)
     check_boxes_fit(boxes, height, width)
 
-    with tqdm(total=len(chunks), unit="frame", desc="Lip-sync") as bar, \
+    with tqdm(total=len(chunks), unit="frame", desc="Lip-sync", disable=progress is not None) as bar, \
             Mp4Writer(args.outfile, width, height, fps, audio_path=args.audio, encoder=encoder) as writer:
         for batch in iter_lipsync(frames, chunks, model, boxes, static=static, loop=args.loop, blend=args.blend,
                                   color_match=args.color_match, paste_weights=pauses.paste_weights,
                                   batch_size=args.wav2lip_batch_size):
             writer.write(batch)
             bar.update(len(batch))
+            if progress is not None:
+                progress(writer.frames_written, len(chunks))
     elapsed = time.perf_counter() - started
     print(f"wrote {args.outfile}: {len(chunks)} frames in {elapsed:.1f} s "
           f"({elapsed / len(chunks) * 1000:.0f} ms per frame)", file=sys.stderr)

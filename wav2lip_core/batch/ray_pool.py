@@ -1,0 +1,193 @@
+"""The batch on a Ray cluster (``batch MANIFEST --ray [ADDRESS]``). Ray is optional: this is the only module
+that imports it, and only the ``--ray`` path imports this module.
+
+Workers are Ray actors, each holding one RowWorker (one loaded model): one per GPU; on nodes without a GPU, one
+per ``cpus_per_worker`` cores. The driver (this process) hands each row to a free worker and keeps the journal;
+workers read the inputs and write the outputs at the manifest's paths, so every node must see those paths. A worker
+lost in the middle of a row (its process or node died) is replaced and the row is given to the next free worker;
+its unfinished temporary output is removed, and the output itself is only ever written by one finished row (the
+writer moves a complete file into place).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..mp4_writer import leftover_partials
+from .plan import Job
+from .report import one_line
+from .worker import RowOutcome, RowWorker
+
+MAX_ATTEMPTS = 3                # tries of one row whose worker was lost each time
+WORKER_START_TIMEOUT_S = 600    # no worker alive and none started for this long: the remaining rows fail
+WAIT_TICK_S = 1.0
+PACK_ROOT = Path(__file__).resolve().parents[2]
+
+
+def ray_missing() -> str | None:
+    """How to get Ray when it is not installed (None when it is)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return "--ray needs Ray, which is not installed: pip install ray (the version the cluster runs)"
+    return None
+
+
+def plan_workers(nodes: Sequence[dict], most: int | None, cpus_per_worker: int) -> list[dict]:
+    """Ray actor options for the workers on ``nodes`` (ray.nodes()'s records): one worker per GPU, with the
+    node's cores shared among them; on a node without a GPU, one worker per ``cpus_per_worker`` cores (at least
+    one), the node's cores shared among them. At most ``most`` workers."""
+    planned = []
+    for node in nodes:
+        if not node.get("Alive", True):
+            continue
+        resources = node.get("Resources", {})
+        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
+        count = gpus if gpus else (max(1, cpus // cpus_per_worker) if cpus else 0)
+        for _ in range(count):
+            planned.append({"node": node["NodeID"], "num_gpus": 1 if gpus else 0, "num_cpus": cpus // count})
+    return planned[:most] if most is not None else planned
+
+
+class BatchWorker:
+    """A Ray actor's state: one RowWorker, its model kept between rows."""
+
+    def __init__(self) -> None:
+        self.worker = RowWorker()
+
+    def ready(self) -> str:
+        return f"{platform.node()} pid {os.getpid()}"
+
+    def run_row(self, args) -> RowOutcome:
+        return self.worker.run_row(args)
+
+
+class RayPool:
+    def __init__(self, address: str | None, most: int | None, cpus_per_worker: int) -> None:
+        self.address, self.most, self.cpus_per_worker = address, most, cpus_per_worker
+
+    def run(self, jobs: Sequence[Job], finish: Callable[[Job, RowOutcome], None]) -> None:
+        """Every job on the cluster; ``finish`` is called here, in the driver, as each row ends."""
+        import ray
+
+        # The workers import this package from where the driver has it (the same path on every node, as the
+        # manifest's files are), unless the nodes have it installed.
+        python_path = os.pathsep.join(filter(None, [str(PACK_ROOT), os.environ.get("PYTHONPATH")]))
+        ray.init(address=self.address, runtime_env={"env_vars": {"PYTHONPATH": python_path}},
+                 logging_level="WARNING")
+        try:
+            _Dispatch(ray, jobs, finish, self.most, self.cpus_per_worker).loop()
+        finally:
+            ray.shutdown()
+
+
+class _Dispatch:
+    """The driver's loop: rows to free workers, results to ``finish``, lost workers replaced and their rows retried."""
+
+    def __init__(self, ray, jobs: Sequence[Job], finish: Callable[[Job, RowOutcome], None], most: int | None,
+                 cpus_per_worker: int) -> None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self.ray, self.finish = ray, finish
+        self.pending = deque(jobs)
+        self.remote = ray.remote(max_restarts=0)(BatchWorker)
+        self.idle: list = []
+        self.starting: dict = {}        # ready() reference -> actor
+        self.running: dict = {}         # run_row() reference -> (actor, job)
+        self.plan = plan_workers(ray.nodes(), most, cpus_per_worker)
+        if not self.plan:
+            raise RuntimeError("the Ray cluster has no node with CPUs or GPUs for a worker")
+        self.resources: dict = {}      # actor -> the cores and GPUs it holds (a replacement asks for the same)
+        for worker in self.plan:
+            strategy = NodeAffinitySchedulingStrategy(worker["node"], soft=True)
+            self._start({"num_cpus": worker["num_cpus"], "num_gpus": worker["num_gpus"]}, scheduling_strategy=strategy)
+        self.replacements = len(self.plan) * MAX_ATTEMPTS
+        self.last_alive = time.monotonic()
+        self.start_error = ""
+        self.lost_outputs: set[str] = set()      # rows whose worker was lost while writing them
+        print(f"ray: {len(self.plan)} worker(s) on {len({w['node'] for w in self.plan})} node(s)", file=sys.stderr)
+
+    def _start(self, resources: dict, **placement) -> None:
+        actor = self.remote.options(**resources, **placement).remote()
+        self.resources[actor] = resources
+        self.starting[actor.ready.remote()] = actor
+
+    def _replace(self, actor) -> None:
+        """A worker like ``actor`` (lost) wherever the cluster has room for it (its node may be gone)."""
+        resources = self.resources.pop(actor)
+        if self.replacements > 0:
+            self.replacements -= 1
+            self._start(resources)
+
+    def loop(self) -> None:
+        self._loop()
+        # Once more at the end: the encoder of a worker killed mid-row outlives it and may still have been
+        # finishing its temporary file when the first clean-up ran (no row is being written now).
+        for outfile in self.lost_outputs:
+            self._remove_unfinished(outfile)
+
+    def _loop(self) -> None:
+        ray = self.ray
+        while self.pending or self.running:
+            while self.pending and self.idle:
+                actor, job = self.idle.pop(), self.pending.popleft()
+                job.attempts += 1
+                self.running[actor.run_row.remote(job.args)] = (actor, job)
+            waiting = list(self.running) + list(self.starting)
+            if not waiting or (not self.running and not self.idle
+                               and time.monotonic() - self.last_alive > WORKER_START_TIMEOUT_S):
+                because = f": {self.start_error}" if self.start_error else ""
+                self._fail_pending(f"no Ray worker could be started{because}")
+                return
+            ready, _ = ray.wait(waiting, num_returns=1, timeout=WAIT_TICK_S)
+            if ready:
+                self._collect(ready[0])
+
+    def _collect(self, reference) -> None:
+        ray = self.ray
+        if reference in self.starting:
+            actor = self.starting.pop(reference)
+            try:
+                ray.get(reference)
+                self.idle.append(actor)
+                self.last_alive = time.monotonic()
+            except ray.exceptions.RayError as error:       # the worker could not start (or died starting)
+                self.start_error = one_line(error)
+                self._replace(actor)
+            return
+        actor, job = self.running.pop(reference)
+        try:
+            outcome = ray.get(reference)
+        except ray.exceptions.RayError as error:
+            self._lost(actor, job, error)
+            return
+        self.idle.append(actor)
+        self.last_alive = time.monotonic()
+        self.finish(job, outcome)
+
+    def _lost(self, actor, job: Job, error: BaseException) -> None:
+        """The worker died in the middle of ``job``: its unfinished output goes, the job is tried again elsewhere."""
+        self.ray.kill(actor)                        # a worker cut off but still alive must not finish the row too
+        self.lost_outputs.add(job.outfile)
+        self._remove_unfinished(job.outfile)
+        reason = f"the Ray worker was lost ({type(error).__name__})"
+        if job.attempts < MAX_ATTEMPTS:
+            print(f"row {job.number}: {reason}; trying it again on another worker", file=sys.stderr)
+            self.pending.appendleft(job)
+        else:
+            self.finish(job, RowOutcome(0, 0.0, f"{reason} on each of {job.attempts} tries"))
+        self._replace(actor)
+
+    @staticmethod
+    def _remove_unfinished(outfile: str) -> None:
+        for leftover in leftover_partials(outfile):
+            leftover.unlink(missing_ok=True)
+
+    def _fail_pending(self, reason: str) -> None:
+        while self.pending:
+            self.finish(self.pending.popleft(), RowOutcome(0, 0.0, reason))
