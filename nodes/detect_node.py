@@ -17,6 +17,7 @@ from wav2lip_core.pipeline import check_boxes_fit
 from . import model_management as mm
 from .detect_device import crops_on_device, s3fd_on_device
 from .device_frames import DeviceUint8Frames
+from .model_check import detector_problem
 from .tensors import Uint8Frames, check_image, image_to_uint8, uint8_to_image
 from .types import CATEGORY, WAV2LIP_FACES, FaceBoxes
 
@@ -125,6 +126,18 @@ class DetectFaces:
                                                    "cropped (faster; same result as the engine's lipsync)."}),
             },
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, detector, manual_box=""):
+        if manual_box is None:          # wired from another node: known only when it runs
+            return True
+        try:
+            if parse_manual_box(manual_box) is not None:
+                return True             # a fixed box: no detector runs
+        except ValueError as error:
+            return f"Detect Faces: {error}"
+        problem = detector_problem(detector)
+        return True if problem is None else f"Detect Faces: {problem}"
 
     RETURN_TYPES = (WAV2LIP_FACES, "IMAGE")
     RETURN_NAMES = ("faces", "face_crops")

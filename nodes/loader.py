@@ -10,6 +10,7 @@ from wav2lip_core.checkpoints import (KNOWN_MODELS, WAV2LIP, find_in_folders, fi
 from wav2lip_core.devices import PRECISION_CHOICES
 
 from . import model_management as mm
+from .model_check import model_problem
 from .types import CATEGORY, WAV2LIP_MODEL, Wav2LipModel
 
 DOWNLOAD_MARK = " (will be downloaded)"
@@ -83,8 +84,13 @@ class LoadWav2LipModel:
         }}
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model_name):
-        return validate_choice(model_name, mm.model_file_names(), mm.model_search_dirs())
+    def VALIDATE_INPUTS(cls, model_name, allow_download=True):
+        valid = validate_choice(model_name, mm.model_file_names(), mm.model_search_dirs())
+        if valid is not True:
+            return valid
+        # allow_download is None when it is wired from another node: the run decides then.
+        problem = model_problem(choice_to_request(model_name), WAV2LIP, allow_download is not False)
+        return True if problem is None else f"Load Wav2Lip Model: {problem}"
 
     RETURN_TYPES = (WAV2LIP_MODEL,)
     RETURN_NAMES = ("wav2lip_model",)

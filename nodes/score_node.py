@@ -18,6 +18,7 @@ from wav2lip_core.scoring.score import needs_resampling
 from . import model_management as mm
 from .detect_node import DetectFaces
 from .loader import choice_to_request, list_choices, validate_choice
+from .model_check import detector_problem, model_problem
 from .tensors import Uint8Frames, audio_to_numpy, check_image, uint8_to_image
 from .types import CATEGORY, WAV2LIP_FACES, WAV2LIP_SYNC, FaceBoxes, SyncPlan
 
@@ -36,6 +37,23 @@ def scoring_choices() -> list[str]:
             if choice not in target:
                 target.append(choice)
     return known + unknown
+
+
+# ComfyUI's validation passes a wired input as None and leaves an unwired optional one out.
+NOT_CONNECTED = object()
+SYNC_ADVICE = "Or connect Wav2Lip Sync's sync output to Lip Sync Score's sync: its boxes are used, nothing is detected."
+
+
+def scoring_models_check(model: str, detects: bool) -> bool | str:
+    """True when the scoring model (and S3FD, when ``detects``: neither sync nor faces is wired) can be had."""
+    valid = validate_choice(model, mm.model_file_names(), mm.model_search_dirs(), SCORING_ARCHITECTURES,
+                            "Lip-sync scoring model")
+    if valid is not True:
+        return valid
+    problems = [problem for problem in (model_problem(choice_to_request(model), None),
+                                        detector_problem(SCORING_DETECTION.detector, SYNC_ADVICE) if detects else None)
+                if problem is not None]
+    return True if not problems else "Lip Sync Score: " + " ".join(problems)
 
 
 def managed_scoring_model(choice: str) -> mm.ManagedModel:
@@ -106,9 +124,8 @@ class LipSyncScore:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model):
-        return validate_choice(model, mm.model_file_names(), mm.model_search_dirs(), SCORING_ARCHITECTURES,
-                               "Lip-sync scoring model")
+    def VALIDATE_INPUTS(cls, model, sync=NOT_CONNECTED, faces=NOT_CONNECTED):
+        return scoring_models_check(model, sync is NOT_CONNECTED and faces is NOT_CONNECTED)
 
     RETURN_TYPES = ("FLOAT", "FLOAT", "INT", "IMAGE", "STRING")
     RETURN_NAMES = ("confidence", "min_distance", "av_offset", "plot", "text")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import inspect
 import json
 import logging
 import re
@@ -154,6 +155,136 @@ def test_with_the_generator_present_the_message_names_only_the_face_detector(tmp
     status, message = run_demo_job(tmp_path, capsys)
     assert status == 1 and "needs 1 thing(s) that are missing" in message and "s3fd.pth" in message
     assert "wav2lip_gan.pth" not in message and "--detector dlib_hog" in message
+
+
+# ---------------------------------------------------------- ComfyUI: every missing model named before any work
+
+def validation_failures(workflow_name: str) -> dict[str, str]:
+    """What ComfyUI's validate_prompt would report for the workflow, node by node (type -> message): each of our
+    nodes' VALIDATE_INPUTS with the arguments ComfyUI passes (its widget values; a wired input as None, an unwired
+    optional one left out). ComfyUI runs this for every node before any node runs and shows all failures."""
+    from nodes import NODE_CLASS_MAPPINGS
+    from test_workflows import our_schema
+
+    workflow = json.loads((ROOT / "workflows" / workflow_name).read_text())
+    failures = {}
+    for node in workflow["nodes"]:
+        cls = NODE_CLASS_MAPPINGS.get(node["type"])
+        if cls is None or not hasattr(cls, "VALIDATE_INPUTS"):
+            continue
+        values = dict(zip(our_schema(node["type"])[1], node["widgets_values"]))
+        values.update({entry["name"]: None for entry in node["inputs"] if entry.get("link") is not None})
+        wanted = inspect.signature(cls.VALIDATE_INPUTS).parameters
+        result = cls.VALIDATE_INPUTS(**{name: value for name, value in values.items() if name in wanted})
+        if result is not True:
+            failures[node["type"]] = result
+    return failures
+
+
+@pytest.fixture()
+def comfyui_without_models(tmp_path, monkeypatch):
+    """Inside ComfyUI, with no models/wav2lip folder yet and nothing in it; the pack's weights/ is not looked at."""
+    models = tmp_path / "models"
+    folder = models / "wav2lip"
+    fake_folder_paths = types.SimpleNamespace(
+        models_dir=str(models), folder_names_and_paths={"wav2lip": ([str(folder)], set())},
+        get_folder_paths=lambda name: [str(folder)], get_filename_list=lambda name: [],
+        get_input_directory=lambda: str(tmp_path / "input"))
+    monkeypatch.setattr(mm, "IN_COMFYUI", True)
+    monkeypatch.setattr(mm, "folder_paths", fake_folder_paths)
+    return folder
+
+
+@pytest.fixture()
+def no_network(monkeypatch):
+    """No source answers (as with the network down): every probe of a source fails at once, and is counted."""
+    from wav2lip_core.checkpoints import fetch
+
+    asked = []
+
+    def unreachable(source):
+        asked.append(source)
+        return fetch._Attempt(source.describe(), "no answer (ConnectError: Name or service not known)",
+                              unreachable=True)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)
+    monkeypatch.setattr(fetch, "_probe", unreachable)
+    monkeypatch.setattr(fetch, "_unreachable_since", {})
+    return asked
+
+
+def test_a_first_run_without_network_names_every_missing_model_at_once_in_the_nodes_words(comfyui_without_models,
+                                                                                            no_network):
+    failures = validation_failures("wav2lip_video_and_speech.json")
+    assert set(failures) == {"LoadWav2LipModel", "DetectFaces", "LipSyncScore"}
+    everything = " ".join(failures.values())
+    for name in ("wav2lip_gan.pth", "s3fd.pth", "syncnet_v2.model"):
+        assert name in everything, name
+    assert "wav2lip_gan.pth" in failures["LoadWav2LipModel"] and "s3fd.pth" in failures["DetectFaces"]
+    assert "syncnet_v2.model" in failures["LipSyncScore"] and "s3fd" not in failures["LipSyncScore"], \
+        "the score reads the sync plan's boxes: it detects nothing"
+    assert "no source answered" in failures["DetectFaces"]
+    assert "set Detect Faces' detector to dlib_hog" in failures["DetectFaces"]
+    assert "--" not in everything, "no command-line option is offered to a ComfyUI user"
+    assert all(str(comfyui_without_models) in message for message in failures.values())
+    assert comfyui_without_models.is_dir(), "models/wav2lip is created: the message tells the user to put files there"
+    origins = [source.describe() for source in no_network]
+    assert len(origins) == len(set(origins)), "a server that did not answer is not asked again at once"
+
+
+def test_offline_by_setting_the_same_models_are_named_without_asking_any_server(comfyui_without_models, monkeypatch):
+    from wav2lip_core.checkpoints import fetch
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(fetch, "_probe", lambda source: pytest.fail("offline: no server is asked"))
+    failures = validation_failures("wav2lip_video_and_speech.json")
+    assert set(failures) == {"LoadWav2LipModel", "DetectFaces", "LipSyncScore"}
+    assert all("HF_HUB_OFFLINE" in message for message in failures.values())
+
+
+def test_models_that_can_be_downloaded_do_not_stop_the_run(comfyui_without_models, monkeypatch):
+    from wav2lip_core.checkpoints import fetch
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)
+    monkeypatch.setattr(fetch, "_probe", lambda source: None)        # the source answers: the node fetches it
+    for workflow in WORKFLOWS:
+        assert validation_failures(workflow.name) == {}, workflow.name
+
+
+def test_with_the_offline_detector_or_a_fixed_box_only_the_other_models_are_asked_for(comfyui_without_models,
+                                                                                       no_network):
+    from nodes.detect_node import DetectFaces
+
+    assert DetectFaces.VALIDATE_INPUTS("s3fd", "10, 200, 20, 180") is True, "a fixed box needs no detector"
+    assert DetectFaces.VALIDATE_INPUTS("s3fd", None) is True, "a wired box is known only when the node runs"
+    assert "manual_box must be four numbers" in DetectFaces.VALIDATE_INPUTS("s3fd", "10, 200")
+    if importlib.util.find_spec("dlib") is not None:
+        assert DetectFaces.VALIDATE_INPUTS("dlib_hog", "") is True
+    else:
+        assert "pip install dlib-bin" in DetectFaces.VALIDATE_INPUTS("dlib_hog", "")
+
+
+def test_lip_sync_score_without_boxes_wired_also_needs_the_face_detector(comfyui_without_models, no_network):
+    from nodes.score_node import LipSyncScore
+
+    alone = LipSyncScore.VALIDATE_INPUTS("syncnet_v2.model (will be downloaded)")
+    assert "syncnet_v2.model" in alone and "s3fd.pth" in alone and "connect Wav2Lip Sync's sync output" in alone
+    with_boxes = LipSyncScore.VALIDATE_INPUTS("syncnet_v2.model (will be downloaded)", faces=None)
+    assert "s3fd" not in with_boxes
+
+
+def test_a_model_on_disk_passes_and_downloads_switched_off_in_the_node_are_named(comfyui_without_models,
+                                                                                 official_checkpoint, monkeypatch):
+    from nodes.loader import LoadWav2LipModel
+    from wav2lip_core.checkpoints import fetch
+
+    monkeypatch.setattr(fetch, "_probe", lambda source: None)
+    assert "automatic downloads are off" in LoadWav2LipModel.VALIDATE_INPUTS(
+        "wav2lip_gan.pth (will be downloaded)", allow_download=False)
+    comfyui_without_models.mkdir(parents=True, exist_ok=True)
+    (comfyui_without_models / "wav2lip_gan.pth").write_bytes(official_checkpoint.read_bytes())
+    assert LoadWav2LipModel.VALIDATE_INPUTS("wav2lip_gan.pth (will be downloaded)", allow_download=False) is True
 
 
 # ------------------------------------------------------------------------- what the command line says

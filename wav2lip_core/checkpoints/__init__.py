@@ -7,6 +7,7 @@ verification records), ``fetch`` (the network), ``resolve`` (find, verify, fetch
 """
 from .architectures import (ARCHITECTURES, S3FD, SYNCNET, SYNCNET_V2, UNKNOWN, VISUAL_DISCRIMINATOR, WAV2LIP,
                             Architecture, identify_architecture)
+from .availability import unobtainable
 from .fetch import DownloadError, download_model, hub_endpoint, is_offline, where_to_get
 from .known_models import KNOWN_MODELS, HubSource, KnownModel, UrlSource, find_known_model
 from .loading import convert_to_safetensors, load_network, load_syncnet, load_syncnet_v2, load_wav2lip
@@ -21,5 +22,5 @@ __all__ = [
     "HubSource", "KnownModel", "UrlSource", "convert_to_safetensors", "download_model", "find_in_folders",
     "find_known_model", "find_on_disk", "hub_endpoint", "identify_architecture", "is_offline", "list_model_files",
     "load_network", "load_syncnet", "load_syncnet_v2", "load_wav2lip", "pack_weights_dir", "read_record",
-    "read_state_dict", "record_path", "resolve_checkpoint", "verify_checkpoint", "where_to_get",
+    "read_state_dict", "record_path", "resolve_checkpoint", "unobtainable", "verify_checkpoint", "where_to_get",
 ]
