@@ -7,6 +7,7 @@ from __future__ import annotations
 from .audio_node import AudioToMel
 from .detect_node import DetectFaces
 from .loader import LoadWav2LipModel
+from .model_check import register_prompt_handler
 from .model_management import input_directory, register_model_folder
 from .paste_node import PasteBack
 from .sample_media import provide_sample_media
@@ -14,6 +15,7 @@ from .score_node import LipSyncScore
 from .sync_node import Wav2LipSync
 
 register_model_folder()
+register_prompt_handler()
 provide_sample_media(input_directory())
 
 NODE_CLASS_MAPPINGS = {

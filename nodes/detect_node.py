@@ -17,7 +17,7 @@ from wav2lip_core.pipeline import check_boxes_fit
 from . import model_management as mm
 from .detect_device import crops_on_device, s3fd_on_device
 from .device_frames import DeviceUint8Frames
-from .model_check import detector_problem
+from .model_check import detector_problem, is_wired, queued_inputs
 from .tensors import Uint8Frames, check_image, image_to_uint8, uint8_to_image
 from .types import CATEGORY, WAV2LIP_FACES, FaceBoxes
 
@@ -44,6 +44,14 @@ def parse_manual_box(text: str) -> tuple[int, int, int, int] | None:
         raise ValueError(f"manual_box must be four numbers 'y1, y2, x1, x2' (top, bottom, left, right in pixels), "
                          f"got {text!r}; leave it empty to detect faces")
     return values  # type: ignore[return-value]
+
+
+def _typed_box(text: object) -> bool:
+    """Whether ``text`` is a usable manual_box (a malformed one is reported when the node runs)."""
+    try:
+        return isinstance(text, str) and parse_manual_box(text) is not None
+    except ValueError:
+        return False
 
 
 def managed_s3fd() -> mm.ManagedModel:
@@ -128,14 +136,11 @@ class DetectFaces:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, detector, manual_box=""):
-        if manual_box is None:          # wired from another node: known only when it runs
+    def VALIDATE_INPUTS(cls, detector):
+        # No detector runs where every queued node with this detector has a face box typed in (or wired).
+        nodes = queued_inputs("DetectFaces", "detector", detector)
+        if nodes and all(is_wired(node.get("manual_box")) or _typed_box(node.get("manual_box")) for node in nodes):
             return True
-        try:
-            if parse_manual_box(manual_box) is not None:
-                return True             # a fixed box: no detector runs
-        except ValueError as error:
-            return f"Detect Faces: {error}"
         problem = detector_problem(detector)
         return True if problem is None else f"Detect Faces: {problem}"
 

@@ -6,10 +6,14 @@ node's ``VALIDATE_INPUTS``) and shows all failures together, each on its node. T
 what cannot be had: not on disk, and no download can start (downloads off, HF_HUB_OFFLINE, no network). A model
 that can still be downloaded is fetched when its node runs, as before. Messages speak of node inputs, never of
 command-line options.
+
+ComfyUI reports a failed VALIDATE_INPUTS once per argument it declares, so each node declares only its model
+choice; what else decides whether the model is needed (a typed face box, a wired sync plan, allow_download) is
+read from the queued prompt, which a PromptServer on_prompt handler keeps just before validation.
 """
 from __future__ import annotations
 
-from wav2lip_core.checkpoints import S3FD, unobtainable
+from wav2lip_core.checkpoints import S3FD, Unavailable, unobtainable
 from wav2lip_core.detection import DETECTORS, missing_detector_package
 
 from . import model_management as mm
@@ -17,13 +21,54 @@ from . import model_management as mm
 OFFLINE_DETECTOR_ADVICE = ("Or set Detect Faces' detector to dlib_hog (offline, no weights file; pip install "
                            "dlib-bin), or type the face box into its manual_box.")
 
+_queued_prompt: dict = {}   # the API-format prompt being validated: {node id: {"class_type", "inputs"}}
+
+
+def remember_queued_prompt(json_data: dict) -> dict:
+    """PromptServer on_prompt handler: keep the queued prompt for the validation that follows; changes nothing."""
+    global _queued_prompt
+    prompt = json_data.get("prompt") if isinstance(json_data, dict) else None
+    _queued_prompt = prompt if isinstance(prompt, dict) else {}
+    return json_data
+
+
+def register_prompt_handler() -> None:
+    """Inside ComfyUI, call ``remember_queued_prompt`` for every queued prompt."""
+    if not mm.IN_COMFYUI:
+        return
+    try:
+        from server import PromptServer
+        PromptServer.instance.add_on_prompt_handler(remember_queued_prompt)
+    except Exception as error:  # an older or changed server: the nodes then assume the model is needed
+        mm.log.info("ComfyUI-Wav2Lip: cannot see queued prompts (%s); models are checked without them", error)
+
+
+def queued_inputs(class_type: str, input_name: str, value: object) -> list[dict] | None:
+    """The inputs of the queued prompt's ``class_type`` nodes whose ``input_name`` is ``value`` (a wired input is
+    a [node id, slot] list); None when no queued prompt is known."""
+    if not _queued_prompt:
+        return None
+    return [node.get("inputs") or {} for node in _queued_prompt.values()
+            if isinstance(node, dict) and node.get("class_type") == class_type
+            and (node.get("inputs") or {}).get(input_name) == value]
+
+
+def is_wired(value: object) -> bool:
+    return isinstance(value, list) and len(value) == 2
+
+
+def describe(missing: Unavailable) -> str:
+    """One paragraph for the editor: which file, why it cannot be had, where to get it and where to put it."""
+    return f"{missing.filename} is missing and {missing.reason}. {missing.where}".strip()
+
 
 def model_problem(request: str, architecture: str | None, allow_download: bool = True) -> str | None:
     """Why the model ``request`` (a dropdown value without its download mark) cannot be had, or None. Creates
     ComfyUI's models/wav2lip first, so the folder the message names is there to put the file in."""
     mm.ensure_download_dir()
-    return unobtainable(request, search_dirs=mm.model_search_dirs(), download_dir=mm.download_dir(),
-                        allow_download=allow_download, architecture=architecture)
+    missing = unobtainable(request, search_dirs=mm.model_search_dirs(), download_dir=mm.download_dir(),
+                           allow_download=allow_download, architecture=architecture)
+    return None if missing is None else describe(missing)
 
 
 def detector_problem(detector: str, advice: str = OFFLINE_DETECTOR_ADVICE) -> str | None:

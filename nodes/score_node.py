@@ -17,8 +17,9 @@ from wav2lip_core.scoring.score import needs_resampling
 
 from . import model_management as mm
 from .detect_node import DetectFaces
+from .fps_check import score_fps_mismatch
 from .loader import choice_to_request, list_choices, validate_choice
-from .model_check import detector_problem, model_problem
+from .model_check import detector_problem, is_wired, model_problem, queued_inputs
 from .tensors import Uint8Frames, audio_to_numpy, check_image, uint8_to_image
 from .types import CATEGORY, WAV2LIP_FACES, WAV2LIP_SYNC, FaceBoxes, SyncPlan
 
@@ -39,8 +40,6 @@ def scoring_choices() -> list[str]:
     return known + unknown
 
 
-# ComfyUI's validation passes a wired input as None and leaves an unwired optional one out.
-NOT_CONNECTED = object()
 SYNC_ADVICE = "Or connect Wav2Lip Sync's sync output to Lip Sync Score's sync: its boxes are used, nothing is detected."
 
 
@@ -124,8 +123,11 @@ class LipSyncScore:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model, sync=NOT_CONNECTED, faces=NOT_CONNECTED):
-        return scoring_models_check(model, sync is NOT_CONNECTED and faces is NOT_CONNECTED)
+    def VALIDATE_INPUTS(cls, model):
+        # S3FD is needed only by a queued score node with neither sync nor faces wired (unknown: not asked).
+        nodes = queued_inputs("LipSyncScore", "model", model) or []
+        detects = any(not is_wired(node.get("sync")) and not is_wired(node.get("faces")) for node in nodes)
+        return scoring_models_check(model, detects)
 
     RETURN_TYPES = ("FLOAT", "FLOAT", "INT", "IMAGE", "STRING")
     RETURN_NAMES = ("confidence", "min_distance", "av_offset", "plot", "text")
@@ -164,8 +166,11 @@ class LipSyncScore:
                                batches=batches)
         offset_frames = offset_in_frames(result.av_offset, float(fps))
         plot = uint8_to_image(plot_score(result)[None], mm.intermediate_device())
-        return (float(result.confidence), float(result.min_dist), int(offset_frames), plot,
-                score_text(result, float(fps), offset_frames))
+        text = score_text(result, float(fps), offset_frames)
+        if (fps_warning := score_fps_mismatch(float(fps), sync)) is not None:
+            mm.log.warning("ComfyUI-Wav2Lip: %s", fps_warning)
+            text = f"{fps_warning} {text}"
+        return (float(result.confidence), float(result.min_dist), int(offset_frames), plot, text)
 
 
 def score_text(result: SyncScore, fps: float, offset_frames: int) -> str:

@@ -159,26 +159,62 @@ def test_with_the_generator_present_the_message_names_only_the_face_detector(tmp
 
 # ---------------------------------------------------------- ComfyUI: every missing model named before any work
 
-def validation_failures(workflow_name: str) -> dict[str, str]:
-    """What ComfyUI's validate_prompt would report for the workflow, node by node (type -> message): each of our
-    nodes' VALIDATE_INPUTS with the arguments ComfyUI passes (its widget values; a wired input as None, an unwired
-    optional one left out). ComfyUI runs this for every node before any node runs and shows all failures."""
+def api_prompt(workflow: dict) -> dict:
+    """The editor's workflow as ComfyUI queues it (API format): our nodes' widget values by name, links as
+    [source id, slot]. Core nodes keep only their links (no test here reads their widgets)."""
     from nodes import NODE_CLASS_MAPPINGS
     from test_workflows import our_schema
 
-    workflow = json.loads((ROOT / "workflows" / workflow_name).read_text())
-    failures = {}
+    sources = {link[0]: [str(link[1]), link[2]] for link in workflow["links"]}
+    prompt = {}
     for node in workflow["nodes"]:
-        cls = NODE_CLASS_MAPPINGS.get(node["type"])
+        inputs = {}
+        if node["type"] in NODE_CLASS_MAPPINGS:
+            inputs.update(zip(our_schema(node["type"])[1], node["widgets_values"]))
+        inputs.update({entry["name"]: sources[entry["link"]] for entry in node.get("inputs", [])
+                       if entry.get("link") is not None})
+        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return prompt
+
+
+def validation_failures(workflow: str | dict) -> dict[str, str]:
+    """What ComfyUI's validate_prompt reports for the queued workflow, node by node (type -> message): the
+    on_prompt handler sees the prompt first, then each of our nodes' VALIDATE_INPUTS runs with the arguments it
+    declares. ComfyUI runs all of them before any node runs and shows every failure."""
+    from nodes import NODE_CLASS_MAPPINGS
+    from nodes.model_check import remember_queued_prompt
+
+    if isinstance(workflow, str):
+        workflow = json.loads((ROOT / "workflows" / workflow).read_text())
+    prompt = api_prompt(workflow)
+    remember_queued_prompt({"prompt": prompt, "client_id": "test"})
+    failures = {}
+    for node in prompt.values():
+        cls = NODE_CLASS_MAPPINGS.get(node["class_type"])
         if cls is None or not hasattr(cls, "VALIDATE_INPUTS"):
             continue
-        values = dict(zip(our_schema(node["type"])[1], node["widgets_values"]))
-        values.update({entry["name"]: None for entry in node["inputs"] if entry.get("link") is not None})
         wanted = inspect.signature(cls.VALIDATE_INPUTS).parameters
-        result = cls.VALIDATE_INPUTS(**{name: value for name, value in values.items() if name in wanted})
+        assert len(wanted) == 1, "ComfyUI repeats a failure once per declared argument: declare one"
+        result = cls.VALIDATE_INPUTS(**{name: node["inputs"][name] for name in wanted})
         if result is not True:
-            failures[node["type"]] = result
+            failures[node["class_type"]] = result
     return failures
+
+
+def edited(workflow_name: str, node_type: str, **widgets) -> dict:
+    """The workflow with some of one node's widget values changed."""
+    from test_workflows import our_schema
+
+    workflow = json.loads((ROOT / "workflows" / workflow_name).read_text())
+    names = our_schema(node_type)[1]
+    for node in workflow["nodes"]:
+        if node["type"] == node_type:
+            for name, value in widgets.items():
+                node["widgets_values"][names.index(name)] = value
+    return workflow
+
+
+MAIN_WORKFLOW = "Wav2Lip 1. Lip sync a video to speech.json"
 
 
 @pytest.fixture()
@@ -192,6 +228,8 @@ def comfyui_without_models(tmp_path, monkeypatch):
         get_input_directory=lambda: str(tmp_path / "input"))
     monkeypatch.setattr(mm, "IN_COMFYUI", True)
     monkeypatch.setattr(mm, "folder_paths", fake_folder_paths)
+    from nodes import model_check
+    monkeypatch.setattr(model_check, "_queued_prompt", {})
     return folder
 
 
@@ -215,11 +253,9 @@ def no_network(monkeypatch):
 
 def test_a_first_run_without_network_names_every_missing_model_at_once_in_the_nodes_words(comfyui_without_models,
                                                                                             no_network):
-    failures = validation_failures("wav2lip_video_and_speech.json")
+    failures = validation_failures(MAIN_WORKFLOW)
     assert set(failures) == {"LoadWav2LipModel", "DetectFaces", "LipSyncScore"}
     everything = " ".join(failures.values())
-    for name in ("wav2lip_gan.pth", "s3fd.pth", "syncnet_v2.model"):
-        assert name in everything, name
     assert "wav2lip_gan.pth" in failures["LoadWav2LipModel"] and "s3fd.pth" in failures["DetectFaces"]
     assert "syncnet_v2.model" in failures["LipSyncScore"] and "s3fd" not in failures["LipSyncScore"], \
         "the score reads the sync plan's boxes: it detects nothing"
@@ -237,7 +273,7 @@ def test_offline_by_setting_the_same_models_are_named_without_asking_any_server(
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(fetch, "_probe", lambda source: pytest.fail("offline: no server is asked"))
-    failures = validation_failures("wav2lip_video_and_speech.json")
+    failures = validation_failures(MAIN_WORKFLOW)
     assert set(failures) == {"LoadWav2LipModel", "DetectFaces", "LipSyncScore"}
     assert all("HF_HUB_OFFLINE" in message for message in failures.values())
 
@@ -252,39 +288,38 @@ def test_models_that_can_be_downloaded_do_not_stop_the_run(comfyui_without_model
         assert validation_failures(workflow.name) == {}, workflow.name
 
 
-def test_with_the_offline_detector_or_a_fixed_box_only_the_other_models_are_asked_for(comfyui_without_models,
-                                                                                       no_network):
-    from nodes.detect_node import DetectFaces
-
-    assert DetectFaces.VALIDATE_INPUTS("s3fd", "10, 200, 20, 180") is True, "a fixed box needs no detector"
-    assert DetectFaces.VALIDATE_INPUTS("s3fd", None) is True, "a wired box is known only when the node runs"
-    assert "manual_box must be four numbers" in DetectFaces.VALIDATE_INPUTS("s3fd", "10, 200")
+def test_with_the_offline_detector_or_a_typed_face_box_s3fd_is_not_asked_for(comfyui_without_models, no_network):
+    boxed = validation_failures(edited(MAIN_WORKFLOW, "DetectFaces", manual_box="10, 200, 20, 180"))
+    assert "DetectFaces" not in boxed and "LoadWav2LipModel" in boxed, "a typed box needs no detector"
+    offline = validation_failures(edited(MAIN_WORKFLOW, "DetectFaces", detector="dlib_hog"))
     if importlib.util.find_spec("dlib") is not None:
-        assert DetectFaces.VALIDATE_INPUTS("dlib_hog", "") is True
+        assert "DetectFaces" not in offline
     else:
-        assert "pip install dlib-bin" in DetectFaces.VALIDATE_INPUTS("dlib_hog", "")
+        assert "pip install dlib-bin" in offline["DetectFaces"] and "s3fd.pth" not in offline["DetectFaces"]
 
 
 def test_lip_sync_score_without_boxes_wired_also_needs_the_face_detector(comfyui_without_models, no_network):
-    from nodes.score_node import LipSyncScore
-
-    alone = LipSyncScore.VALIDATE_INPUTS("syncnet_v2.model (will be downloaded)")
+    workflow = json.loads((ROOT / "workflows" / MAIN_WORKFLOW).read_text())
+    score = next(node for node in workflow["nodes"] if node["type"] == "LipSyncScore")
+    sync_input = next(entry for entry in score["inputs"] if entry["name"] == "sync")
+    workflow["links"] = [link for link in workflow["links"] if link[0] != sync_input["link"]]
+    sync_input["link"] = None
+    alone = validation_failures(workflow)["LipSyncScore"]
     assert "syncnet_v2.model" in alone and "s3fd.pth" in alone and "connect Wav2Lip Sync's sync output" in alone
-    with_boxes = LipSyncScore.VALIDATE_INPUTS("syncnet_v2.model (will be downloaded)", faces=None)
-    assert "s3fd" not in with_boxes
 
 
 def test_a_model_on_disk_passes_and_downloads_switched_off_in_the_node_are_named(comfyui_without_models,
                                                                                  official_checkpoint, monkeypatch):
-    from nodes.loader import LoadWav2LipModel
     from wav2lip_core.checkpoints import fetch
 
-    monkeypatch.setattr(fetch, "_probe", lambda source: None)
-    assert "automatic downloads are off" in LoadWav2LipModel.VALIDATE_INPUTS(
-        "wav2lip_gan.pth (will be downloaded)", allow_download=False)
+    monkeypatch.setattr(fetch, "_probe", lambda source: None)        # downloadable, but the node says no
+    failures = validation_failures(edited(MAIN_WORKFLOW, "LoadWav2LipModel", allow_download=False))
+    assert "automatic downloads are off" in failures["LoadWav2LipModel"]
+    assert "allow_download" in failures["LoadWav2LipModel"]
     comfyui_without_models.mkdir(parents=True, exist_ok=True)
     (comfyui_without_models / "wav2lip_gan.pth").write_bytes(official_checkpoint.read_bytes())
-    assert LoadWav2LipModel.VALIDATE_INPUTS("wav2lip_gan.pth (will be downloaded)", allow_download=False) is True
+    failures = validation_failures(edited(MAIN_WORKFLOW, "LoadWav2LipModel", allow_download=False))
+    assert "LoadWav2LipModel" not in failures
 
 
 # ------------------------------------------------------------------------- what the command line says

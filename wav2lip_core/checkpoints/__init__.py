@@ -8,7 +8,7 @@ verification records), ``fetch`` (the network), ``resolve`` (find, verify, fetch
 from .architectures import (ARCHITECTURES, S3FD, SYNCNET, SYNCNET_V2, UNKNOWN, VISUAL_DISCRIMINATOR, WAV2LIP,
                             Architecture, identify_architecture)
 from .availability import unobtainable
-from .fetch import DownloadError, download_model, hub_endpoint, is_offline, where_to_get
+from .fetch import DownloadError, Unavailable, download_model, hub_endpoint, is_offline, where_to_get
 from .known_models import KNOWN_MODELS, HubSource, KnownModel, UrlSource, find_known_model
 from .loading import convert_to_safetensors, load_network, load_syncnet, load_syncnet_v2, load_wav2lip
 from .reading import CheckpointError, read_state_dict
@@ -19,7 +19,7 @@ from .store import (CHECKPOINT_EXTENSIONS, ChangedOnDiskError, find_in_folders, 
 __all__ = [
     "ARCHITECTURES", "CHECKPOINT_EXTENSIONS", "KNOWN_MODELS", "S3FD", "SYNCNET", "SYNCNET_V2", "UNKNOWN",
     "VISUAL_DISCRIMINATOR", "WAV2LIP", "Architecture", "ChangedOnDiskError", "CheckpointError", "DownloadError",
-    "HubSource", "KnownModel", "UrlSource", "convert_to_safetensors", "download_model", "find_in_folders",
+    "HubSource", "KnownModel", "Unavailable", "UrlSource", "convert_to_safetensors", "download_model", "find_in_folders",
     "find_known_model", "find_on_disk", "hub_endpoint", "identify_architecture", "is_offline", "list_model_files",
     "load_network", "load_syncnet", "load_syncnet_v2", "load_wav2lip", "pack_weights_dir", "read_record",
     "read_state_dict", "record_path", "resolve_checkpoint", "unobtainable", "verify_checkpoint", "where_to_get",

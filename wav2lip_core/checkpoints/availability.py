@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .fetch import why_not_fetchable
+from .fetch import Unavailable, where_to_get, why_not_fetchable
 from .known_models import find_known_model
 from .reading import CheckpointError
 from .resolve import resolve_checkpoint
@@ -21,9 +21,9 @@ from .store import find_in_folders, find_on_disk, pack_weights_dir
 
 def unobtainable(name_or_path: str | os.PathLike, *, search_dirs: Sequence[str | os.PathLike],
                  download_dir: str | os.PathLike | None = None, allow_download: bool = True,
-                 architecture: str | None = None) -> str | None:
+                 architecture: str | None = None) -> Unavailable | None:
     """None when ``resolve_checkpoint`` with the same arguments finds a file on disk or can start a download now;
-    else the message for the user (which file, why it cannot be had, where to get it and where to put it)."""
+    else which file cannot be had, why, where to get it and where to put it (``str()``: the whole message)."""
     request = str(name_or_path)
     model = find_known_model(request)
     folders = [Path(folder) for folder in search_dirs]
@@ -31,12 +31,14 @@ def unobtainable(name_or_path: str | os.PathLike, *, search_dirs: Sequence[str |
         return None
     if Path(request).expanduser().is_file():
         return None
+    target = Path(download_dir) if download_dir is not None else (folders[0] if folders else pack_weights_dir())
     if model is None or not allow_download:
         try:   # nothing is on disk, so the resolver only words its refusal (no file is read, nothing fetched)
             resolve_checkpoint(request, search_dirs=folders, download_dir=download_dir, allow_download=False,
                                architecture=architecture)
         except CheckpointError as error:
-            return str(error)
+            where = where_to_get(model, target) if model is not None else ""
+            reason = "automatic downloads are off" if model is not None else "there is no such file"
+            return Unavailable(model.filename if model is not None else Path(request).name, reason, str(error), where)
         return None
-    target = Path(download_dir) if download_dir is not None else (folders[0] if folders else pack_weights_dir())
     return why_not_fetchable(model, target)

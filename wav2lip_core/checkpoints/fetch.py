@@ -253,7 +253,7 @@ def download_model(model: KnownModel, download_dir: str | os.PathLike, *,
     final = folder / model.filename
     blocked = download_blocked(model, folder)
     if blocked is not None:
-        raise DownloadError(blocked)
+        raise DownloadError(blocked.message)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(folder).free
@@ -303,27 +303,45 @@ def download_model(model: KnownModel, download_dir: str | os.PathLike, *,
         if reserve is not None:
             reserve[0].unlink(missing_ok=True)
 
-    raise DownloadError(_failure_message(model, folder, attempts))
+    raise DownloadError(_failure(model, folder, attempts).message)
 
 
-def _failure_message(model: KnownModel, folder: Path, attempts: list[_Attempt]) -> str:
+@dataclass(frozen=True)
+class Unavailable:
+    """A model file that cannot be had now. ``message``: all of it for a terminal (the reason, every source
+    tried, where to get it); ``reason``: why, in a few words; ``where``: where to download it and which folder to
+    put it in ("" when it is no known model)."""
+    filename: str
+    reason: str
+    message: str
+    where: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _failure(model: KnownModel, folder: Path, attempts: list[_Attempt]) -> Unavailable:
     tried = "".join(f"\n  - {attempt.source}: {attempt.outcome}" for attempt in attempts)
+    where = where_to_get(model, folder)
     if all(attempt.unreachable for attempt in attempts):
-        return (f"{model.filename} is not on disk and could not be downloaded: no source answered within "
-                f"{metadata_timeout_s():g} s (no network, or a firewall; a regional mirror can be set with "
-                f"HF_ENDPOINT).{tried}\n{where_to_get(model, folder)}")
-    return f"{model.filename} could not be downloaded.{tried}\n{where_to_get(model, folder)}"
+        reason = (f"no source answered within {metadata_timeout_s():g} s (no network, or a firewall; a regional "
+                  f"mirror can be set with HF_ENDPOINT)")
+        return Unavailable(model.filename, reason, f"{model.filename} is not on disk and could not be downloaded: "
+                                                   f"{reason}.{tried}\n{where}", where)
+    reason = "no source gave a usable copy (" + "; ".join(attempt.outcome for attempt in attempts[:2]) + ")"
+    return Unavailable(model.filename, reason, f"{model.filename} could not be downloaded.{tried}\n{where}", where)
 
 
-def download_blocked(model: KnownModel, folder: Path) -> str | None:
+def download_blocked(model: KnownModel, folder: Path) -> Unavailable | None:
     """Why no download of ``model`` may even be tried (huggingface_hub missing, HF_HUB_OFFLINE), else None."""
+    where = where_to_get(model, folder)
     if importlib.util.find_spec("huggingface_hub") is None:
-        return (f"{model.filename} is not on disk and cannot be downloaded because the package huggingface_hub "
-                f"is not installed (pip install huggingface_hub). {where_to_get(model, folder)}")
-    if is_offline():
-        return (f"{model.filename} is not on disk and downloads are off (HF_HUB_OFFLINE is set). "
-                f"{where_to_get(model, folder)}")
-    return None
+        reason = "it cannot be downloaded because the package huggingface_hub is not installed (pip install huggingface_hub)"
+    elif is_offline():
+        reason = "downloads are off (HF_HUB_OFFLINE is set)"
+    else:
+        return None
+    return Unavailable(model.filename, reason, f"{model.filename} is not on disk and {reason}. {where}", where)
 
 
 # A source that gave no answer is not asked again for this long by ``why_not_fetchable``: several nodes ask
@@ -353,10 +371,10 @@ def _probe(source: Source) -> _Attempt | None:
     return None
 
 
-def why_not_fetchable(model: KnownModel, download_dir: str | os.PathLike) -> str | None:
-    """None when a download of ``model`` can start now (one of its sources answers for its file); else the
-    message ``download_model`` would end with, found in seconds and without downloading anything. For checks
-    before any work: a run that needs a missing model is refused up front only when the model cannot be had."""
+def why_not_fetchable(model: KnownModel, download_dir: str | os.PathLike) -> Unavailable | None:
+    """None when a download of ``model`` can start now (one of its sources answers for its file); else what
+    ``download_model`` would end with, found in seconds and without downloading anything. For checks before any
+    work: a run that needs a missing model is refused up front only when the model cannot be had."""
     folder = Path(download_dir)
     blocked = download_blocked(model, folder)
     if blocked is not None:
@@ -375,4 +393,4 @@ def why_not_fetchable(model: KnownModel, download_dir: str | os.PathLike) -> str
         attempts.append(attempt)
         if attempt.unreachable:
             _unreachable_since[_origin(address)] = time.monotonic()
-    return _failure_message(model, folder, attempts)
+    return _failure(model, folder, attempts)

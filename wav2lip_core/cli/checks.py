@@ -107,7 +107,7 @@ def resolve_model_files(args: argparse.Namespace, detector: str, weights_dir: Pa
                    if (message := unobtainable(name, search_dirs=[weights_dir], download_dir=weights_dir,
                                                allow_download=allow_download, architecture=architecture))}
     found: dict[str, Path] = {}
-    problems = list(unavailable.values())
+    problems = [str(missing) for missing in unavailable.values()]
     for name, architecture in wanted:
         if unavailable or package:
             break
