@@ -214,7 +214,7 @@ def edited(workflow_name: str, node_type: str, **widgets) -> dict:
     return workflow
 
 
-MAIN_WORKFLOW = "Wav2Lip 1. Lip sync a video to speech.json"
+MAIN_WORKFLOW = "Wav2Lip 1. Video lip sync.json"
 
 
 @pytest.fixture()

@@ -98,7 +98,8 @@ def test_every_node_declares_what_comfyui_needs_with_a_tooltip_on_every_input():
         assert cls.CATEGORY == "Wav2Lip" and callable(getattr(cls, cls.FUNCTION))
         assert len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES) == len(cls.OUTPUT_TOOLTIPS)
         spec = cls.INPUT_TYPES()
-        assert set(spec) <= {"required", "optional"}
+        assert set(spec) <= {"required", "optional", "hidden"}
+        assert set(spec.pop("hidden", {}).values()) <= {"PROMPT", "UNIQUE_ID"}, "hidden: what ComfyUI fills in"
         for section in spec.values():
             for input_name, (kind, options) in section.items():
                 assert options.get("tooltip"), f"{name}.{input_name} has no tooltip"

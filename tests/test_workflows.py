@@ -59,12 +59,12 @@ def load(path: Path) -> dict:
 
 def test_there_are_the_four_example_workflows():
     names = {path.name for path in WORKFLOWS}
-    assert names == {"Wav2Lip 1. Lip sync a video to speech.json", "Wav2Lip 2. A still portrait talks.json",
-                     "Wav2Lip 4. The original Wav2Lip settings.json", "Wav2Lip 3. A sharper mouth with an upscaler.json"}
+    assert names == {"Wav2Lip 1. Video lip sync.json", "Wav2Lip 2. Talking portrait.json",
+                     "Wav2Lip 4. Original settings.json", "Wav2Lip 3. Sharper mouth.json"}
 
 
 def test_the_sharper_mouth_workflow_puts_a_real_4x_model_between_sync_and_paste_back_with_mouth_and_color_match():
-    workflow = load(WORKFLOWS[0].parent / "Wav2Lip 3. A sharper mouth with an upscaler.json")
+    workflow = load(WORKFLOWS[0].parent / "Wav2Lip 3. Sharper mouth.json")
     nodes = {node["id"]: node for node in workflow["nodes"]}
     by_type = {node["type"]: node for node in workflow["nodes"]}
     feeds = {(target, target_slot): (source, slot) for _, source, slot, target, target_slot, _ in workflow["links"]}
@@ -173,7 +173,7 @@ def test_new_outputs_come_after_the_old_ones_so_saved_workflows_keep_their_links
 
 
 def test_the_video_workflow_scores_paste_backs_result_and_previews_the_plot():
-    workflow = load(next(path for path in WORKFLOWS if path.name == "Wav2Lip 1. Lip sync a video to speech.json"))
+    workflow = load(next(path for path in WORKFLOWS if path.name == "Wav2Lip 1. Video lip sync.json"))
     nodes = {node["id"]: node for node in workflow["nodes"]}
     (score,) = [node for node in workflow["nodes"] if node["type"] == "LipSyncScore"]
     feeds = {nodes[target]["inputs"][target_slot]["name"]: nodes[source]["type"]
@@ -254,10 +254,12 @@ def test_the_nodes_a_user_changes_are_on_a_small_screen_when_the_workflow_opens(
 
 def test_template_titles_read_as_titles_and_sort_with_the_main_workflow_first():
     """ComfyUI lists a pack's workflows/*.json as templates titled by their file names (the editor also turns
-    '-' and '_' into spaces in the description), in the server's directory order, or A-Z on request."""
+    '-' and '_' into spaces in the description; a card shows about 30 characters of a title), in the server's
+    directory order, or A-Z on request."""
     stems = sorted(path.stem for path in WORKFLOWS)
     for number, stem in enumerate(stems, start=1):
         assert stem.startswith(f"Wav2Lip {number}. ") and "_" not in stem and "-" not in stem, stem
+        assert len(stem) <= 30, f"{stem!r} is cut short on its card"
     main = load(WORKFLOWS[0].parent / f"{stems[0]}.json")
     assert {node["type"] for node in main["nodes"]} >= {"LoadVideo", "LipSyncScore"}, "the main workflow is first"
 
@@ -292,7 +294,7 @@ def shipped_prompt(name: str) -> tuple[dict, str]:
 def test_a_create_video_with_its_default_30_fps_after_paste_back_is_named_with_the_drift_it_causes():
     from nodes.fps_check import video_fps_mismatches
 
-    prompt, paste = shipped_prompt("Wav2Lip 1. Lip sync a video to speech.json")
+    prompt, paste = shipped_prompt("Wav2Lip 1. Video lip sync.json")
     assert video_fps_mismatches(prompt, paste, 72, 25.0) == [], "the shipped wiring passes Paste Back's fps"
     create = next(node for node in prompt.values() if node["class_type"] == "CreateVideo")
     create["inputs"]["fps"] = 30.0                       # wired by hand: Create Video keeps its default
@@ -349,3 +351,38 @@ def test_lip_sync_score_says_when_its_fps_is_not_the_rate_the_frames_were_made_f
                     frame_height=8, frame_width=8, num_input_frames=3, loop="loop", fps=25.0)
     assert "Lip Sync Score's fps is 30, but the frames were made for 25 fps" in score_fps_mismatch(30.0, plan)
     assert score_fps_mismatch(25.0, plan) is None and score_fps_mismatch(30.0, None) is None
+
+
+def test_the_registry_metadata_has_what_the_comfy_registry_requires_and_says_what_the_pack_holds():
+    """The Comfy Registry's pyproject.toml specification: [project] name, version, a Repository URL;
+    [tool.comfy] PublisherId; DisplayName and Icon (an image address) shown on the pack's page."""
+    import re
+    import tomllib
+
+    root = WORKFLOWS[0].parents[1]
+    meta = tomllib.loads((root / "pyproject.toml").read_text())
+    project, comfy = meta["project"], meta["tool"]["comfy"]
+    assert re.fullmatch(r"[A-Za-z][A-Za-z0-9._-]{0,98}", project["name"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", project["version"])
+    assert project["urls"]["Repository"].startswith("https://github.com/")
+    assert comfy["PublisherId"] and comfy["DisplayName"]
+    counts = {5: "five", 6: "six", 7: "seven", 8: "eight"}
+    assert f"{counts[len(NODE_CLASS_MAPPINGS)]} ComfyUI nodes" in project["description"]
+    icon = comfy["Icon"]
+    branch_path = icon.split("/main/", 1)[1]
+    assert icon.startswith(project["urls"]["Repository"].replace("github.com", "raw.githubusercontent.com"))
+    assert (root / branch_path).is_file(), f"the icon {branch_path} is in the repository"
+
+
+def test_the_editor_extension_that_orders_the_templates_ships_with_the_pack_and_knows_their_titles():
+    """ComfyUI loads every .js file of the folder the pack's WEB_DIRECTORY names; template_order.js sorts a
+    template list whose titles all start with its PREFIX (checked in a real ComfyUI 0.8.0: 1, 2, 3, 4)."""
+    import re
+
+    root = WORKFLOWS[0].parents[1]
+    init = (root / "__init__.py").read_text()
+    folder = re.search(r'^WEB_DIRECTORY = "\./(\w+)"$', init, re.MULTILINE).group(1)
+    script = (root / folder / "template_order.js").read_text()
+    prefix = re.search(r'const PREFIX = "([^"]+)";', script).group(1)
+    assert all(path.stem.startswith(prefix) for path in WORKFLOWS)
+    assert "api.getWorkflowTemplates = " in script and ".sort(" in script
