@@ -15,8 +15,6 @@ from .types import SyncPlan
 log = logging.getLogger("ComfyUI-Wav2Lip")
 
 FPS_TOLERANCE = 1e-3
-FPS_UNKNOWN_MESSAGE = ("this sync plan does not say its frame rate; wire Audio To Mel's fps into Create Video's fps "
-                       "instead")
 
 
 def differs(first: float, second: float) -> bool:
@@ -27,7 +25,7 @@ def mismatch_text(where: str, given: float, frames: int, fps: float) -> str:
     """One sentence: ``where`` uses ``given`` fps for ``frames`` frames made for ``fps`` fps speech."""
     return (f"{where} uses {given:g} fps, but the {frames} lip-synced frames were made for {fps:g} fps speech: the "
             f"video lasts {frames / given:.2f} s against {frames / fps:.2f} s of sound, and the mouth drifts out of "
-            f"sync. Wire Paste Back's fps (or Audio To Mel's) into it.")
+            f"sync. Wire Audio To Mel's fps output into it.")
 
 
 def downstream_nodes(prompt: dict, node_id: str) -> set[str]:
@@ -73,5 +71,5 @@ def score_fps_mismatch(fps: float, sync: SyncPlan | None) -> str | None:
     """Lip Sync Score's fps input against the sync plan's rate; None when they agree or the plan has none."""
     if sync is None or sync.fps is None or not differs(fps, sync.fps):
         return None
-    return (f"Lip Sync Score's fps is {fps:g}, but the frames were made for {sync.fps:g} fps speech: wire Paste "
-            f"Back's fps (or Audio To Mel's) into Lip Sync Score's fps, and into Create Video's.")
+    return (f"Lip Sync Score's fps is {fps:g}, but the frames were made for {sync.fps:g} fps speech: wire Audio "
+            f"To Mel's fps output into Lip Sync Score's fps, and into Create Video's.")

@@ -7,7 +7,7 @@ from wav2lip_core.blend import BLEND_MODES, changed_region_mask, check_blend_mod
 from wav2lip_core.models.wav2lip import FACE_SIZE
 
 from . import model_management as mm
-from .fps_check import FPS_UNKNOWN_MESSAGE, warn_about_video_fps
+from .fps_check import warn_about_video_fps
 from .paste_device import paste_on_device
 from .tensors import check_image, image_to_uint8, image_to_unit_float, uint8_to_image
 from .types import CATEGORY, WAV2LIP_SYNC, SyncPlan
@@ -65,13 +65,12 @@ class PasteBack:
                            "often shift colours."}),
         }, "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"}}
 
-    RETURN_TYPES = ("IMAGE", "MASK", "FLOAT")
-    RETURN_NAMES = ("images", "mask", "fps")
-    OUTPUT_TOOLTIPS = ("The lip-synced frames, one per audio frame; connect to Create Video with the speech.",
+    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_NAMES = ("images", "mask")
+    OUTPUT_TOOLTIPS = ("The lip-synced frames, one per audio frame; connect to Create Video with the speech, and "
+                       "Audio To Mel's fps to Create Video's fps.",
                        "Where each frame was changed (1 = generated face, 0 = original), e.g. for a face "
-                       "restorer that should only touch the mouth.",
-                       "The frame rate the frames were made for (Audio To Mel's fps): connect to Create Video's "
-                       "fps, or the video runs too fast or too slow against its sound.")
+                       "restorer that should only touch the mouth.")
     FUNCTION = "paste"
     CATEGORY = CATEGORY
     DESCRIPTION = "Pastes the generated mouths back into the full frames."
@@ -105,8 +104,7 @@ class PasteBack:
         else:
             paste_on_cpu(images, generated_faces, sync, blend, color_match, output, changed, progress)
         warn_about_video_fps(prompt, unique_id, sync)
-        fps = sync.fps if sync.fps is not None else mm.disabled_output(FPS_UNKNOWN_MESSAGE)
-        return (output, changed if changed is not None else mm.disabled_output(MASK_OFF_MESSAGE), fps)
+        return (output, changed if changed is not None else mm.disabled_output(MASK_OFF_MESSAGE))
 
 
 def paste_on_cpu(images: torch.Tensor, generated_faces: torch.Tensor, sync: SyncPlan, blend: str, color_match: bool,

@@ -156,7 +156,7 @@ def test_the_paste_back_node_feathers_each_generated_face_into_its_frame_by_the_
                     frame_height=FRAME_HEIGHT, frame_width=FRAME_WIDTH, num_input_frames=3, loop="loop")
     images = torch.from_numpy(frames).float() / 255.0
     node = NODE_CLASS_MAPPINGS["PasteBack"]()
-    output = node.paste(images, torch.from_numpy(faces), plan, blend="feather")[0]
+    output, _ = node.paste(images, torch.from_numpy(faces), plan, blend="feather")
     actual = (output * 255).round().to(torch.uint8).numpy()
     for index in range(4):
         assert_feathered(actual[index], frames[plan.source_frames[index]], faces[index], tuple(boxes[index]))

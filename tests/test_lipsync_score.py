@@ -237,7 +237,7 @@ def _paste_back_chain(clip: np.ndarray, wav: np.ndarray, box_text: str, wav2lip_
     generator = Wav2LipModel(managed=mm.ManagedModel(wav2lip_model, "random"), path=Path("random.pth"),
                              dtype=torch.float32)
     generated, plan = nodes["Wav2LipSync"].sync(generator, faces, crops, mel, loop_mode="pingpong")
-    images = nodes["PasteBack"].paste(_as_image(clip), generated, plan)[0]
+    images, _ = nodes["PasteBack"].paste(_as_image(clip), generated, plan)
     return images, plan, faces
 
 

@@ -153,23 +153,20 @@ def test_the_media_a_workflow_loads_are_the_sample_files_shipped_in_workflows_me
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_create_video_takes_paste_backs_fps_so_the_video_runs_at_the_rate_the_frames_were_made_for(path):
+def test_create_video_takes_audio_to_mels_fps_so_the_video_runs_at_the_rate_the_frames_were_made_for(path):
     """Create Video's own fps widget defaults to 30 while Wav2Lip works at Audio To Mel's rate: a typed value
     is a silent drift (72 frames at 30 fps = 2.40 s against 2.88 s of sound), so the examples wire it."""
     workflow = load(path)
     nodes = {node["id"]: node for node in workflow["nodes"]}
     feeds = {(nodes[target]["type"], nodes[target]["inputs"][target_slot]["name"]): (nodes[source]["type"], slot)
              for _, source, slot, target, target_slot, _ in workflow["links"]}
-    assert feeds[("CreateVideo", "fps")] == ("PasteBack", our_schema("PasteBack")[2].index("FLOAT"))
+    assert feeds[("CreateVideo", "fps")] == ("AudioToMel", our_schema("AudioToMel")[2].index("FLOAT"))
     assert feeds[("CreateVideo", "images")][0] == "PasteBack"
 
 
-def test_new_outputs_come_after_the_old_ones_so_saved_workflows_keep_their_links():
-    """Saved workflows link outputs by index: Paste Back's images and mask stay slots 0 and 1, fps is appended;
-    Audio To Mel's mel, frame_count and fps keep their slots."""
-    assert NODE_CLASS_MAPPINGS["PasteBack"].RETURN_NAMES == ("images", "mask", "fps")
-    assert NODE_CLASS_MAPPINGS["PasteBack"].RETURN_TYPES == ("IMAGE", "MASK", "FLOAT")
-    assert NODE_CLASS_MAPPINGS["AudioToMel"].RETURN_NAMES == ("mel", "frame_count", "fps")
+def test_the_outputs_saved_workflows_link_by_index_keep_their_slots():
+    assert NODE_CLASS_MAPPINGS["PasteBack"].RETURN_NAMES == ("images", "mask")
+    assert NODE_CLASS_MAPPINGS["AudioToMel"].RETURN_NAMES[:3] == ("mel", "frame_count", "fps")
 
 
 def test_the_video_workflow_scores_paste_backs_result_and_previews_the_plot():
@@ -300,12 +297,12 @@ def test_a_create_video_with_its_default_30_fps_after_paste_back_is_named_with_t
     create["inputs"]["fps"] = 30.0                       # wired by hand: Create Video keeps its default
     (message,) = video_fps_mismatches(prompt, paste, 72, 25.0)
     assert "30 fps" in message and "25 fps" in message and "2.40 s against 2.88 s" in message
-    assert "Wire Paste Back's fps" in message
+    assert "Wire Audio To Mel's fps output into it" in message
     create["inputs"]["fps"] = 25.0
     assert video_fps_mismatches(prompt, paste, 72, 25.0) == []
 
 
-def test_paste_back_gives_the_plans_fps_and_warns_about_a_video_made_at_another_rate(caplog):
+def test_paste_back_warns_about_a_video_made_from_its_frames_at_another_rate(caplog):
     import logging
 
     import numpy as np
@@ -321,9 +318,12 @@ def test_paste_back_gives_the_plans_fps_and_warns_about_a_video_made_at_another_
               "10": {"class_type": "ImageSharpen", "inputs": {"image": ["9", 0]}},
               "11": {"class_type": "CreateVideo", "inputs": {"images": ["10", 0], "fps": 30.0}}}
     with caplog.at_level(logging.WARNING, logger="ComfyUI-Wav2Lip"):
-        outputs = NODE_CLASS_MAPPINGS["PasteBack"]().paste(images, faces, plan, prompt=prompt, unique_id="9")
-    assert outputs[2] == 25.0
+        NODE_CLASS_MAPPINGS["PasteBack"]().paste(images, faces, plan, prompt=prompt, unique_id="9")
     assert "Create Video (node 11) uses 30 fps" in caplog.text, "found through a node in between"
+    caplog.clear()
+    prompt["11"]["inputs"]["fps"] = ["4", 2]                 # wired: nothing to say
+    NODE_CLASS_MAPPINGS["PasteBack"]().paste(images, faces, plan, prompt=prompt, unique_id="9")
+    assert caplog.text == ""
 
 
 def test_wav2lip_sync_puts_audio_to_mels_rate_into_its_plan(generator, speech_16k):
