@@ -3,7 +3,8 @@ verified and recorded, fetched, and loaded. Every model file goes through ``reso
 
 Modules, lowest first: ``architectures`` (the registry), ``known_models`` (names, files, sources),
 ``reading`` (safe reading of any container), ``content`` (the one content check), ``store`` (files on disk and
-verification records), ``fetch`` (the network), ``resolve`` (find, verify, fetch), ``loading`` (into networks).
+verification records), ``fetch`` (the network), ``resolve`` (find, verify, fetch), ``availability`` (what a
+job cannot get, named before any work), ``loading`` (into networks).
 """
 from .architectures import (ARCHITECTURES, S3FD, SYNCNET, SYNCNET_V2, UNKNOWN, VISUAL_DISCRIMINATOR, WAV2LIP,
                             Architecture, identify_architecture)
