@@ -157,6 +157,23 @@ def test_with_the_generator_present_the_message_names_only_the_face_detector(tmp
     assert "wav2lip_gan.pth" not in message and "--detector dlib_hog" in message
 
 
+def test_nothing_is_downloaded_while_another_file_the_job_needs_cannot_be_had(tmp_path, capsys, offline_empty_weights,
+                                                                              monkeypatch):
+    """The generator could be fetched, S3FD cannot (its servers do not answer): the job says so at once instead
+    of downloading 416 MiB first and failing on the detector afterwards."""
+    from wav2lip_core.checkpoints import fetch, resolve
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)
+    monkeypatch.setattr(fetch, "_unreachable_since", {})
+    monkeypatch.setattr(fetch, "_probe", lambda source: fetch._Attempt(source.describe(), "no answer", unreachable=True)
+                        if "s3fd" in source.describe() else None)
+    monkeypatch.setattr(resolve, "download_model", lambda *a, **k: pytest.fail("nothing is downloaded"))
+    status, message = run_demo_job(tmp_path, capsys)
+    assert status == 1 and "needs 1 thing(s)" in message and "s3fd.pth" in message
+    assert "wav2lip_gan.pth" not in message and "--detector dlib_hog" in message
+
+
 # ---------------------------------------------------------- ComfyUI: every missing model named before any work
 
 def api_prompt(workflow: dict) -> dict:
