@@ -422,7 +422,11 @@ def test_the_loader_lists_the_folder_and_the_known_models_and_loads_in_the_chose
         assert torch.allclose(network(mel, faces).cpu(), wav2lip_model(mel, faces), atol=1e-4)
 
 
-def test_a_saved_workflow_naming_a_known_model_with_or_without_the_download_mark_validates(model_folder):
+def test_a_saved_workflow_naming_a_known_model_with_or_without_the_download_mark_validates(model_folder,
+                                                                                             monkeypatch):
+    from wav2lip_core.checkpoints import fetch
+
+    monkeypatch.setattr(fetch, "_probe", lambda source: None)   # its source answers: it is fetched when it runs
     validate = NODE_CLASS_MAPPINGS["LoadWav2LipModel"].VALIDATE_INPUTS
     assert validate("wav2lip_gan.pth") is True and validate("wav2lip_gan.pth (will be downloaded)") is True
     message = validate("someone_elses.pth")
