@@ -17,7 +17,7 @@ from wav2lip_core.pipeline import check_boxes_fit
 from . import model_management as mm
 from .detect_device import crops_on_device, s3fd_on_device
 from .device_frames import DeviceUint8Frames
-from .model_check import detector_problem, is_wired, queued_inputs
+from .model_check import detector_problem, is_wired, others_lack_models, queued_inputs
 from .tensors import Uint8Frames, check_image, image_to_uint8, uint8_to_image
 from .types import CATEGORY, WAV2LIP_FACES, FaceBoxes
 
@@ -139,10 +139,14 @@ class DetectFaces:
     def VALIDATE_INPUTS(cls, detector):
         # No detector runs where every queued node with this detector has a face box typed in (or wired).
         nodes = queued_inputs("DetectFaces", "detector", detector)
-        if nodes and all(is_wired(node.get("manual_box")) or _typed_box(node.get("manual_box")) for node in nodes):
-            return True
-        problem = detector_problem(detector)
-        return True if problem is None else f"Detect Faces: {problem}"
+        boxed = bool(nodes) and all(is_wired(node.get("manual_box")) or _typed_box(node.get("manual_box"))
+                                    for node in nodes)
+        problem = None if boxed else detector_problem(detector)
+        if problem is not None:
+            return f"Detect Faces: {problem}"
+        if others_lack_models("DetectFaces"):
+            return "Detect Faces: waits for the models named on the other nodes (nothing runs before they are there)."
+        return True
 
     RETURN_TYPES = (WAV2LIP_FACES, "IMAGE")
     RETURN_NAMES = ("faces", "face_crops")

@@ -13,6 +13,8 @@ read from the queued prompt, which a PromptServer on_prompt handler keeps just b
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from wav2lip_core.checkpoints import S3FD, Unavailable, unobtainable
 from wav2lip_core.detection import DETECTORS, missing_detector_package
 
@@ -22,6 +24,8 @@ OFFLINE_DETECTOR_ADVICE = ("Or set Detect Faces' detector to dlib_hog (offline, 
                            "dlib-bin), or type the face box into its manual_box.")
 
 _queued_prompt: dict = {}   # the API-format prompt being validated: {node id: {"class_type", "inputs"}}
+# class_type -> (the input holding its model choice, its VALIDATE_INPUTS), for the nodes other nodes wait for
+_model_checks: dict[str, tuple[str, Callable[[str], bool | str]]] = {}
 
 
 def remember_queued_prompt(json_data: dict) -> dict:
@@ -86,3 +90,23 @@ def detector_problem(detector: str, advice: str = OFFLINE_DETECTOR_ADVICE) -> st
         if problem is not None:
             return f"the s3fd face detector needs its weights: {problem} {advice}"
     return None
+
+
+def register_model_checks(checks: dict[str, tuple[str, Callable[[str], bool | str]]]) -> None:
+    """Name the nodes whose models the rest of a workflow needs (see ``others_lack_models``)."""
+    _model_checks.update(checks)
+
+
+def others_lack_models(class_type: str) -> bool:
+    """Whether a node of another registered type in the queued prompt cannot get its model. ComfyUI runs every
+    output whose nodes all validate: Detect Faces refuses too then, so no output (a face-crop preview) starts
+    before the workflow can finish."""
+    for node in _queued_prompt.values():
+        kind = node.get("class_type") if isinstance(node, dict) else None
+        if kind == class_type or kind not in _model_checks:
+            continue
+        input_name, check = _model_checks[kind]
+        value = (node.get("inputs") or {}).get(input_name)
+        if isinstance(value, str) and check(value) is not True:
+            return True
+    return False

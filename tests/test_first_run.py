@@ -303,16 +303,18 @@ def test_models_that_can_be_downloaded_do_not_stop_the_run(comfyui_without_model
     monkeypatch.setattr(fetch, "_probe", lambda source: None)        # the source answers: the node fetches it
     for workflow in WORKFLOWS:
         assert validation_failures(workflow.name) == {}, workflow.name
+    assert validation_failures(edited(MAIN_WORKFLOW, "DetectFaces", manual_box="10, 200, 20, 180")) == {}
 
 
 def test_with_the_offline_detector_or_a_typed_face_box_s3fd_is_not_asked_for(comfyui_without_models, no_network):
     boxed = validation_failures(edited(MAIN_WORKFLOW, "DetectFaces", manual_box="10, 200, 20, 180"))
-    assert "DetectFaces" not in boxed and "LoadWav2LipModel" in boxed, "a typed box needs no detector"
+    assert "s3fd" not in boxed["DetectFaces"] and "LoadWav2LipModel" in boxed, "a typed box needs no detector"
+    assert "waits for the models named on the other nodes" in boxed["DetectFaces"], \
+        "no output (the face-crop preview) starts while the generator is missing: ComfyUI runs every valid one"
     offline = validation_failures(edited(MAIN_WORKFLOW, "DetectFaces", detector="dlib_hog"))
-    if importlib.util.find_spec("dlib") is not None:
-        assert "DetectFaces" not in offline
-    else:
-        assert "pip install dlib-bin" in offline["DetectFaces"] and "s3fd.pth" not in offline["DetectFaces"]
+    assert "s3fd.pth" not in offline["DetectFaces"]
+    if importlib.util.find_spec("dlib") is None:
+        assert "pip install dlib-bin" in offline["DetectFaces"]
 
 
 def test_lip_sync_score_without_boxes_wired_also_needs_the_face_detector(comfyui_without_models, no_network):
