@@ -245,7 +245,8 @@ def test_the_score_node_lists_syncnet_v2_first_and_the_expert_as_downloadable(sc
     from nodes import NODE_CLASS_MAPPINGS
     from wav2lip_core.checkpoints import fetch
 
-    monkeypatch.setattr(fetch, "_probe", lambda source: None)   # its source answers: it is fetched when it runs
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)      # online, and its source answers: it is
+    monkeypatch.setattr(fetch, "_probe", lambda source: None)    # fetched when the node runs
 
     node = NODE_CLASS_MAPPINGS["LipSyncScore"]
     assert node.INPUT_TYPES()["required"]["model"][0] == ["syncnet_v2.model", "lipsync_expert.pth (will be downloaded)"]

@@ -426,7 +426,8 @@ def test_a_saved_workflow_naming_a_known_model_with_or_without_the_download_mark
                                                                                              monkeypatch):
     from wav2lip_core.checkpoints import fetch
 
-    monkeypatch.setattr(fetch, "_probe", lambda source: None)   # its source answers: it is fetched when it runs
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)      # online, and its source answers: it is
+    monkeypatch.setattr(fetch, "_probe", lambda source: None)    # fetched when the node runs
     validate = NODE_CLASS_MAPPINGS["LoadWav2LipModel"].VALIDATE_INPUTS
     assert validate("wav2lip_gan.pth") is True and validate("wav2lip_gan.pth (will be downloaded)") is True
     message = validate("someone_elses.pth")
