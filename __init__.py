@@ -31,4 +31,8 @@ else:
     # the tests import nodes/ directly.
     NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+# The editor loads every .js file of this folder: web/template_order.js puts the pack's templates in their numbered
+# order in Workflow > Browse Templates.
+WEB_DIRECTORY = "./web"
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

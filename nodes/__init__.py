@@ -7,6 +7,7 @@ from __future__ import annotations
 from .audio_node import AudioToMel
 from .detect_node import DetectFaces
 from .loader import LoadWav2LipModel
+from .model_check import register_model_checks, register_prompt_handler
 from .model_management import input_directory, register_model_folder
 from .paste_node import PasteBack
 from .sample_media import provide_sample_media
@@ -14,6 +15,9 @@ from .score_node import LipSyncScore
 from .sync_node import Wav2LipSync
 
 register_model_folder()
+register_prompt_handler()
+register_model_checks({"LoadWav2LipModel": ("model_name", LoadWav2LipModel.VALIDATE_INPUTS),
+                       "LipSyncScore": ("model", LipSyncScore.VALIDATE_INPUTS)})
 provide_sample_media(input_directory())
 
 NODE_CLASS_MAPPINGS = {

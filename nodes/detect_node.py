@@ -17,6 +17,7 @@ from wav2lip_core.pipeline import check_boxes_fit
 from . import model_management as mm
 from .detect_device import crops_on_device, s3fd_on_device
 from .device_frames import DeviceUint8Frames
+from .model_check import detector_problem, is_wired, others_lack_models, queued_inputs
 from .tensors import Uint8Frames, check_image, image_to_uint8, uint8_to_image
 from .types import CATEGORY, WAV2LIP_FACES, FaceBoxes
 
@@ -43,6 +44,14 @@ def parse_manual_box(text: str) -> tuple[int, int, int, int] | None:
         raise ValueError(f"manual_box must be four numbers 'y1, y2, x1, x2' (top, bottom, left, right in pixels), "
                          f"got {text!r}; leave it empty to detect faces")
     return values  # type: ignore[return-value]
+
+
+def _typed_box(text: object) -> bool:
+    """Whether ``text`` is a usable manual_box (a malformed one is reported when the node runs)."""
+    try:
+        return isinstance(text, str) and parse_manual_box(text) is not None
+    except ValueError:
+        return False
 
 
 def managed_s3fd() -> mm.ManagedModel:
@@ -125,6 +134,19 @@ class DetectFaces:
                                                    "cropped (faster; same result as the engine's lipsync)."}),
             },
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, detector):
+        # No detector runs where every queued node with this detector has a face box typed in (or wired).
+        nodes = queued_inputs("DetectFaces", "detector", detector)
+        boxed = bool(nodes) and all(is_wired(node.get("manual_box")) or _typed_box(node.get("manual_box"))
+                                    for node in nodes)
+        problem = None if boxed else detector_problem(detector)
+        if problem is not None:
+            return f"Detect Faces: {problem}"
+        if others_lack_models("DetectFaces"):
+            return "Detect Faces: waits for the models named on the other nodes (nothing runs before they are there)."
+        return True
 
     RETURN_TYPES = (WAV2LIP_FACES, "IMAGE")
     RETURN_NAMES = ("faces", "face_crops")

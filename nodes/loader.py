@@ -10,6 +10,7 @@ from wav2lip_core.checkpoints import (KNOWN_MODELS, WAV2LIP, find_in_folders, fi
 from wav2lip_core.devices import PRECISION_CHOICES
 
 from . import model_management as mm
+from .model_check import model_problem, queued_inputs
 from .types import CATEGORY, WAV2LIP_MODEL, Wav2LipModel
 
 DOWNLOAD_MARK = " (will be downloaded)"
@@ -85,7 +86,16 @@ class LoadWav2LipModel:
 
     @classmethod
     def VALIDATE_INPUTS(cls, model_name):
-        return validate_choice(model_name, mm.model_file_names(), mm.model_search_dirs())
+        valid = validate_choice(model_name, mm.model_file_names(), mm.model_search_dirs())
+        if valid is not True:
+            return valid
+        # Downloads are off only where a queued node with this model says so (wired: the run decides).
+        nodes = queued_inputs("LoadWav2LipModel", "model_name", model_name) or []
+        allow_download = not any(node.get("allow_download") is False for node in nodes)
+        problem = model_problem(choice_to_request(model_name), WAV2LIP, allow_download)
+        if problem is not None and not allow_download:
+            problem += " Or switch Load Wav2Lip Model's allow_download on."
+        return True if problem is None else f"Load Wav2Lip Model: {problem}"
 
     RETURN_TYPES = (WAV2LIP_MODEL,)
     RETURN_NAMES = ("wav2lip_model",)

@@ -54,10 +54,7 @@ def register_model_folder() -> None:
     if not IN_COMFYUI:
         return
     default = os.path.join(folder_paths.models_dir, MODEL_FOLDER)
-    try:
-        os.makedirs(default, exist_ok=True)   # so users see where checkpoints go
-    except OSError:
-        pass
+    ensure_download_dir()   # so users see where checkpoints go
     paths, extensions = folder_paths.folder_names_and_paths.get(MODEL_FOLDER, ([], set()))
     paths = list(paths)
     for path in (default, str(pack_weights_dir())):
@@ -83,6 +80,15 @@ def download_dir() -> Path:
     if IN_COMFYUI:
         return Path(folder_paths.models_dir) / MODEL_FOLDER
     return pack_weights_dir()
+
+
+def ensure_download_dir() -> None:
+    """Create ComfyUI's models/wav2lip when it is missing (it is where the messages say to put a file)."""
+    if IN_COMFYUI:
+        try:
+            download_dir().mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass
 
 
 def model_file_names() -> list[str]:

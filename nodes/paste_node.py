@@ -7,6 +7,7 @@ from wav2lip_core.blend import BLEND_MODES, changed_region_mask, check_blend_mod
 from wav2lip_core.models.wav2lip import FACE_SIZE
 
 from . import model_management as mm
+from .fps_check import warn_about_video_fps
 from .paste_device import paste_on_device
 from .tensors import check_image, image_to_uint8, image_to_unit_float, uint8_to_image
 from .types import CATEGORY, WAV2LIP_SYNC, SyncPlan
@@ -73,11 +74,12 @@ class PasteBack:
                 "tooltip": "Match the generated face's colours (brightness, contrast, tint) to the frame's along the "
                            "blend's edge before blending. Turn it on after a face restorer or upscaler, which "
                            "often shift colours."}),
-        }}
+        }, "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"}}
 
     RETURN_TYPES = ("IMAGE", "MASK")
     RETURN_NAMES = ("images", "mask")
-    OUTPUT_TOOLTIPS = ("The lip-synced frames, one per audio frame; connect to Create Video with the speech.",
+    OUTPUT_TOOLTIPS = ("The lip-synced frames, one per audio frame; connect to Create Video with the speech, and "
+                       "Audio To Mel's fps to Create Video's fps.",
                        "Where each frame was changed (1 = generated face, 0 = original), e.g. for a face "
                        "restorer that should only touch the mouth.")
     FUNCTION = "paste"
@@ -85,7 +87,7 @@ class PasteBack:
     DESCRIPTION = "Pastes the generated mouths back into the full frames."
 
     def paste(self, images: torch.Tensor, generated_faces: torch.Tensor, sync: SyncPlan, blend: str = "feather",
-              mask: str = "off", color_match: bool = False):
+              mask: str = "off", color_match: bool = False, prompt: dict | None = None, unique_id: str | None = None):
         """Output IMAGE (M, H, W, 3) float32 RGB 0..1 and MASK (M, H, W) float32 0..1 (or a disabled output)."""
         check_image(images, "images")
         check_image(generated_faces, "generated_faces")
@@ -112,6 +114,7 @@ class PasteBack:
                             progress)
         else:
             paste_on_cpu(images, generated_faces, sync, blend, color_match, output, changed, progress)
+        warn_about_video_fps(prompt, unique_id, sync)
         return (output, changed if changed is not None else mm.disabled_output(MASK_OFF_MESSAGE))
 
 

@@ -17,7 +17,9 @@ from wav2lip_core.scoring.score import needs_resampling
 
 from . import model_management as mm
 from .detect_node import DetectFaces
+from .fps_check import score_fps_mismatch
 from .loader import choice_to_request, list_choices, validate_choice
+from .model_check import detector_problem, is_wired, model_problem, queued_inputs
 from .tensors import Uint8Frames, audio_to_numpy, check_image, uint8_to_image
 from .types import CATEGORY, WAV2LIP_FACES, WAV2LIP_SYNC, FaceBoxes, SyncPlan
 
@@ -36,6 +38,21 @@ def scoring_choices() -> list[str]:
             if choice not in target:
                 target.append(choice)
     return known + unknown
+
+
+SYNC_ADVICE = "Or connect Wav2Lip Sync's sync output to Lip Sync Score's sync: its boxes are used, nothing is detected."
+
+
+def scoring_models_check(model: str, detects: bool) -> bool | str:
+    """True when the scoring model (and S3FD, when ``detects``: neither sync nor faces is wired) can be had."""
+    valid = validate_choice(model, mm.model_file_names(), mm.model_search_dirs(), SCORING_ARCHITECTURES,
+                            "Lip-sync scoring model")
+    if valid is not True:
+        return valid
+    problems = [problem for problem in (model_problem(choice_to_request(model), None),
+                                        detector_problem(SCORING_DETECTION.detector, SYNC_ADVICE) if detects else None)
+                if problem is not None]
+    return True if not problems else "Lip Sync Score: " + " ".join(problems)
 
 
 def managed_scoring_model(choice: str) -> mm.ManagedModel:
@@ -107,8 +124,10 @@ class LipSyncScore:
 
     @classmethod
     def VALIDATE_INPUTS(cls, model):
-        return validate_choice(model, mm.model_file_names(), mm.model_search_dirs(), SCORING_ARCHITECTURES,
-                               "Lip-sync scoring model")
+        # S3FD is needed only by a queued score node with neither sync nor faces wired (unknown: not asked).
+        nodes = queued_inputs("LipSyncScore", "model", model) or []
+        detects = any(not is_wired(node.get("sync")) and not is_wired(node.get("faces")) for node in nodes)
+        return scoring_models_check(model, detects)
 
     RETURN_TYPES = ("FLOAT", "FLOAT", "INT", "IMAGE", "STRING")
     RETURN_NAMES = ("confidence", "min_distance", "av_offset", "plot", "text")
@@ -150,8 +169,11 @@ class LipSyncScore:
                                batches=batches)
         offset_frames = offset_in_frames(result.av_offset, float(fps))
         plot = uint8_to_image(plot_score(result)[None], mm.intermediate_device())
-        return (float(result.confidence), float(result.min_dist), int(offset_frames), plot,
-                score_text(result, float(fps), offset_frames))
+        text = score_text(result, float(fps), offset_frames)
+        if (fps_warning := score_fps_mismatch(float(fps), sync)) is not None:
+            mm.log.warning("ComfyUI-Wav2Lip: %s", fps_warning)
+            text = f"{fps_warning} {text}"
+        return (float(result.confidence), float(result.min_dist), int(offset_frames), plot, text)
 
 
 def score_text(result: SyncScore, fps: float, offset_frames: int) -> str:

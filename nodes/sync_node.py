@@ -23,13 +23,13 @@ from .types import CATEGORY, WAV2LIP_FACES, WAV2LIP_MEL, WAV2LIP_MODEL, WAV2LIP_
 
 
 def make_sync_plan(faces: FaceBoxes, num_output_frames: int, loop: str,
-                   paste_weights: np.ndarray | None = None) -> SyncPlan:
-    """Which input frame, box and found flag every output frame uses (engine schedule, nothing else), and the
-    paste weights of the silence plan."""
+                   paste_weights: np.ndarray | None = None, fps: float | None = None) -> SyncPlan:
+    """Which input frame, box and found flag every output frame uses (engine schedule, nothing else), the
+    paste weights of the silence plan and the frame rate of the speech."""
     sources = source_frame_indices(faces.num_frames, num_output_frames, loop=loop)
     return SyncPlan(source_frames=sources, boxes=faces.boxes[sources], found=faces.found[sources],
                     frame_height=faces.frame_height, frame_width=faces.frame_width,
-                    num_input_frames=faces.num_frames, loop=loop, paste_weights=paste_weights)
+                    num_input_frames=faces.num_frames, loop=loop, paste_weights=paste_weights, fps=fps)
 
 
 def silence_plan_for(mel: MelChunks, silence: str, silence_db: float) -> SilencePlan:
@@ -96,7 +96,7 @@ class Wav2LipSync:
             raise ValueError(f"{face_crops.shape[0]} face crops for {faces.num_frames} face boxes; connect both "
                              f"outputs of the same Detect Faces node")
         pauses = silence_plan_for(mel, silence, silence_db)
-        plan = make_sync_plan(faces, mel.num_frames, loop_mode, pauses.paste_weights)
+        plan = make_sync_plan(faces, mel.num_frames, loop_mode, pauses.paste_weights, mel.fps)
         chunks = pauses.generator_chunks(mel.chunks)
         generated = self._generate(wav2lip_model, face_crops, chunks, plan, max(1, int(batch_size)))
         return (generated, plan)

@@ -101,8 +101,8 @@ class SyncPlan:
     """WAV2LIP_SYNC: for every output frame i, the input frame it shows (``source_frames[i]``), its face box
     ``boxes[i]``, whether it has a face (``found[i]``) and how much of the generated mouth goes into it
     (``paste_weights[i]``, 0..1: below 1 in the cross-fades of silence ``keep``, 0 in its pauses, where the frame
-    stays the input frame); ``loop`` is the loop mode that produced it. PasteBack follows all of it without
-    asking again."""
+    stays the input frame); ``loop`` is the loop mode that produced it; ``fps`` the frame rate of the mel chunks
+    (the video must be made at it). PasteBack follows all of it without asking again."""
     source_frames: np.ndarray
     boxes: np.ndarray
     found: np.ndarray
@@ -111,6 +111,7 @@ class SyncPlan:
     num_input_frames: int
     loop: str
     paste_weights: np.ndarray | None = None          # None: 1 for every frame
+    fps: float | None = None                          # the frame rate of the speech it was made for (None: unknown)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source_frames", read_only(self.source_frames, np.int64))

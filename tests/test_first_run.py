@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import inspect
 import json
 import logging
 import re
@@ -178,6 +179,190 @@ def test_with_the_generator_present_the_message_names_only_the_face_detector(tmp
     status, message = run_demo_job(tmp_path, capsys)
     assert status == 1 and "needs 1 thing(s) that are missing" in message and "s3fd.pth" in message
     assert "wav2lip_gan.pth" not in message and "--detector dlib_hog" in message
+
+
+def test_nothing_is_downloaded_while_another_file_the_job_needs_cannot_be_had(tmp_path, capsys, offline_empty_weights,
+                                                                              monkeypatch):
+    """The generator could be fetched, S3FD cannot (its servers do not answer): the job says so at once instead
+    of downloading 416 MiB first and failing on the detector afterwards."""
+    from wav2lip_core.checkpoints import fetch, resolve
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)
+    monkeypatch.setattr(fetch, "_unreachable_since", {})
+    monkeypatch.setattr(fetch, "_probe", lambda source: fetch._Attempt(source.describe(), "no answer", unreachable=True)
+                        if "s3fd" in source.describe() else None)
+    monkeypatch.setattr(resolve, "download_model", lambda *a, **k: pytest.fail("nothing is downloaded"))
+    status, message = run_demo_job(tmp_path, capsys)
+    assert status == 1 and "needs 1 thing(s)" in message and "s3fd.pth" in message
+    assert "wav2lip_gan.pth" not in message and "--detector dlib_hog" in message
+
+
+# ---------------------------------------------------------- ComfyUI: every missing model named before any work
+
+def api_prompt(workflow: dict) -> dict:
+    """The editor's workflow as ComfyUI queues it (API format): our nodes' widget values by name, links as
+    [source id, slot]. Core nodes keep only their links (no test here reads their widgets)."""
+    from nodes import NODE_CLASS_MAPPINGS
+    from test_workflows import our_schema
+
+    sources = {link[0]: [str(link[1]), link[2]] for link in workflow["links"]}
+    prompt = {}
+    for node in workflow["nodes"]:
+        inputs = {}
+        if node["type"] in NODE_CLASS_MAPPINGS:
+            inputs.update(zip(our_schema(node["type"])[1], node["widgets_values"]))
+        inputs.update({entry["name"]: sources[entry["link"]] for entry in node.get("inputs", [])
+                       if entry.get("link") is not None})
+        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return prompt
+
+
+def validation_failures(workflow: str | dict) -> dict[str, str]:
+    """What ComfyUI's validate_prompt reports for the queued workflow, node by node (type -> message): the
+    on_prompt handler sees the prompt first, then each of our nodes' VALIDATE_INPUTS runs with the arguments it
+    declares. ComfyUI runs all of them before any node runs and shows every failure."""
+    from nodes import NODE_CLASS_MAPPINGS
+    from nodes.model_check import remember_queued_prompt
+
+    if isinstance(workflow, str):
+        workflow = json.loads((ROOT / "workflows" / workflow).read_text())
+    prompt = api_prompt(workflow)
+    remember_queued_prompt({"prompt": prompt, "client_id": "test"})
+    failures = {}
+    for node in prompt.values():
+        cls = NODE_CLASS_MAPPINGS.get(node["class_type"])
+        if cls is None or not hasattr(cls, "VALIDATE_INPUTS"):
+            continue
+        wanted = inspect.signature(cls.VALIDATE_INPUTS).parameters
+        assert len(wanted) == 1, "ComfyUI repeats a failure once per declared argument: declare one"
+        result = cls.VALIDATE_INPUTS(**{name: node["inputs"][name] for name in wanted})
+        if result is not True:
+            failures[node["class_type"]] = result
+    return failures
+
+
+def edited(workflow_name: str, node_type: str, **widgets) -> dict:
+    """The workflow with some of one node's widget values changed."""
+    from test_workflows import our_schema
+
+    workflow = json.loads((ROOT / "workflows" / workflow_name).read_text())
+    names = our_schema(node_type)[1]
+    for node in workflow["nodes"]:
+        if node["type"] == node_type:
+            for name, value in widgets.items():
+                node["widgets_values"][names.index(name)] = value
+    return workflow
+
+
+MAIN_WORKFLOW = "Wav2Lip 1. Video lip sync.json"
+
+
+@pytest.fixture()
+def comfyui_without_models(tmp_path, monkeypatch):
+    """Inside ComfyUI, with no models/wav2lip folder yet and nothing in it; the pack's weights/ is not looked at."""
+    models = tmp_path / "models"
+    folder = models / "wav2lip"
+    fake_folder_paths = types.SimpleNamespace(
+        models_dir=str(models), folder_names_and_paths={"wav2lip": ([str(folder)], set())},
+        get_folder_paths=lambda name: [str(folder)], get_filename_list=lambda name: [],
+        get_input_directory=lambda: str(tmp_path / "input"))
+    monkeypatch.setattr(mm, "IN_COMFYUI", True)
+    monkeypatch.setattr(mm, "folder_paths", fake_folder_paths)
+    from nodes import model_check
+    monkeypatch.setattr(model_check, "_queued_prompt", {})
+    return folder
+
+
+@pytest.fixture()
+def no_network(monkeypatch):
+    """No source answers (as with the network down): every probe of a source fails at once, and is counted."""
+    from wav2lip_core.checkpoints import fetch
+
+    asked = []
+
+    def unreachable(source):
+        asked.append(source)
+        return fetch._Attempt(source.describe(), "no answer (ConnectError: Name or service not known)",
+                              unreachable=True)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)
+    monkeypatch.setattr(fetch, "_probe", unreachable)
+    monkeypatch.setattr(fetch, "_unreachable_since", {})
+    return asked
+
+
+def test_a_first_run_without_network_names_every_missing_model_at_once_in_the_nodes_words(comfyui_without_models,
+                                                                                            no_network):
+    failures = validation_failures(MAIN_WORKFLOW)
+    assert set(failures) == {"LoadWav2LipModel", "DetectFaces", "LipSyncScore"}
+    everything = " ".join(failures.values())
+    assert "wav2lip_gan.pth" in failures["LoadWav2LipModel"] and "s3fd.pth" in failures["DetectFaces"]
+    assert "syncnet_v2.model" in failures["LipSyncScore"] and "s3fd" not in failures["LipSyncScore"], \
+        "the score reads the sync plan's boxes: it detects nothing"
+    assert "no source answered" in failures["DetectFaces"]
+    assert "set Detect Faces' detector to dlib_hog" in failures["DetectFaces"]
+    assert "--" not in everything, "no command-line option is offered to a ComfyUI user"
+    assert all(str(comfyui_without_models) in message for message in failures.values())
+    assert comfyui_without_models.is_dir(), "models/wav2lip is created: the message tells the user to put files there"
+    origins = [source.describe() for source in no_network]
+    assert len(origins) == len(set(origins)), "a server that did not answer is not asked again at once"
+
+
+def test_offline_by_setting_the_same_models_are_named_without_asking_any_server(comfyui_without_models, monkeypatch):
+    from wav2lip_core.checkpoints import fetch
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(fetch, "_probe", lambda source: pytest.fail("offline: no server is asked"))
+    failures = validation_failures(MAIN_WORKFLOW)
+    assert set(failures) == {"LoadWav2LipModel", "DetectFaces", "LipSyncScore"}
+    assert all("HF_HUB_OFFLINE" in message for message in failures.values())
+
+
+def test_models_that_can_be_downloaded_do_not_stop_the_run(comfyui_without_models, monkeypatch):
+    from wav2lip_core.checkpoints import fetch
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)
+    monkeypatch.setattr(fetch, "_probe", lambda source: None)        # the source answers: the node fetches it
+    for workflow in WORKFLOWS:
+        assert validation_failures(workflow.name) == {}, workflow.name
+    assert validation_failures(edited(MAIN_WORKFLOW, "DetectFaces", manual_box="10, 200, 20, 180")) == {}
+
+
+def test_with_the_offline_detector_or_a_typed_face_box_s3fd_is_not_asked_for(comfyui_without_models, no_network):
+    boxed = validation_failures(edited(MAIN_WORKFLOW, "DetectFaces", manual_box="10, 200, 20, 180"))
+    assert "s3fd" not in boxed["DetectFaces"] and "LoadWav2LipModel" in boxed, "a typed box needs no detector"
+    assert "waits for the models named on the other nodes" in boxed["DetectFaces"], \
+        "no output (the face-crop preview) starts while the generator is missing: ComfyUI runs every valid one"
+    offline = validation_failures(edited(MAIN_WORKFLOW, "DetectFaces", detector="dlib_hog"))
+    assert "s3fd.pth" not in offline["DetectFaces"]
+    if importlib.util.find_spec("dlib") is None:
+        assert "pip install dlib-bin" in offline["DetectFaces"]
+
+
+def test_lip_sync_score_without_boxes_wired_also_needs_the_face_detector(comfyui_without_models, no_network):
+    workflow = json.loads((ROOT / "workflows" / MAIN_WORKFLOW).read_text())
+    score = next(node for node in workflow["nodes"] if node["type"] == "LipSyncScore")
+    sync_input = next(entry for entry in score["inputs"] if entry["name"] == "sync")
+    workflow["links"] = [link for link in workflow["links"] if link[0] != sync_input["link"]]
+    sync_input["link"] = None
+    alone = validation_failures(workflow)["LipSyncScore"]
+    assert "syncnet_v2.model" in alone and "s3fd.pth" in alone and "connect Wav2Lip Sync's sync output" in alone
+
+
+def test_a_model_on_disk_passes_and_downloads_switched_off_in_the_node_are_named(comfyui_without_models,
+                                                                                 official_checkpoint, monkeypatch):
+    from wav2lip_core.checkpoints import fetch
+
+    monkeypatch.setattr(fetch, "_probe", lambda source: None)        # downloadable, but the node says no
+    failures = validation_failures(edited(MAIN_WORKFLOW, "LoadWav2LipModel", allow_download=False))
+    assert "automatic downloads are off" in failures["LoadWav2LipModel"]
+    assert "allow_download" in failures["LoadWav2LipModel"]
+    comfyui_without_models.mkdir(parents=True, exist_ok=True)
+    (comfyui_without_models / "wav2lip_gan.pth").write_bytes(official_checkpoint.read_bytes())
+    failures = validation_failures(edited(MAIN_WORKFLOW, "LoadWav2LipModel", allow_download=False))
+    assert "LoadWav2LipModel" not in failures
 
 
 # ------------------------------------------------------------------------- what the command line says

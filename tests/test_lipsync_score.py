@@ -242,8 +242,12 @@ def _paste_back_chain(clip: np.ndarray, wav: np.ndarray, box_text: str, wav2lip_
     return images, plan, faces
 
 
-def test_the_score_node_lists_syncnet_v2_first_and_the_expert_as_downloadable(scoring_folder):
+def test_the_score_node_lists_syncnet_v2_first_and_the_expert_as_downloadable(scoring_folder, monkeypatch):
     from nodes import NODE_CLASS_MAPPINGS
+    from wav2lip_core.checkpoints import fetch
+
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)      # online, and its source answers: it is
+    monkeypatch.setattr(fetch, "_probe", lambda source: None)    # fetched when the node runs
 
     node = NODE_CLASS_MAPPINGS["LipSyncScore"]
     assert node.INPUT_TYPES()["required"]["model"][0] == ["syncnet_v2.model", "lipsync_expert.pth (will be downloaded)"]

@@ -98,7 +98,8 @@ def test_every_node_declares_what_comfyui_needs_with_a_tooltip_on_every_input():
         assert cls.CATEGORY == "Wav2Lip" and callable(getattr(cls, cls.FUNCTION))
         assert len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES) == len(cls.OUTPUT_TOOLTIPS)
         spec = cls.INPUT_TYPES()
-        assert set(spec) <= {"required", "optional"}
+        assert set(spec) <= {"required", "optional", "hidden"}
+        assert set(spec.pop("hidden", {}).values()) <= {"PROMPT", "UNIQUE_ID"}, "hidden: what ComfyUI fills in"
         for section in spec.values():
             for input_name, (kind, options) in section.items():
                 assert options.get("tooltip"), f"{name}.{input_name} has no tooltip"
@@ -421,7 +422,12 @@ def test_the_loader_lists_the_folder_and_the_known_models_and_loads_in_the_chose
         assert torch.allclose(network(mel, faces).cpu(), wav2lip_model(mel, faces), atol=1e-4)
 
 
-def test_a_saved_workflow_naming_a_known_model_with_or_without_the_download_mark_validates(model_folder):
+def test_a_saved_workflow_naming_a_known_model_with_or_without_the_download_mark_validates(model_folder,
+                                                                                             monkeypatch):
+    from wav2lip_core.checkpoints import fetch
+
+    monkeypatch.setattr(fetch, "is_offline", lambda: False)      # online, and its source answers: it is
+    monkeypatch.setattr(fetch, "_probe", lambda source: None)    # fetched when the node runs
     validate = NODE_CLASS_MAPPINGS["LoadWav2LipModel"].VALIDATE_INPUTS
     assert validate("wav2lip_gan.pth") is True and validate("wav2lip_gan.pth (will be downloaded)") is True
     message = validate("someone_elses.pth")

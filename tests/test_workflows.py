@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from nodes import NODE_CLASS_MAPPINGS
+from nodes.loader import validate_choice
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))
 MEDIA = Path(__file__).resolve().parents[1] / "workflows" / "media"
@@ -58,12 +59,12 @@ def load(path: Path) -> dict:
 
 def test_there_are_the_four_example_workflows():
     names = {path.name for path in WORKFLOWS}
-    assert names == {"wav2lip_video_and_speech.json", "wav2lip_still_image_talking_head.json",
-                     "wav2lip_video_original_settings.json", "wav2lip_sharper_mouth.json"}
+    assert names == {"Wav2Lip 1. Video lip sync.json", "Wav2Lip 2. Talking portrait.json",
+                     "Wav2Lip 4. Original settings.json", "Wav2Lip 3. Sharper mouth.json"}
 
 
 def test_the_sharper_mouth_workflow_puts_a_real_4x_model_between_sync_and_paste_back_with_mouth_and_color_match():
-    workflow = load(WORKFLOWS[0].parent / "wav2lip_sharper_mouth.json")
+    workflow = load(WORKFLOWS[0].parent / "Wav2Lip 3. Sharper mouth.json")
     nodes = {node["id"]: node for node in workflow["nodes"]}
     by_type = {node["type"]: node for node in workflow["nodes"]}
     feeds = {(target, target_slot): (source, slot) for _, source, slot, target, target_slot, _ in workflow["links"]}
@@ -126,8 +127,8 @@ def test_widget_values_are_valid_and_in_the_order_the_server_reads_them(path):
         for name, value in zip(widgets, values):
             kind, options = specs[name]
             if isinstance(kind, list):
-                if value not in kind:
-                    assert hasattr(cls, "VALIDATE_INPUTS") and cls.VALIDATE_INPUTS(**{name: value}) is True, \
+                if value not in kind:   # a model file named without its download mark: still a known model
+                    assert hasattr(cls, "VALIDATE_INPUTS") and validate_choice(value, [], []) is True, \
                         f"{node['type']}.{name} = {value!r}"
             elif kind == "INT":
                 assert isinstance(value, int) and options["min"] <= value <= options["max"], (name, value)
@@ -152,22 +153,24 @@ def test_the_media_a_workflow_loads_are_the_sample_files_shipped_in_workflows_me
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_the_output_video_takes_its_frame_rate_from_the_same_place_as_the_mel_chunks(path):
+def test_create_video_takes_audio_to_mels_fps_so_the_video_runs_at_the_rate_the_frames_were_made_for(path):
+    """Create Video's own fps widget defaults to 30 while Wav2Lip works at Audio To Mel's rate: a typed value
+    is a silent drift (72 frames at 30 fps = 2.40 s against 2.88 s of sound), so the examples wire it."""
     workflow = load(path)
     nodes = {node["id"]: node for node in workflow["nodes"]}
-    fps_sources = {}
-    for link_id, source, slot, target, target_slot, link_type in workflow["links"]:
-        entry = nodes[target]["inputs"][target_slot]
-        if entry["name"] == "fps":
-            fps_sources[nodes[target]["type"]] = (source, slot)
-    assert "CreateVideo" in fps_sources
-    create_source = fps_sources["CreateVideo"]
-    audio_to_mel = next(node for node in workflow["nodes"] if node["type"] == "AudioToMel")
-    assert create_source in (fps_sources.get("AudioToMel"), (audio_to_mel["id"], 2))
+    feeds = {(nodes[target]["type"], nodes[target]["inputs"][target_slot]["name"]): (nodes[source]["type"], slot)
+             for _, source, slot, target, target_slot, _ in workflow["links"]}
+    assert feeds[("CreateVideo", "fps")] == ("AudioToMel", our_schema("AudioToMel")[2].index("FLOAT"))
+    assert feeds[("CreateVideo", "images")][0] == "PasteBack"
+
+
+def test_the_outputs_saved_workflows_link_by_index_keep_their_slots():
+    assert NODE_CLASS_MAPPINGS["PasteBack"].RETURN_NAMES == ("images", "mask")
+    assert NODE_CLASS_MAPPINGS["AudioToMel"].RETURN_NAMES[:3] == ("mel", "frame_count", "fps")
 
 
 def test_the_video_workflow_scores_paste_backs_result_and_previews_the_plot():
-    workflow = load(next(path for path in WORKFLOWS if path.name == "wav2lip_video_and_speech.json"))
+    workflow = load(next(path for path in WORKFLOWS if path.name == "Wav2Lip 1. Video lip sync.json"))
     nodes = {node["id"]: node for node in workflow["nodes"]}
     (score,) = [node for node in workflow["nodes"] if node["type"] == "LipSyncScore"]
     feeds = {nodes[target]["inputs"][target_slot]["name"]: nodes[source]["type"]
@@ -177,3 +180,209 @@ def test_the_video_workflow_scores_paste_backs_result_and_previews_the_plot():
                     if source == score["id"] and slot == score["outputs"].index(
                         next(output for output in score["outputs"] if output["name"] == "plot"))]
     assert plot_targets == ["PreviewImage"]
+
+
+# ------------------------------------------------------------------- how the workflows look in the editor
+
+TITLE_HEIGHT = 30    # LiteGraph draws a node's title bar above its pos
+BADGE_HEIGHT = 20    # the node-source badge ("Wav2Lip") sits above the title bar, over whatever is there
+# Smallest body heights ComfyUI 0.8.0's editor (frontend 1.35) gives the core nodes: a smaller saved size is
+# enlarged when the workflow opens, and could then run into the node below it.
+CORE_MIN_HEIGHT = {"LoadVideo": 386, "GetVideoComponents": 66, "LoadAudio": 136, "LoadImage": 326,
+                   "PreviewImage": 26, "CreateVideo": 78, "SaveVideo": 106, "MarkdownNote": 88, "Note": 88,
+                   "UpscaleModelLoader": 58, "ImageUpscaleWithModel": 46}
+# The canvas of a 1280x720 window, right of the editor's side bar and below its top bar (screen pixels).
+SMALL_SCREEN = (60, 90, 1280, 680)
+NODES_TO_CHANGE = {"LoadVideo", "LoadImage", "LoadAudio", "LoadWav2LipModel", "UpscaleModelLoader"}
+
+
+def min_height(node_type: str) -> int:
+    """The height the editor draws a node's body at least: a row per socket (20 px), a row per widget (22 px)."""
+    if node_type not in NODE_CLASS_MAPPINGS:
+        return CORE_MIN_HEIGHT[node_type]
+    inputs, widgets, outputs, _ = our_schema(node_type)
+    sockets = [name for name in inputs if name not in widgets]
+    return 20 * max(len(sockets), len(outputs), 1) + 22 * len(widgets) + 16
+
+
+def rectangle(node: dict) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) in graph units, with the title bar and the badge above it."""
+    (x, y), (width, height) = node["pos"], node["size"]
+    return x, y - TITLE_HEIGHT - BADGE_HEIGHT, x + width, y + height
+
+
+def on_screen(node: dict, view: dict) -> tuple[float, float, float, float]:
+    left, top, right, bottom = rectangle(node)
+    (dx, dy), scale = view["offset"], view["scale"]
+    return (left + dx) * scale, (top + BADGE_HEIGHT + dy) * scale, (right + dx) * scale, (bottom + dy) * scale
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_node_is_saved_at_least_as_tall_as_the_editor_draws_it(path):
+    for node in load(path)["nodes"]:
+        assert node["size"][1] >= min_height(node["type"]), f"{node['type']} (node {node['id']}) is too short"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_no_node_covers_another_with_its_body_title_bar_or_badge(path):
+    nodes = load(path)["nodes"]
+    for index, first in enumerate(nodes):
+        a = rectangle(first)
+        for second in nodes[index + 1:]:
+            b = rectangle(second)
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], \
+                f"{first['type']} (node {first['id']}) and {second['type']} (node {second['id']}) overlap"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_the_nodes_a_user_changes_are_on_a_small_screen_when_the_workflow_opens(path):
+    """Their title bars and bodies lie inside a 1280x720 window's canvas at the view the workflow opens with
+    (the sharper-mouth workflow once opened with Load Upscale Model, the node to change, off-screen)."""
+    workflow = load(path)
+    view = workflow["extra"]["ds"]
+    left, top, right, bottom = SMALL_SCREEN
+    for node in workflow["nodes"]:
+        if node["type"] in NODES_TO_CHANGE:
+            x1, y1, x2, y2 = on_screen(node, view)
+            assert left <= x1 and x2 <= right and top <= y1 and y1 + 60 <= bottom, f"{node['type']} is off-screen"
+
+
+# -------------------------------------------------------- the templates browser (Workflow > Browse Templates)
+
+def test_template_titles_read_as_titles_and_sort_with_the_main_workflow_first():
+    """ComfyUI lists a pack's workflows/*.json as templates titled by their file names (the editor also turns
+    '-' and '_' into spaces in the description; a card shows about 30 characters of a title), in the server's
+    directory order, or A-Z on request."""
+    stems = sorted(path.stem for path in WORKFLOWS)
+    for number, stem in enumerate(stems, start=1):
+        assert stem.startswith(f"Wav2Lip {number}. ") and "_" not in stem and "-" not in stem, stem
+        assert len(stem) <= 30, f"{stem!r} is cut short on its card"
+    main = load(WORKFLOWS[0].parent / f"{stems[0]}.json")
+    assert {node["type"] for node in main["nodes"]} >= {"LoadVideo", "LipSyncScore"}, "the main workflow is first"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_template_has_a_small_jpeg_thumbnail_of_the_same_name(path):
+    """The templates browser shows <name>.jpg beside <name>.json as the card's picture."""
+    import cv2
+    import numpy as np
+
+    thumbnail = path.with_suffix(".jpg")
+    data = thumbnail.read_bytes()
+    assert data[:3] == b"\xff\xd8\xff" and len(data) < 80_000, f"{thumbnail.name}: a JPEG under 80 kB"
+    picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None and picture.shape[1] >= 320 and picture.std() > 10, "a real picture"
+
+
+# ------------------------------------------------------------- a frame-rate mismatch the pack can see, said
+
+def shipped_prompt(name: str) -> tuple[dict, str]:
+    """(the API-format prompt ComfyUI hands Paste Back as its hidden PROMPT, Paste Back's id) for a workflow."""
+    workflow = load(WORKFLOWS[0].parent / name)
+    sources = {link[0]: [str(link[1]), link[2]] for link in workflow["links"]}
+    prompt = {str(node["id"]): {"class_type": node["type"],
+                                "inputs": {entry["name"]: sources[entry["link"]] for entry in node.get("inputs", [])
+                                           if entry.get("link") is not None}}
+              for node in workflow["nodes"]}
+    paste = next(node_id for node_id, node in prompt.items() if node["class_type"] == "PasteBack")
+    return prompt, paste
+
+
+def test_a_create_video_with_its_default_30_fps_after_paste_back_is_named_with_the_drift_it_causes():
+    from nodes.fps_check import video_fps_mismatches
+
+    prompt, paste = shipped_prompt("Wav2Lip 1. Video lip sync.json")
+    assert video_fps_mismatches(prompt, paste, 72, 25.0) == [], "the shipped wiring passes Paste Back's fps"
+    create = next(node for node in prompt.values() if node["class_type"] == "CreateVideo")
+    create["inputs"]["fps"] = 30.0                       # wired by hand: Create Video keeps its default
+    (message,) = video_fps_mismatches(prompt, paste, 72, 25.0)
+    assert "30 fps" in message and "25 fps" in message and "2.40 s against 2.88 s" in message
+    assert "Wire Audio To Mel's fps output into it" in message
+    create["inputs"]["fps"] = 25.0
+    assert video_fps_mismatches(prompt, paste, 72, 25.0) == []
+
+
+def test_paste_back_warns_about_a_video_made_from_its_frames_at_another_rate(caplog):
+    import logging
+
+    import numpy as np
+    import torch
+
+    from nodes.types import SyncPlan
+
+    plan = SyncPlan(source_frames=np.array([0, 1, 1]), boxes=np.tile([8, 56, 8, 56], (3, 1)),
+                    found=np.ones(3, bool), frame_height=64, frame_width=64, num_input_frames=2, loop="loop",
+                    fps=25.0)
+    images, faces = torch.rand(2, 64, 64, 3), torch.rand(3, 96, 96, 3)
+    prompt = {"9": {"class_type": "PasteBack", "inputs": {}},
+              "10": {"class_type": "ImageSharpen", "inputs": {"image": ["9", 0]}},
+              "11": {"class_type": "CreateVideo", "inputs": {"images": ["10", 0], "fps": 30.0}}}
+    with caplog.at_level(logging.WARNING, logger="ComfyUI-Wav2Lip"):
+        NODE_CLASS_MAPPINGS["PasteBack"]().paste(images, faces, plan, prompt=prompt, unique_id="9")
+    assert "Create Video (node 11) uses 30 fps" in caplog.text, "found through a node in between"
+    caplog.clear()
+    prompt["11"]["inputs"]["fps"] = ["4", 2]                 # wired: nothing to say
+    NODE_CLASS_MAPPINGS["PasteBack"]().paste(images, faces, plan, prompt=prompt, unique_id="9")
+    assert caplog.text == ""
+
+
+def test_wav2lip_sync_puts_audio_to_mels_rate_into_its_plan(generator, speech_16k):
+    import numpy as np
+    import torch
+
+    from nodes.types import FaceBoxes
+
+    audio = {"waveform": torch.from_numpy(speech_16k[:16000]).reshape(1, 1, -1).float(), "sample_rate": 16000}
+    mel = NODE_CLASS_MAPPINGS["AudioToMel"]().convert(audio, 30.0)[0]
+    faces = FaceBoxes(boxes=np.tile([0, 96, 0, 96], (2, 1)), found=np.ones(2, bool), frame_height=96,
+                      frame_width=96)
+    _, plan = NODE_CLASS_MAPPINGS["Wav2LipSync"]().sync(generator, faces, torch.rand(2, 96, 96, 3), mel,
+                                                         batch_size=64)[:2]
+    assert plan.fps == 30.0
+
+
+def test_lip_sync_score_says_when_its_fps_is_not_the_rate_the_frames_were_made_for():
+    import numpy as np
+
+    from nodes.fps_check import score_fps_mismatch
+    from nodes.types import SyncPlan
+
+    plan = SyncPlan(source_frames=np.arange(3), boxes=np.tile([0, 8, 0, 8], (3, 1)), found=np.ones(3, bool),
+                    frame_height=8, frame_width=8, num_input_frames=3, loop="loop", fps=25.0)
+    assert "Lip Sync Score's fps is 30, but the frames were made for 25 fps" in score_fps_mismatch(30.0, plan)
+    assert score_fps_mismatch(25.0, plan) is None and score_fps_mismatch(30.0, None) is None
+
+
+def test_the_registry_metadata_has_what_the_comfy_registry_requires_and_says_what_the_pack_holds():
+    """The Comfy Registry's pyproject.toml specification: [project] name, version, a Repository URL;
+    [tool.comfy] PublisherId; DisplayName and Icon (an image address) shown on the pack's page."""
+    import re
+    import tomllib
+
+    root = WORKFLOWS[0].parents[1]
+    meta = tomllib.loads((root / "pyproject.toml").read_text())
+    project, comfy = meta["project"], meta["tool"]["comfy"]
+    assert re.fullmatch(r"[A-Za-z][A-Za-z0-9._-]{0,98}", project["name"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", project["version"])
+    assert project["urls"]["Repository"].startswith("https://github.com/")
+    assert comfy["PublisherId"] and comfy["DisplayName"]
+    counts = {5: "five", 6: "six", 7: "seven", 8: "eight"}
+    assert f"{counts[len(NODE_CLASS_MAPPINGS)]} ComfyUI nodes" in project["description"]
+    icon = comfy["Icon"]
+    branch_path = icon.split("/main/", 1)[1]
+    assert icon.startswith(project["urls"]["Repository"].replace("github.com", "raw.githubusercontent.com"))
+    assert (root / branch_path).is_file(), f"the icon {branch_path} is in the repository"
+
+
+def test_the_editor_extension_that_orders_the_templates_ships_with_the_pack_and_knows_their_titles():
+    """ComfyUI loads every .js file of the folder the pack's WEB_DIRECTORY names; template_order.js sorts a
+    template list whose titles all start with its PREFIX (checked in a real ComfyUI 0.8.0: 1, 2, 3, 4)."""
+    import re
+
+    root = WORKFLOWS[0].parents[1]
+    init = (root / "__init__.py").read_text()
+    folder = re.search(r'^WEB_DIRECTORY = "\./(\w+)"$', init, re.MULTILINE).group(1)
+    script = (root / folder / "template_order.js").read_text()
+    prefix = re.search(r'const PREFIX = "([^"]+)";', script).group(1)
+    assert all(path.stem.startswith(prefix) for path in WORKFLOWS)
+    assert "api.getWorkflowTemplates = " in script and ".sort(" in script

@@ -276,13 +276,9 @@ def download_model(model: KnownModel, download_dir: str | os.PathLike, *,
     """
     folder = Path(download_dir)
     final = folder / model.filename
-    if importlib.util.find_spec("huggingface_hub") is None:
-        raise DownloadError(f"{model.filename} is not on disk and cannot be downloaded because the package "
-                            f"huggingface_hub is not installed (pip install huggingface_hub). "
-                            f"{where_to_get(model, folder)}")
-    if is_offline():
-        raise DownloadError(f"{model.filename} is not on disk and downloads are off (HF_HUB_OFFLINE is set). "
-                            f"{where_to_get(model, folder)}")
+    blocked = download_blocked(model, folder)
+    if blocked is not None:
+        raise DownloadError(blocked.message)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(folder).free
@@ -332,11 +328,97 @@ def download_model(model: KnownModel, download_dir: str | os.PathLike, *,
         if reserve is not None:
             reserve[0].unlink(missing_ok=True)
 
+    raise DownloadError(_failure(model, folder, attempts).message)
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A model file that cannot be had now. ``message``: all of it for a terminal (the reason, every source
+    tried, where to get it); ``reason``: why, in a few words; ``where``: where to download it and which folder to
+    put it in ("" when it is no known model)."""
+    filename: str
+    reason: str
+    message: str
+    where: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _failure(model: KnownModel, folder: Path, attempts: list[_Attempt]) -> Unavailable:
     tried = "".join(f"\n  - {attempt.source}: {attempt.outcome}" for attempt in attempts)
     if all(attempt.unreachable for attempt in attempts):
-        raise DownloadError(
-            f"{model.filename} is not on disk and could not be downloaded: no source answered within "
-            f"{metadata_timeout_s():g} s (no network, or a firewall; a regional mirror can be set with HF_ENDPOINT)."
-            f"{tried}\n{where_to_get(model, folder)}")
+        where = where_to_get(model, folder)
+        reason = (f"no source answered within {metadata_timeout_s():g} s (no network, or a firewall; a regional "
+                  f"mirror can be set with HF_ENDPOINT)")
+        return Unavailable(model.filename, reason, f"{model.filename} is not on disk and could not be downloaded: "
+                                                   f"{reason}.{tried}\n{where}", where)
     refused = {attempt.source for attempt in attempts if attempt.refused}
-    raise DownloadError(f"{model.filename} could not be downloaded.{tried}\n{where_to_get(model, folder, refused)}")
+    where = where_to_get(model, folder, refused)
+    reason = "no source gave a usable copy (" + "; ".join(attempt.outcome for attempt in attempts[:2]) + ")"
+    return Unavailable(model.filename, reason, f"{model.filename} could not be downloaded.{tried}\n{where}", where)
+
+
+def download_blocked(model: KnownModel, folder: Path) -> Unavailable | None:
+    """Why no download of ``model`` may even be tried (huggingface_hub missing, HF_HUB_OFFLINE), else None."""
+    where = where_to_get(model, folder)
+    if importlib.util.find_spec("huggingface_hub") is None:
+        reason = "it cannot be downloaded because the package huggingface_hub is not installed (pip install huggingface_hub)"
+    elif is_offline():
+        reason = "downloads are off (HF_HUB_OFFLINE is set)"
+    else:
+        return None
+    return Unavailable(model.filename, reason, f"{model.filename} is not on disk and {reason}. {where}", where)
+
+
+# A source that gave no answer is not asked again for this long by ``why_not_fetchable``: several nodes ask
+# about their models one after the other when a workflow is queued.
+UNREACHABLE_MEMORY_S = 30.0
+_unreachable_since: dict[tuple[str, str, int | None], float] = {}
+
+
+def _probe(source: Source) -> _Attempt | None:
+    """None when ``source`` answers a metadata request for its file (headers only, no body), else what happened."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.utils import HfHubHTTPError
+
+    if isinstance(source, HubSource):
+        url, token = hf_hub_url(source.repo_id, source.path, revision=source.revision, endpoint=hub_endpoint()), None
+    else:
+        url, token = source.url, False
+    try:
+        get_hf_file_metadata(url, token=token, timeout=metadata_timeout_s())
+    except HfHubHTTPError as error:
+        status = _http_status(error)
+        if isinstance(source, UrlSource) and status in (405, 501):  # no HEAD there; a GET would be tried
+            return None
+        return _Attempt(url, _describe_http_failure(status, error) if status else _first_line(error),
+                        refused=status is not None)
+    except Exception as error:  # connection refused, DNS failure, timeout: no answer at all
+        return _Attempt(url, f"no answer ({_first_line(error)})", unreachable=True)
+    return None
+
+
+def why_not_fetchable(model: KnownModel, download_dir: str | os.PathLike) -> Unavailable | None:
+    """None when a download of ``model`` can start now (one of its sources answers for its file); else what
+    ``download_model`` would end with, found in seconds and without downloading anything. For checks before any
+    work: a run that needs a missing model is refused up front only when the model cannot be had."""
+    folder = Path(download_dir)
+    blocked = download_blocked(model, folder)
+    if blocked is not None:
+        return blocked
+    attempts: list[_Attempt] = []
+    for source in model.sources:
+        address = source.describe(hub_endpoint())
+        since = _unreachable_since.get(_origin(address))
+        if since is not None and time.monotonic() - since < UNREACHABLE_MEMORY_S:
+            attempts.append(_Attempt(address, "skipped: its server did not answer just before", unreachable=True))
+            continue
+        attempt = _probe(source)
+        if attempt is None:
+            _unreachable_since.pop(_origin(address), None)
+            return None
+        attempts.append(attempt)
+        if attempt.unreachable:
+            _unreachable_since[_origin(address)] = time.monotonic()
+    return _failure(model, folder, attempts)

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from ..audio import check_frame_rate
-from ..checkpoints import S3FD, WAV2LIP, CheckpointError
+from ..checkpoints import S3FD, WAV2LIP, CheckpointError, unobtainable
+from ..detection import missing_detector_package
 from ..detection.boxes import face_index_note
 from ..silence import check_silence_options
 from ..video_io import check_input_file, is_image_path
@@ -105,16 +106,6 @@ def offline_detector_hint() -> str:
             f"file; a little weaker on small or turned faces), or give a fixed face box with --box y1 y2 x1 x2.")
 
 
-def missing_detector_package(detector: str) -> str | None:
-    """What to install when the face detector's package is missing (None when it is there)."""
-    if detector == "s3fd" and importlib.util.find_spec("face_alignment") is None:
-        return ("the s3fd face detector needs the face-alignment package: run `python install.py` in the pack's "
-                "folder (or pip install --no-deps face-alignment)")
-    if detector.startswith("dlib") and importlib.util.find_spec("dlib") is None:
-        return f"--detector {detector} needs the dlib package: pip install dlib-bin"
-    return None
-
-
 def resolve_model_files(args: argparse.Namespace, detector: str, weights_dir: Path) -> tuple[Path, Path | None]:
     """(generator checkpoint, S3FD weights or None when not needed), fetched when missing and allowed. Every file
     or package that cannot be had is named in one JobError, with where to get it (and, when S3FD cannot run, the
@@ -123,19 +114,24 @@ def resolve_model_files(args: argparse.Namespace, detector: str, weights_dir: Pa
     detects = not uses_fixed_box(args)
     needs_s3fd = detector == "s3fd" and detects
     wanted = [(args.checkpoint, WAV2LIP)] + ([("s3fd", S3FD)] if needs_s3fd else [])
+    package = missing_detector_package(detector) if detects else None
+    # First what cannot be had at all (nothing is downloaded while another file is missing for good), then fetch.
+    unavailable = {architecture: message for name, architecture in wanted
+                   if (message := unobtainable(name, search_dirs=[weights_dir], download_dir=weights_dir,
+                                               allow_download=allow_download, architecture=architecture))}
     found: dict[str, Path] = {}
-    problems: list[str] = []
+    problems = [str(missing) for missing in unavailable.values()]
     for name, architecture in wanted:
+        if unavailable or package:
+            break
         try:
             found[architecture] = fetch_with_progress(name, architecture, weights_dir, allow_download)
         except CheckpointError as error:
-            problems.append(str(error).replace("\n", "\n    "))
-    package = missing_detector_package(detector) if detects else None
-    if package:
-        problems.append(package)
+            problems.append(str(error))
+    problems = [text.replace("\n", "\n    ") for text in problems] + ([package] if package else [])
     if problems:
         lines = [f"this run needs {len(problems)} thing(s) that are missing:"] + [f"- {text}" for text in problems]
-        if needs_s3fd and (S3FD not in found or package):
+        if needs_s3fd and (S3FD in unavailable or (S3FD not in found and not unavailable) or package):
             lines.append(offline_detector_hint())
         raise JobError("\n  ".join(lines))
     return found[WAV2LIP], found.get(S3FD)

@@ -7,12 +7,12 @@ pixels, crop = frame[y1:y2, x1:x2].
 """
 from .common import FaceDetectionError, FaceDetector, FaceNotDetectedError, FaceTrack
 from .options import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
-                      TRACKING_MODES, DetectionOptions)
+                      TRACKING_MODES, DetectionOptions, missing_detector_package)
 from .track import detect_face_boxes, fixed_box_track, make_detector
 
 __all__ = [
     "AUTO", "DEFAULT_DETECTION", "DETECTORS", "MISSING_FACE_POLICIES", "SMOOTHING_MODES", "TRACKING_MODES",
     "DetectionOptions",
     "FaceDetectionError", "FaceDetector", "FaceNotDetectedError", "FaceTrack", "detect_face_boxes",
-    "fixed_box_track", "make_detector",
+    "fixed_box_track", "make_detector", "missing_detector_package",
 ]

@@ -5,6 +5,7 @@ are read from ``DEFAULT_DETECTION``.
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, replace
 
 SMOOTHING_MODES = ("centered", "original", "none")
@@ -12,6 +13,16 @@ MISSING_FACE_POLICIES = ("error", "skip", "nearest")
 DETECTORS: tuple[str, ...] = ("s3fd", "dlib_hog", "dlib_cnn")
 TRACKING_MODES = ("flow", "interpolate")
 AUTO = "auto"   # detect_size: the detector's own default (see its default_detect_size)
+
+
+def missing_detector_package(detector: str) -> str | None:
+    """What to install when ``detector``'s package is missing (None when it is there): checked before any work."""
+    if detector == "s3fd" and importlib.util.find_spec("face_alignment") is None:
+        return ("the s3fd face detector needs the face-alignment package: run `python install.py` in the pack's "
+                "folder (or pip install --no-deps face-alignment)")
+    if detector.startswith("dlib") and importlib.util.find_spec("dlib") is None:
+        return f"the {detector} face detector needs the dlib package: pip install dlib-bin"
+    return None
 
 
 @dataclass(frozen=True)
