@@ -189,3 +189,12 @@ def test_the_command_line_progress_bar_counts_windows_and_ends_full(clips, weigh
     assert status == 0
     last = err.replace("\r", "\n").strip().splitlines()[-1]
     assert "9/9" in last and " windows/s" in last and "0window" not in err and "/25" not in err
+
+
+def test_the_score_command_reads_a_negative_number_in_any_notation_as_a_value(capsys):
+    from wav2lip_core.cli.score import build_score_parser
+
+    with pytest.raises(SystemExit):
+        build_score_parser().parse_args(["clip.mp4", "--vshift", "-1e3"])
+    err = capsys.readouterr().err
+    assert "invalid int value: '-1e3'" in err and "expected one argument" not in err

@@ -25,6 +25,7 @@ from ..scoring import (DEFAULT_BATCH_SIZE, DEFAULT_VSHIFT, SCORING_DETECTION, SC
                        iter_reference_frames, load_reference_speech, offset_in_frames, score_lipsync)
 from ..scoring.plot import offset_text, plot_score
 from ..video_io import VideoFrames, iter_video_frames, probe_video
+from .arguments import reads_negative_numbers
 from .checks import check_output_path
 from .models import fetch_with_progress
 
@@ -67,7 +68,7 @@ def build_score_parser() -> argparse.ArgumentParser:
     parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTION.detector,
                         help="face detector when there is no --box (default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
-    return parser
+    return reads_negative_numbers(parser)
 
 
 def load_scoring_model(model_name: str, checkpoint: str | None, device, allow_download: bool):
