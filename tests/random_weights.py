@@ -83,11 +83,15 @@ def _calibration_faces(count: int, generator: np.random.Generator) -> torch.Tens
     return torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float() / 255.0
 
 
-def _calibration_mels(count: int, generator: np.random.Generator) -> torch.Tensor:
-    """(count, 1, 80, 16) float64 mel-like input in [-4, 4]: smooth random spectra, different per sample
-    (a coarse U(-2.6, 2.6) - 1 grid, the spread of the N(-1, 1.5) it replaces, upsampled bilinearly)."""
+def _calibration_mels(count: int, generator: np.random.Generator | int) -> torch.Tensor:
+    """(count, 1, 80, 16) float32 mel-like input in [-4, 4]: smooth random spectra, different per sample
+    (a coarse U(-2.6, 2.6) - 1 grid, the spread of the N(-1, 1.5) it replaces, upsampled bilinearly in float64,
+    so the same float32 values on every CPU). ``generator`` may be a seed."""
+    if not isinstance(generator, np.random.Generator):
+        generator = np.random.default_rng(generator)
     base = portable_uniform(generator, (count, 1, 10, 4), -3.6, 1.6).double()
-    return torch.nn.functional.interpolate(base, size=(80, 16), mode="bilinear", align_corners=False).clamp(-4, 4)
+    smooth = torch.nn.functional.interpolate(base, size=(80, 16), mode="bilinear", align_corners=False)
+    return smooth.clamp(-4, 4).float()
 
 
 def calibrate_batchnorm(model: nn.Module, batches: list[tuple[torch.Tensor, ...]],
