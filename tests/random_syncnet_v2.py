@@ -4,9 +4,9 @@ The file is a plain state dict (``netcnnaud.*``, ``netfcaud.*``, ``netfclip.*``,
 ``torch.save``, which joonson/syncnet_python's ``loadParameters`` and our ``checkpoints.load_syncnet_v2`` both
 read.
 Weights are seeded, the same on any CPU (random_weights.init_like_torch_, float64 calibration); every
-BatchNorm's running statistics are calibrated on real inputs (5-frame windows of
-skimage's astronaut face, BGR 0..255 as the reference feeds them, and MFCC windows of workflows/media/wav2lip_sample_speech.wav
-at int16 scale), so that activations stay in a sensible range and embeddings depend on the input.
+BatchNorm's running statistics are calibrated on real inputs (5-frame windows of skimage's astronaut face, BGR
+0..255 as the reference feeds them, and MFCC windows of workflows/media/wav2lip_sample_speech.wav at int16
+scale), so that activations stay in a sensible range and embeddings depend on the input.
 
     python tests/random_syncnet_v2.py OUT.model [--seed 0]
 """
@@ -21,7 +21,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from random_weights import calibrate_batchnorm, init_like_torch_, streams  # noqa: E402  (tests/ is the script's own folder)
+# tests/ is the script's own folder
+from random_weights import calibrate_batchnorm, init_like_torch_, streams  # noqa: E402
 from wav2lip_core.models import SyncNetV2  # noqa: E402
 from wav2lip_core.scoring.mfcc import mfcc  # noqa: E402
 
