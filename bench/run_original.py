@@ -35,7 +35,6 @@ same candidate boxes).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -194,14 +193,20 @@ def golden_frames_rgb() -> "np.ndarray":
                                 interpolation=cv2.INTER_AREA) for i in range(8)])
 
 
-def _state_dict_sha256(checkpoint_path: Path) -> str:
+def _state_dict_fingerprint(checkpoint_path: Path) -> dict[str, "np.ndarray"]:
+    """The checkpoint's tests/random_weights.state_dict_fingerprint as arrays: ``state_dict_keys`` (as stored,
+    with ``module.``), ``state_dict_sums`` and ``state_dict_abs_sums`` (float64), one row per key, sorted."""
+    import numpy as np
     import torch
 
+    sys.path.append(str(ROOT / "tests"))      # last: the original's own top-level modules stay first
+    from random_weights import state_dict_fingerprint
+
     state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)["state_dict"]
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(state[key].contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    fingerprint = state_dict_fingerprint(state)
+    return {"state_dict_keys": np.array(list(fingerprint), dtype=np.str_),
+            "state_dict_sums": np.array([value[0] for value in fingerprint.values()], np.float64),
+            "state_dict_abs_sums": np.array([value[1] for value in fingerprint.values()], np.float64)}
 
 
 class _InMemoryCv2:
@@ -275,7 +280,7 @@ def make_golden(checkpoint: Path = ORIGINAL_CHECKPOINT, speech: Path = GOLDEN_SP
     return {"frames_rgb": frames_rgb, "wav": wav, "fps": np.float64(25.0), "box": np.array(GOLDEN_BOX, np.int64),
             "output_box_region_rgb": np.ascontiguousarray(output_rgb[:, y1:y2, x1:x2]),
             "num_output_frames": np.int64(len(output_rgb)), "outside_box_equals_input": np.bool_(outside_equal),
-            "checkpoint_seed": np.int64(0), "state_dict_sha256": np.str_(_state_dict_sha256(Path(checkpoint)))}
+            "checkpoint_seed": np.int64(0), **_state_dict_fingerprint(Path(checkpoint))}
 
 
 # ---------------------------------------------------------------------------------------------------- main

@@ -81,3 +81,17 @@ def astronaut_clip(num_frames: int = 8, size: int = 128, step: int = 2) -> np.nd
     frames = [cv2.resize(image[40 + step * i:200 + step * i, 150 + step * i:310 + step * i], (size, size),
                          interpolation=cv2.INTER_AREA) for i in range(num_frames)]
     return np.stack(frames)
+
+
+def assert_within_one_lsb(ours: np.ndarray, theirs: np.ndarray, max_fraction: float = 0.001) -> None:
+    """The README's parity rule for uint8 frames (or faces) made by two different computations (another
+    kernel, tensor shape or CPU rounds float32 differently): no value more than 1 apart, and at most
+    ``max_fraction`` of the values (0.1 %) apart at all. Where the very same computation runs twice, compare
+    exactly instead."""
+    assert ours.shape == theirs.shape, f"shapes differ: {ours.shape} and {theirs.shape}"
+    difference = np.abs(np.asarray(ours, np.int16) - np.asarray(theirs, np.int16))
+    assert difference.max() <= 1, \
+        f"{int((difference > 1).sum())} values differ by more than 1 (up to {difference.max()})"
+    differing = int((difference > 0).sum())
+    assert differing <= max_fraction * difference.size, \
+        f"{differing} of {difference.size} values differ by 1, more than {max_fraction:.1%}"

@@ -3,9 +3,10 @@
 The file is a plain state dict (``netcnnaud.*``, ``netfcaud.*``, ``netfclip.*``, ``netcnnlip.*``) saved with
 ``torch.save``, which joonson/syncnet_python's ``loadParameters`` and our ``checkpoints.load_syncnet_v2`` both
 read.
-Weights are seeded; every BatchNorm's running statistics are calibrated on real inputs (5-frame windows of
-skimage's astronaut face, BGR 0..255 as the reference feeds them, and MFCC windows of workflows/media/wav2lip_sample_speech.wav
-at int16 scale), so that activations stay in a sensible range and embeddings depend on the input.
+Weights are seeded, the same on any CPU (random_weights.init_like_torch_, float64 calibration); every
+BatchNorm's running statistics are calibrated on real inputs (5-frame windows of skimage's astronaut face, BGR
+0..255 as the reference feeds them, and MFCC windows of workflows/media/wav2lip_sample_speech.wav at int16
+scale), so that activations stay in a sensible range and embeddings depend on the input.
 
     python tests/random_syncnet_v2.py OUT.model [--seed 0]
 """
@@ -20,7 +21,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from random_weights import calibrate_batchnorm  # noqa: E402  (tests/ is the script's own folder)
+# tests/ is the script's own folder
+from random_weights import calibrate_batchnorm, init_like_torch_, streams  # noqa: E402
 from wav2lip_core.models import SyncNetV2  # noqa: E402
 from wav2lip_core.scoring.mfcc import mfcc  # noqa: E402
 
@@ -60,12 +62,13 @@ def calibration_mfcc_windows(count: int, generator: np.random.Generator) -> torc
 
 def random_syncnet_v2(seed: int = 0) -> SyncNetV2:
     """A seeded SyncNetV2 with calibrated BatchNorm, eval mode, float32, CPU."""
-    torch.manual_seed(seed)
-    model = SyncNetV2()
+    weights, statistics = streams(seed, 2)
+    model = init_like_torch_(SyncNetV2(), weights)
     generator = np.random.default_rng(seed)
     # One batch: 8 lip windows give BatchNorm 8 x 5 x H x W samples per channel in the conv layers, plenty; it
     # keeps building the weights at ~2 s on two CPU cores.
-    calibrate_batchnorm(model, [(calibration_mfcc_windows(32, generator), calibration_lip_windows(8, generator))])
+    calibrate_batchnorm(model, [(calibration_mfcc_windows(32, generator), calibration_lip_windows(8, generator))],
+                        statistics)
     return model
 
 

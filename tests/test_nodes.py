@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import astronaut_clip
+from conftest import assert_within_one_lsb, astronaut_clip
 from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from nodes import model_management as mm
 from nodes.types import CUSTOM_TYPES, FaceBoxes, MelChunks, SyncPlan, Wav2LipModel
@@ -16,6 +16,7 @@ from wav2lip_core.audio import speech_mel_chunks, to_mono_16k
 from wav2lip_core.checkpoints import CheckpointError
 from wav2lip_core.detection import detect_face_boxes
 from wav2lip_core.faces import crop_face
+from wav2lip_core import pipeline
 from wav2lip_core.pipeline import lipsync
 
 BOX = (30, 110, 40, 108)  # y1, y2, x1, x2 around the astronaut's face in the 128x128 clip
@@ -197,14 +198,22 @@ def test_s3fd_detection_runs_through_the_node_and_matches_the_engines_tracker(ra
     (16, "loop", "original"),        # video longer than the audio: cut
     (1, "loop", "feather"),          # a still image
 ])
-def test_the_five_nodes_give_exactly_what_the_engines_lipsync_gives(generator, wav2lip_model, speech, num_frames,
-                                                                     loop, blend):
+def test_the_five_nodes_give_what_the_engines_lipsync_gives(generator, wav2lip_model, speech, num_frames, loop,
+                                                             blend, monkeypatch):
+    """Exactly where both run the same computation: the node generates whole faces (its IMAGE is the user's), as
+    the engine does for the original paste and when told its paste reads every face row. The engine's default
+    generates only the rows its feather blend reads: other convolution shapes, which float32 rounds differently
+    per CPU, so that comparison follows the README's parity rule (within 1 LSB on at most 0.1 % of values)."""
     clip = astronaut_clip(num_frames)
     out = chain(generator, clip, speech, loop=loop, blend=blend, batch_size=8)
+    frames = as_uint8(out["frames"])
     expected = lipsync(clip, speech, FPS, wav2lip_model, box=BOX, loop=loop, blend=blend, batch_size=8)
-    assert out["frames"].shape == expected.shape[:3] + (3,) and out["frame_count"] == len(expected)
-    np.testing.assert_array_equal(as_uint8(out["frames"]), expected)
+    assert frames.shape == expected.shape and out["frame_count"] == len(expected)
     assert out["generated"].shape == (len(expected), 96, 96, 3)
+    assert_within_one_lsb(frames, expected)
+    monkeypatch.setattr(pipeline, "first_face_row_read", lambda *args, **kwargs: 0)
+    whole_faces = lipsync(clip, speech, FPS, wav2lip_model, box=BOX, loop=loop, blend=blend, batch_size=8)
+    np.testing.assert_array_equal(frames, whole_faces)
 
 
 def test_the_chain_with_detection_equals_lipsync_with_the_same_detection_options(generator, wav2lip_model, speech,
@@ -215,7 +224,10 @@ def test_the_chain_with_detection_equals_lipsync_with_the_same_detection_options
     boxes = detect_face_boxes(clip, detector="s3fd", weights_path=random_s3fd_folder / "s3fd.pth",
                               allow_download=False)
     expected = lipsync(clip, speech, FPS, wav2lip_model, batch_size=8, face_boxes=boxes)
-    np.testing.assert_array_equal(as_uint8(out["frames"]), expected)
+    assert_within_one_lsb(as_uint8(out["frames"]), expected)      # lower face against whole faces, as above
+    monkeypatch.setattr(pipeline, "first_face_row_read", lambda *args, **kwargs: 0)
+    whole_faces = lipsync(clip, speech, FPS, wav2lip_model, batch_size=8, face_boxes=boxes)
+    np.testing.assert_array_equal(as_uint8(out["frames"]), whole_faces)
 
 
 def test_paste_back_follows_the_loop_mode_chosen_in_wav2lip_sync(generator, speech):
