@@ -29,6 +29,8 @@ CORE_NODES = {
     "Note": ({}, ["text"], []),
 }
 LIP_SYNC_NODES = {"LoadWav2LipModel", "AudioToMel", "DetectFaces", "Wav2LipSync", "PasteBack"}
+STREAMING_NODES = {"LoadWav2LipModel", "LipSyncVideo"}      # the long-video workflow: one node, VIDEO in and out
+STREAMING_WORKFLOW = "wav2lip_long_video.json"
 MEDIA_WIDGETS = {("LoadVideo", "file"), ("LoadAudio", "audio"), ("LoadImage", "image")}
 
 
@@ -56,10 +58,10 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_there_are_the_four_example_workflows():
+def test_there_are_the_five_example_workflows():
     names = {path.name for path in WORKFLOWS}
     assert names == {"wav2lip_video_and_speech.json", "wav2lip_still_image_talking_head.json",
-                     "wav2lip_video_original_settings.json", "wav2lip_sharper_mouth.json"}
+                     "wav2lip_video_original_settings.json", "wav2lip_sharper_mouth.json", STREAMING_WORKFLOW}
 
 
 def test_the_sharper_mouth_workflow_puts_a_real_4x_model_between_sync_and_paste_back_with_mouth_and_color_match():
@@ -80,10 +82,10 @@ def test_the_sharper_mouth_workflow_puts_a_real_4x_model_between_sync_and_paste_
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_a_workflow_names_only_our_nodes_and_core_nodes_and_uses_all_five_lip_sync_nodes(path):
+def test_a_workflow_names_only_our_nodes_and_core_nodes_and_uses_all_five_lip_sync_nodes_or_the_streaming_one(path):
     types = {node["type"] for node in load(path)["nodes"]}
     assert types <= set(NODE_CLASS_MAPPINGS) | set(CORE_NODES), types - set(NODE_CLASS_MAPPINGS) - set(CORE_NODES)
-    assert LIP_SYNC_NODES <= types
+    assert (STREAMING_NODES if path.name == STREAMING_WORKFLOW else LIP_SYNC_NODES) <= types
     assert "SaveVideo" in types
 
 
@@ -151,7 +153,7 @@ def test_the_media_a_workflow_loads_are_the_sample_files_shipped_in_workflows_me
                 assert (MEDIA / value).is_file(), f"{node['type']} loads {value!r}, which is not in {MEDIA}"
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [path for path in WORKFLOWS if path.name != STREAMING_WORKFLOW], ids=lambda p: p.stem)
 def test_the_output_video_takes_its_frame_rate_from_the_same_place_as_the_mel_chunks(path):
     workflow = load(path)
     nodes = {node["id"]: node for node in workflow["nodes"]}
@@ -177,3 +179,25 @@ def test_the_video_workflow_scores_paste_backs_result_and_previews_the_plot():
                     if source == score["id"] and slot == score["outputs"].index(
                         next(output for output in score["outputs"] if output["name"] == "plot"))]
     assert plot_targets == ["PreviewImage"]
+
+
+def test_the_long_video_workflow_streams_load_video_through_lip_sync_video_into_save_video():
+    workflow = load(MEDIA.parent / STREAMING_WORKFLOW)
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    (lip_sync,) = [node for node in workflow["nodes"] if node["type"] == "LipSyncVideo"]
+    feeds = {nodes[target]["inputs"][target_slot]["name"]: nodes[source]["type"]
+             for _, source, _, target, target_slot, _ in workflow["links"] if target == lip_sync["id"]}
+    assert feeds == {"video": "LoadVideo", "audio": "LoadAudio", "wav2lip_model": "LoadWav2LipModel"}
+    assert [nodes[target]["type"] for _, source, _, target, _, _ in workflow["links"]
+            if source == lip_sync["id"]] == ["SaveVideo"]
+    assert not {"GetVideoComponents", "CreateVideo", "PreviewImage"} & {node["type"] for node in nodes.values()}, \
+        "no node that holds the clip as images"
+    _, widgets, _, specs = our_schema("LipSyncVideo")
+    values = dict(zip(widgets, lip_sync["widgets_values"]))
+    detectors = {dict(zip(our_schema("DetectFaces")[1], node["widgets_values"]))["detector"]
+                 for path in WORKFLOWS for node in load(path)["nodes"] if node["type"] == "DetectFaces"}
+    assert detectors == {values["detector"]}, "the same detector as the other example workflows"
+    defaults = {name: options.get("default", kind[0] if isinstance(kind, list) else None)
+                for name, (kind, options) in specs.items()}
+    assert {name: value for name, value in values.items() if name != "detector"} == \
+        {name: value for name, value in defaults.items() if name != "detector"}, "every other option at its default"
