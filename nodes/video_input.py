@@ -24,6 +24,8 @@ from wav2lip_core.video_io import VideoFrames, VideoInfo, check_input_file, prob
 
 from .tensors import Uint8Frames, check_image
 
+AUDIO_BLOCK_SAMPLES = 1 << 20        # per channel, written to the WAV at once (a few MB)
+
 
 def comfy_video_types() -> tuple[type, type]:
     """(VideoFromFile, VideoFromComponents) of the running ComfyUI (ImportError outside ComfyUI)."""
@@ -116,9 +118,12 @@ def face_video(video, scratch: ScratchFiles) -> FaceVideo:
 
 def write_audio_file(samples: np.ndarray, sample_rate: float, path: Path) -> Path:
     """An AUDIO's samples ((channels, samples), floats nominally -1..1 or integer PCM) as a float WAV file at
-    ``path``, every channel kept, for ffmpeg to mux into the output as it muxes the command line's audio file."""
-    if np.issubdtype(samples.dtype, np.integer):
-        samples = samples.astype(np.float64) / (float(np.iinfo(samples.dtype).max) + 1.0)
-    soundfile.write(str(path), np.ascontiguousarray(samples.T, dtype=np.float32), int(round(sample_rate)),
-                    subtype="FLOAT", format="WAV")
+    ``path``, every channel kept, for ffmpeg to mux into the output as it muxes the command line's audio file.
+    Written a block at a time: no second copy of a long recording."""
+    scale = float(np.iinfo(samples.dtype).max) + 1.0 if np.issubdtype(samples.dtype, np.integer) else 1.0
+    with soundfile.SoundFile(str(path), "w", samplerate=int(round(sample_rate)), channels=samples.shape[0],
+                             subtype="FLOAT", format="WAV") as file:
+        for start in range(0, samples.shape[1], AUDIO_BLOCK_SAMPLES):
+            block = samples[:, start:start + AUDIO_BLOCK_SAMPLES].T.astype(np.float32)
+            file.write(block / scale if scale != 1.0 else block)
     return path

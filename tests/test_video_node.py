@@ -296,3 +296,19 @@ def test_a_trimmed_video_lip_syncs_only_its_window(comfy, written, tmp_path, mon
     looped = np.arange(len(frames)) % 25
     assert np.abs(frames[outside].astype(int) - source[50:75][looped][outside]).mean() < 3
     assert np.abs(frames[outside].astype(int) - source[looped][outside]).mean() > 10
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int16])
+def test_the_audio_becomes_a_wav_of_every_channel_at_its_own_rate_written_a_block_at_a_time(dtype, tmp_path,
+                                                                                             monkeypatch):
+    from nodes import video_input
+
+    monkeypatch.setattr(video_input, "AUDIO_BLOCK_SAMPLES", 1000)
+    rng = np.random.default_rng(1)
+    floats = rng.uniform(-0.5, 0.5, (2, 4321)).astype(np.float32)
+    samples = floats if dtype == np.float32 else np.round(floats * 32768).astype(np.int16)
+    path = video_input.write_audio_file(samples, 44100, tmp_path / "speech.wav")
+    read, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    expected = floats if dtype == np.float32 else samples.astype(np.float32) / 32768
+    assert rate == 44100 and read.shape == (4321, 2)
+    np.testing.assert_array_equal(read.T, expected)
