@@ -28,8 +28,13 @@ AUDIO_BLOCK_SAMPLES = 1 << 20        # per channel, written to the WAV at once (
 
 
 def comfy_video_types() -> tuple[type, type]:
-    """(VideoFromFile, VideoFromComponents) of the running ComfyUI (ImportError outside ComfyUI)."""
-    from comfy_api.input_impl import VideoFromComponents, VideoFromFile
+    """(VideoFromFile, VideoFromComponents) of the running ComfyUI (ImportError outside ComfyUI): from
+    comfy_api.input_impl (0.3.x on, kept for compatibility), else the versioned API's InputImpl."""
+    try:
+        from comfy_api.input_impl import VideoFromComponents, VideoFromFile
+    except ImportError:
+        from comfy_api.latest import InputImpl
+        return InputImpl.VideoFromFile, InputImpl.VideoFromComponents
     return VideoFromFile, VideoFromComponents
 
 
