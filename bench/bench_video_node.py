@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -167,9 +168,9 @@ def main() -> None:
     for _ in range(args.repeats):                # alternately, so a change in the machine's load hits both
         speed += [measure("cli", args.speed_seconds), measure("node", args.speed_seconds)]
     print(format_results(speed))
-    node = sorted(r["job_seconds"] for r in speed if r["kind"] == "node")
-    cli = sorted(r["job_seconds"] for r in speed if r["kind"] == "cli")
-    print(f"node / CLI seconds (median of {args.repeats}): {node[len(node) // 2] / cli[len(cli) // 2]:.3f}")
+    node = statistics.median(r["job_seconds"] for r in speed if r["kind"] == "node")
+    cli = statistics.median(r["job_seconds"] for r in speed if r["kind"] == "cli")
+    print(f"node / CLI seconds (medians of {args.repeats}): {node / cli:.3f}")
 
 
 if __name__ == "__main__":
