@@ -13,6 +13,7 @@ from .paste_node import PasteBack
 from .sample_media import provide_sample_media
 from .score_node import LipSyncScore
 from .sync_node import Wav2LipSync
+from .video_node import LipSyncVideo
 
 register_model_folder()
 register_prompt_handler()
@@ -27,6 +28,7 @@ NODE_CLASS_MAPPINGS = {
     "Wav2LipSync": Wav2LipSync,
     "PasteBack": PasteBack,
     "LipSyncScore": LipSyncScore,
+    "LipSyncVideo": LipSyncVideo,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -36,6 +38,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "Wav2LipSync": "Wav2Lip Sync",
     "PasteBack": "Paste Back (Wav2Lip)",
     "LipSyncScore": "Lip Sync Score (Wav2Lip)",
+    "LipSyncVideo": "Lip Sync Video (Wav2Lip)",
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
 from wav2lip_core.detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
-                                    TRACKING_MODES, DetectionOptions, detect_face_boxes, fixed_box_track)
+                                    TRACKING_MODES, DetectionOptions, FaceTrack, detect_face_boxes,
+                                    fixed_box_track)
 from wav2lip_core.detection.s3fd import S3FDDetector, load_s3fd_network, s3fd_weights, s3fd_working_memory
 from wav2lip_core.faces import crop_face
 from wav2lip_core.models.wav2lip import FACE_SIZE
@@ -194,17 +196,24 @@ class DetectFaces:
         tensor_device = mm.tensor_path_device()
         if tensor_device is not None:          # frames rounded to bytes on the device, a batch at a time
             frames = DeviceUint8Frames(frames.image, len(frames), tensor_device)
-        if options.detector == "s3fd":
-            managed = managed_s3fd()
-            size = S3FDDetector.default_detect_size if options.detect_size == AUTO else options.detect_size
-            network = managed.load(s3fd_working_memory(frames.height, frames.width, size, options.batch_size))
-            instance = S3FDDetector(network, device=managed.load_device, batch_size=options.batch_size)
-            if tensor_device is not None:
-                instance = s3fd_on_device(instance, size, frames.height, frames.width, options.batch_size)
-                options = options.with_changes(detect_size=AUTO, batch_size=instance.batch_size)
-            return detect_face_boxes(frames, options, detector=instance, progress=on_progress)
-        return detect_face_boxes(frames, options, device=str(mm.compute_device()), search_dirs=mm.model_search_dirs(),
-                                 progress=on_progress)
+        return detect_boxes(frames, frames.height, frames.width, options, on_progress, tensor_device)
+
+
+def detect_boxes(frames: Sequence, height: int, width: int, options: DetectionOptions,
+                 on_progress: Callable[[int, int], None], tensor_device: torch.device | None = None) -> FaceTrack:
+    """One face box per frame of ``frames`` (height x width uint8 RGB each: numpy frames in host memory, e.g. a
+    decoded video, or DeviceUint8Frames on ``tensor_device``), S3FD's network loaded by model management."""
+    if options.detector == "s3fd":
+        managed = managed_s3fd()
+        size = S3FDDetector.default_detect_size if options.detect_size == AUTO else options.detect_size
+        network = managed.load(s3fd_working_memory(height, width, size, options.batch_size))
+        instance = S3FDDetector(network, device=managed.load_device, batch_size=options.batch_size)
+        if tensor_device is not None:
+            instance = s3fd_on_device(instance, size, height, width, options.batch_size)
+            options = options.with_changes(detect_size=AUTO, batch_size=instance.batch_size)
+        return detect_face_boxes(frames, options, detector=instance, progress=on_progress)
+    return detect_face_boxes(frames, options, device=str(mm.compute_device()), search_dirs=mm.model_search_dirs(),
+                             progress=on_progress)
 
 
 def face_crops(images: torch.Tensor, faces: FaceBoxes, progress: mm.Progress) -> torch.Tensor:

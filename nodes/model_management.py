@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,14 @@ def register_model_folder() -> None:
 def input_directory() -> Path | None:
     """ComfyUI's input folder (what Load Video / Load Image / Load Audio list); None outside ComfyUI."""
     return Path(folder_paths.get_input_directory()) if IN_COMFYUI else None
+
+
+def temp_directory() -> Path:
+    """Where nodes keep files between nodes (ComfyUI's temp folder, emptied when ComfyUI starts; outside
+    ComfyUI a wav2lip folder in the system's temporary folder)."""
+    folder = Path(folder_paths.get_temp_directory()) if IN_COMFYUI else Path(tempfile.gettempdir()) / "wav2lip"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def model_search_dirs() -> list[Path]:

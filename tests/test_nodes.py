@@ -93,7 +93,7 @@ def chain(generator, clip, wav, *, loop="loop", blend="feather", batch_size=8, m
 
 def test_every_node_declares_what_comfyui_needs_with_a_tooltip_on_every_input():
     assert set(NODE_CLASS_MAPPINGS) == {"LoadWav2LipModel", "AudioToMel", "DetectFaces", "Wav2LipSync", "PasteBack",
-                                        "LipSyncScore"}
+                                        "LipSyncScore", "LipSyncVideo"}
     for name, cls in NODE_CLASS_MAPPINGS.items():
         assert NODE_DISPLAY_NAME_MAPPINGS[name]
         assert cls.CATEGORY == "Wav2Lip" and callable(getattr(cls, cls.FUNCTION))
@@ -107,7 +107,7 @@ def test_every_node_declares_what_comfyui_needs_with_a_tooltip_on_every_input():
                 if isinstance(kind, list):
                     assert kind and options.get("default", kind[0]) in kind
                 else:
-                    assert kind in WIDGET_TYPES | {"IMAGE", "AUDIO", *CUSTOM_TYPES}
+                    assert kind in WIDGET_TYPES | {"IMAGE", "AUDIO", "VIDEO", *CUSTOM_TYPES}
                     if kind in ("INT", "FLOAT") and not options.get("forceInput"):
                         assert options["min"] <= options["default"] <= options["max"]
 

@@ -19,6 +19,7 @@ LAYERS = [
     {"detection"},
     {"faces", "blend", "faces_torch", "paste_torch"},
     {"pipeline", "scoring"},
+    {"video_job"},
     {"cli", "batch", "startup", "__main__"},
 ]
 NETWORK_MODULES = ("urllib", "http", "socket", "requests", "httpx", "huggingface_hub", "torch.hub", "ftplib")

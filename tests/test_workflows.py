@@ -30,6 +30,8 @@ CORE_NODES = {
     "Note": ({}, ["text"], []),
 }
 LIP_SYNC_NODES = {"LoadWav2LipModel", "AudioToMel", "DetectFaces", "Wav2LipSync", "PasteBack"}
+STREAMING_NODES = {"LoadWav2LipModel", "LipSyncVideo"}      # the long-video workflow: one node, VIDEO in and out
+STREAMING_WORKFLOW = "Wav2Lip 5. Long video.json"
 MEDIA_WIDGETS = {("LoadVideo", "file"), ("LoadAudio", "audio"), ("LoadImage", "image")}
 
 
@@ -57,10 +59,10 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_there_are_the_four_example_workflows():
+def test_there_are_the_five_example_workflows():
     names = {path.name for path in WORKFLOWS}
     assert names == {"Wav2Lip 1. Video lip sync.json", "Wav2Lip 2. Talking portrait.json",
-                     "Wav2Lip 4. Original settings.json", "Wav2Lip 3. Sharper mouth.json"}
+                     "Wav2Lip 4. Original settings.json", "Wav2Lip 3. Sharper mouth.json", STREAMING_WORKFLOW}
 
 
 def test_the_sharper_mouth_workflow_puts_a_real_4x_model_between_sync_and_paste_back_with_mouth_and_color_match():
@@ -81,10 +83,10 @@ def test_the_sharper_mouth_workflow_puts_a_real_4x_model_between_sync_and_paste_
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_a_workflow_names_only_our_nodes_and_core_nodes_and_uses_all_five_lip_sync_nodes(path):
+def test_a_workflow_names_only_our_nodes_and_core_nodes_and_uses_all_five_lip_sync_nodes_or_the_streaming_one(path):
     types = {node["type"] for node in load(path)["nodes"]}
     assert types <= set(NODE_CLASS_MAPPINGS) | set(CORE_NODES), types - set(NODE_CLASS_MAPPINGS) - set(CORE_NODES)
-    assert LIP_SYNC_NODES <= types
+    assert (STREAMING_NODES if path.name == STREAMING_WORKFLOW else LIP_SYNC_NODES) <= types
     assert "SaveVideo" in types
 
 
@@ -152,7 +154,7 @@ def test_the_media_a_workflow_loads_are_the_sample_files_shipped_in_workflows_me
                 assert (MEDIA / value).is_file(), f"{node['type']} loads {value!r}, which is not in {MEDIA}"
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [path for path in WORKFLOWS if path.name != STREAMING_WORKFLOW], ids=lambda p: p.stem)
 def test_create_video_takes_audio_to_mels_fps_so_the_video_runs_at_the_rate_the_frames_were_made_for(path):
     """Create Video's own fps widget defaults to 30 while Wav2Lip works at Audio To Mel's rate: a typed value
     is a silent drift (72 frames at 30 fps = 2.40 s against 2.88 s of sound), so the examples wire it."""
@@ -386,3 +388,25 @@ def test_the_editor_extension_that_orders_the_templates_ships_with_the_pack_and_
     prefix = re.search(r'const PREFIX = "([^"]+)";', script).group(1)
     assert all(path.stem.startswith(prefix) for path in WORKFLOWS)
     assert "api.getWorkflowTemplates = " in script and ".sort(" in script
+
+
+def test_the_long_video_workflow_streams_load_video_through_lip_sync_video_into_save_video():
+    workflow = load(MEDIA.parent / STREAMING_WORKFLOW)
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    (lip_sync,) = [node for node in workflow["nodes"] if node["type"] == "LipSyncVideo"]
+    feeds = {nodes[target]["inputs"][target_slot]["name"]: nodes[source]["type"]
+             for _, source, _, target, target_slot, _ in workflow["links"] if target == lip_sync["id"]}
+    assert feeds == {"video": "LoadVideo", "audio": "LoadAudio", "wav2lip_model": "LoadWav2LipModel"}
+    assert [nodes[target]["type"] for _, source, _, target, _, _ in workflow["links"]
+            if source == lip_sync["id"]] == ["SaveVideo"]
+    assert not {"GetVideoComponents", "CreateVideo", "PreviewImage"} & {node["type"] for node in nodes.values()}, \
+        "no node that holds the clip as images"
+    _, widgets, _, specs = our_schema("LipSyncVideo")
+    values = dict(zip(widgets, lip_sync["widgets_values"]))
+    detectors = {dict(zip(our_schema("DetectFaces")[1], node["widgets_values"]))["detector"]
+                 for path in WORKFLOWS for node in load(path)["nodes"] if node["type"] == "DetectFaces"}
+    assert detectors == {values["detector"]}, "the same detector as the other example workflows"
+    defaults = {name: options.get("default", kind[0] if isinstance(kind, list) else None)
+                for name, (kind, options) in specs.items()}
+    assert {name: value for name, value in values.items() if name != "detector"} == \
+        {name: value for name, value in defaults.items() if name != "detector"}, "every other option at its default"

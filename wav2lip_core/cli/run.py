@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..audio import DEFAULT_LENGTH, LENGTH_RULES, SAMPLE_RATE, load_audio, shift_speech
+from ..audio import LENGTH_RULES, SAMPLE_RATE, load_audio
 from ..blend import BLEND_MODES
 from ..checkpoints import CheckpointError, load_wav2lip, pack_weights_dir
 from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
@@ -27,11 +27,11 @@ from ..devices import PRECISION_CHOICES, pick_device, pick_dtype
 from ..encoders import AUTO as AUTO_ENCODER
 from ..encoders import ENCODER_CHOICES, X264, pick_encoder
 from ..ffmpeg_binary import ffmpeg_exe
-from ..mp4_writer import Mp4Writer
-from ..pipeline import Progress, check_boxes_fit, iter_lipsync, speech_chunks
+from ..pipeline import check_boxes_fit
 from ..schedule import LOOP_MODES
-from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES
+from ..silence import SILENCE_MODES
 from ..video_io import VideoFrames, frame_preprocessor, is_image_path, probe_video, read_image
+from ..video_job import DEFAULT_LIPSYNC, LipSyncOptions, speech_plan, write_lipsync_video
 from .arguments import reads_negative_numbers
 from .checks import box_note, check_inputs, no_face_warning, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
@@ -80,7 +80,8 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                         help="padding added to detected face boxes (default: %(default)s)")
     parser.add_argument("--face_det_batch_size", type=int, default=DEFAULTS.batch_size,
                         help="frames per face-detection batch")
-    parser.add_argument("--wav2lip_batch_size", type=int, default=128, help="frames per generator batch")
+    parser.add_argument("--wav2lip_batch_size", type=int, default=DEFAULT_LIPSYNC.batch_size,
+                        help="frames per generator batch")
     parser.add_argument("--resize_factor", type=int, default=1, help="divide the video's width and height by this")
     parser.add_argument("--crop", nargs=4, type=int, default=[0, -1, 0, -1], metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
                         help="crop the video to [TOP:BOTTOM, LEFT:RIGHT]; -1 = full size (after resize/rotate)")
@@ -90,26 +91,26 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--nosmooth", action="store_true", help="no temporal smoothing of detected boxes")
     parser.add_argument("--smoothing", choices=SMOOTHING_MODES, default=DEFAULTS.smoothing,
                         help="box smoothing: centred window (no lag), the original's forward window, or none")
-    parser.add_argument("--blend", choices=BLEND_MODES, default="feather",
+    parser.add_argument("--blend", choices=BLEND_MODES, default=DEFAULT_LIPSYNC.blend,
                         help="feather: soft mask over the lower face (default); original: the original's hard "
                              "paste; mouth: a soft mask over the mouth and jaw only (nose, cheeks, collar stay)")
     parser.add_argument("--color_match", action="store_true",
                         help="match the generated face's colours to the frame's around the blend's edge")
-    parser.add_argument("--silence", choices=SILENCE_MODES, default="generate",
+    parser.add_argument("--silence", choices=SILENCE_MODES, default=DEFAULT_LIPSYNC.silence,
                         help="frames whose audio is a pause: generate (as the original, default), keep (the input "
                              "frames, unchanged, with short cross-fades), closed (generated from true silence: "
                              "the mouth closes)")
-    parser.add_argument("--silence_db", type=float, default=DEFAULT_SILENCE_DB,
+    parser.add_argument("--silence_db", type=float, default=DEFAULT_LIPSYNC.silence_db,
                         help="a frame is silent when its audio window is quieter than this, in dBFS "
                              "(default: %(default)s)")
-    parser.add_argument("--length", choices=LENGTH_RULES, default=DEFAULT_LENGTH,
+    parser.add_argument("--length", choices=LENGTH_RULES, default=DEFAULT_LIPSYNC.length,
                         help="how many output frames: speech = one per 1/fps of the speech, so the video lasts as "
                              "long as its sound (default); original = the original inference.py's count, which "
                              "stops a few frames early (2.00 s at 25 fps: 47 frames, not 50), for exact "
                              "reproduction")
-    parser.add_argument("--loop", choices=LOOP_MODES, default="loop",
+    parser.add_argument("--loop", choices=LOOP_MODES, default=DEFAULT_LIPSYNC.loop,
                         help="when the audio outlasts the video: loop (wrap around) or pingpong (back and forth)")
-    parser.add_argument("--offset_frames", type=int, default=0,
+    parser.add_argument("--offset_frames", type=int, default=DEFAULT_LIPSYNC.offset_frames,
                         help="move the speech the mouth is generated from by whole video frames (the output's sound "
                              "is not changed); positive: the mouth moves earlier. Give the AV offset that "
                              "`python -m wav2lip_core score` measured on a result to correct it (default: 0)")
@@ -148,6 +149,13 @@ def detection_options(args: argparse.Namespace) -> DetectionOptions:
                             smoothing="none" if args.nosmooth else args.smoothing, detect_size=args.detect_size,
                             detect_every=args.detect_every, tracking=args.tracking, on_missing=args.on_missing_face,
                             face_index=args.face_index, batch_size=args.face_det_batch_size)
+
+
+def lipsync_options(args: argparse.Namespace) -> LipSyncOptions:
+    """The lip-sync options (beyond detection) the command line asks for."""
+    return LipSyncOptions(blend=args.blend, color_match=args.color_match, silence=args.silence,
+                          silence_db=args.silence_db, length=args.length, loop=args.loop,
+                          offset_frames=args.offset_frames, batch_size=args.wav2lip_batch_size)
 
 
 def _describe_job(frames, image: bool, static: bool, fps: float, seconds: float, num_outputs: int) -> str:
@@ -189,6 +197,7 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
         print(f"encoding with {encoder} (the GPU's video encoder)", file=sys.stderr)
     static = bool(args.static)
     detection = detection_options(args)
+    options = lipsync_options(args)
     transform = frame_preprocessor(args.resize_factor, args.rotate, args.crop)
     weights_dir = pack_weights_dir()
     # Every model file first: all that is missing is reported at once, before any decoding work.
@@ -207,8 +216,7 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
         video = probe_video(args.face)
         fps = video.fps
     # The speech the mouth is generated from: shifted by --offset_frames, its pauses found in that same audio.
-    speech = shift_speech(wav, args.offset_frames, fps)
-    chunks, pauses = speech_chunks(speech, fps, args.silence, args.silence_db, args.length)
+    chunks, pauses = speech_plan(wav, fps, options)
     if not image:
         # Decoded lazily, a window at a time, and counted and decoded only as far as the speech uses it: a long
         # clip never sits in memory whole, nor is it decoded to its end under short speech.
@@ -233,15 +241,14 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
             print(no_face_warning(len(frames), args.face_index, boxes.faces_seen), file=sys.stderr)
     check_boxes_fit(boxes, height, width)
 
-    with tqdm(total=len(chunks), unit="frame", desc="Lip-sync", disable=progress is not None) as bar, \
-            Mp4Writer(args.outfile, width, height, fps, audio_path=args.audio, encoder=encoder) as writer:
-        for batch in iter_lipsync(frames, chunks, model, boxes, static=static, loop=args.loop, blend=args.blend,
-                                  color_match=args.color_match, paste_weights=pauses.paste_weights,
-                                  batch_size=args.wav2lip_batch_size):
-            writer.write(batch)
-            bar.update(len(batch))
-            if progress is not None:
-                progress(writer.frames_written, len(chunks))
+    def report(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+        if progress is not None:
+            progress(done, total)
+
+    with tqdm(total=len(chunks), unit="frame", desc="Lip-sync", disable=progress is not None) as bar:
+        write_lipsync_video(args.outfile, frames, chunks, pauses, model, boxes, fps, audio_path=args.audio,
+                            encoder=encoder, static=static, options=options, progress=report)
     elapsed = time.perf_counter() - started
     print(f"wrote {args.outfile}: {len(chunks)} frames in {elapsed:.1f} s "
           f"({elapsed / len(chunks) * 1000:.0f} ms per frame)", file=sys.stderr)

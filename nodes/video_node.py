@@ -1,0 +1,148 @@
+"""LipSyncVideo: VIDEO + AUDIO + the generator -> the lip-synced VIDEO, streamed through the engine a step at a time.
+
+The command line's job (wav2lip_core.video_job) inside ComfyUI: the face video is decoded lazily from its file,
+lip-synced a few frames at a time and piped into ffmpeg, so no IMAGE batch of the clip ever exists and memory
+stays flat however long the clip is. The result is an mp4 in ComfyUI's temp folder, handed on as a VIDEO that
+Save Video copies into output/; it appears there complete or not at all (a cancel or an error removes it).
+"""
+from __future__ import annotations
+
+import uuid
+import warnings
+
+from wav2lip_core.audio import to_mono_16k
+from wav2lip_core.blend import BLEND_MODES
+from wav2lip_core.detection import DEFAULT_DETECTION, DETECTORS, TRACKING_MODES, fixed_box_track
+from wav2lip_core.encoders import AUTO as AUTO_ENCODER
+from wav2lip_core.encoders import pick_encoder
+from wav2lip_core.ffmpeg_binary import ffmpeg_exe
+from wav2lip_core.models.wav2lip import working_memory_bytes
+from wav2lip_core.pipeline import check_boxes_fit
+from wav2lip_core.schedule import LOOP_MODES
+from wav2lip_core.silence import SILENCE_MODES
+from wav2lip_core.video_io import VideoFrames
+from wav2lip_core.video_job import DEFAULT_LIPSYNC, LipSyncOptions, speech_plan, write_lipsync_video
+
+from . import model_management as mm
+from .detect_node import detect_boxes, parse_manual_box
+from .tensors import audio_to_numpy
+from .types import CATEGORY, WAV2LIP_MODEL, Wav2LipModel
+from .video_input import ScratchFiles, face_video, video_from_file, write_audio_file
+
+OUTPUT_PREFIX = "wav2lip_video"
+
+
+class LipSyncVideo:
+    """Lip-syncs a whole video file to speech in flat memory, like the command line, and returns a VIDEO."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "video": ("VIDEO", {"tooltip": "The face video, from Load Video: read from its file a few frames at a "
+                                           "time, so it may be as long as you like. Its own sound is not used."}),
+            "audio": ("AUDIO", {"tooltip": "The speech, from Load Audio or a text-to-speech node (any sample rate, "
+                                           "mono or stereo). The result is as long as the speech and has this "
+                                           "sound."}),
+            "wav2lip_model": (WAV2LIP_MODEL, {"tooltip": "From Load Wav2Lip Model."}),
+            "detector": (list(DETECTORS), {
+                "default": DEFAULT_DETECTION.detector,
+                "tooltip": "s3fd: the original Wav2Lip's detector, best (s3fd.pth, downloaded into models/wav2lip "
+                           "on first use). dlib_hog: offline, no weights (pip install dlib-bin), weaker on small "
+                           "or turned faces. dlib_cnn: dlib's CNN detector."}),
+            "detect_every": ("INT", {"default": DEFAULT_DETECTION.detect_every, "min": 1, "max": 100,
+                                     "tooltip": "Run the detector on at least every n-th frame; in between the "
+                                                "face is followed (see tracking). 1: every frame, as the original "
+                                                "(slowest)."}),
+            "tracking": (list(TRACKING_MODES), {
+                "default": DEFAULT_DETECTION.tracking,
+                "tooltip": "Between detected frames. flow: follow the face by its optical flow, detecting again at "
+                           "a cut, a lost face or a large move. interpolate: detect on exactly every n-th frame "
+                           "and interpolate."}),
+            "blend": (list(BLEND_MODES), {
+                "default": DEFAULT_LIPSYNC.blend,
+                "tooltip": "feather: the new mouth and chin blended in with soft edges (recommended). original: the "
+                           "original Wav2Lip's hard paste of the whole box. mouth: only the mouth and jaw."}),
+            "color_match": ("BOOLEAN", {"default": DEFAULT_LIPSYNC.color_match,
+                                        "tooltip": "Match the generated face's colours to the frame's along the "
+                                                   "blend's edge."}),
+            "silence": (list(SILENCE_MODES), {
+                "default": DEFAULT_LIPSYNC.silence,
+                "tooltip": "Frames whose speech is a pause. generate: the mouth follows whatever it hears, as the "
+                           "original. keep: those frames stay the video's, unchanged, with short cross-fades. "
+                           "closed: the mouth closes."}),
+            "silence_db": ("FLOAT", {"default": DEFAULT_LIPSYNC.silence_db, "min": -120.0, "max": 0.0, "step": 1.0,
+                                     "tooltip": "Loudness (dBFS) below which a frame's speech counts as a pause; "
+                                                "raise it for noisy recordings."}),
+            "loop": (list(LOOP_MODES), {
+                "default": DEFAULT_LIPSYNC.loop,
+                "tooltip": "When the speech is longer than the video: loop restarts the video, pingpong plays it "
+                           "forwards and backwards. A longer video is cut to the speech."}),
+            "offset_frames": ("INT", {"default": DEFAULT_LIPSYNC.offset_frames, "min": -250, "max": 250,
+                                      "tooltip": "Moves the speech the mouth is generated from by whole frames (the "
+                                                 "sound is not moved); positive: the mouth moves earlier. Type the "
+                                                 "AV offset Lip Sync Score measured to correct it."}),
+            "batch_size": ("INT", {"default": DEFAULT_LIPSYNC.batch_size, "min": 1, "max": 1024,
+                                   "tooltip": "Frames generated at once on the GPU (fewer on the CPU); halves by "
+                                              "itself when the GPU runs out of memory."}),
+            "manual_box": ("STRING", {"default": "", "multiline": False,
+                                      "tooltip": "Leave empty to detect. Or 'y1, y2, x1, x2' (top, bottom, left, "
+                                                 "right in pixels): that box on every frame, no detection."}),
+        }}
+
+    RETURN_TYPES = ("VIDEO",)
+    RETURN_NAMES = ("video",)
+    OUTPUT_TOOLTIPS = ("The lip-synced video (H.264, with the speech as its sound); connect to Save Video.",)
+    FUNCTION = "lipsync"
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Lip-syncs a video of any length to speech (Wav2Lip), streaming it frame by frame like the "
+                   "command line instead of holding the clip as images.")
+
+    def lipsync(self, video, audio: dict, wav2lip_model: Wav2LipModel,
+                detector: str = DEFAULT_DETECTION.detector, detect_every: int = DEFAULT_DETECTION.detect_every,
+                tracking: str = DEFAULT_DETECTION.tracking, blend: str = DEFAULT_LIPSYNC.blend,
+                color_match: bool = DEFAULT_LIPSYNC.color_match, silence: str = DEFAULT_LIPSYNC.silence,
+                silence_db: float = DEFAULT_LIPSYNC.silence_db, loop: str = DEFAULT_LIPSYNC.loop,
+                offset_frames: int = DEFAULT_LIPSYNC.offset_frames, batch_size: int = DEFAULT_LIPSYNC.batch_size,
+                manual_box: str = ""):
+        options = LipSyncOptions(blend=blend, color_match=bool(color_match), silence=silence,
+                                 silence_db=float(silence_db), loop=loop, offset_frames=int(offset_frames),
+                                 batch_size=int(batch_size))
+        detection = DEFAULT_DETECTION.with_changes(detector=detector, detect_every=int(detect_every),
+                                                   tracking=tracking)
+        box = parse_manual_box(manual_box)
+        samples, sample_rate = audio_to_numpy(audio)
+        wav = to_mono_16k(samples, sample_rate)                      # float32 mono 16 kHz
+        folder = mm.temp_directory()
+        scratch = ScratchFiles(folder)
+        frames = None
+        try:
+            face = face_video(video, scratch)
+            chunks, pauses = speech_plan(wav, face.fps, options)
+            frames = face.frames(len(chunks))                        # frames past the speech's end are never used
+            progress = mm.Progress(len(frames) + len(chunks))
+            if box is not None:
+                boxes = fixed_box_track(box, len(frames))
+            else:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="no face was detected", category=RuntimeWarning)
+                    boxes = detect_boxes(frames, face.height, face.width, detection,
+                                         mm.interruptible_progress(progress, start=0, span=len(frames)))
+                if not boxes.found.any():
+                    mm.log.warning("Lip Sync Video: no face was found in any of the %d frames, so the result shows "
+                                   "them unchanged, with the new sound. Try the other detector or a manual_box.",
+                                   len(frames))
+            check_boxes_fit(boxes, face.height, face.width)
+            progress.set(len(frames))
+            network = wav2lip_model.managed.load(working_memory_bytes(min(options.batch_size, len(chunks)),
+                                                                      wav2lip_model.dtype))
+            encoder = pick_encoder(AUTO_ENCODER, mm.compute_device().type, ffmpeg_exe())
+            speech_file = write_audio_file(samples, sample_rate, scratch.new("wav2lip_speech", ".wav"))
+            outfile = folder / f"{OUTPUT_PREFIX}_{uuid.uuid4().hex[:12]}.mp4"
+            write_lipsync_video(outfile, frames, chunks, pauses, network, boxes, face.fps, audio_path=speech_file,
+                                encoder=encoder, options=options,
+                                progress=mm.interruptible_progress(progress, start=len(frames), span=len(chunks)))
+        finally:
+            if isinstance(frames, VideoFrames):
+                frames.close()
+            scratch.remove()
+        return (video_from_file(outfile),)
