@@ -4,16 +4,21 @@
 Takes the original inference.py's options (same names and meaning; ``--checkpoint_path`` is accepted too) plus
 ours: ``--blend``, ``--color_match``, ``--silence``, ``--silence_db``, ``--offset_frames``, ``--device``,
 ``--precision``, ``--encoder``, ``--loop``, ``--detector``, ``--on_missing_face``, ``--smoothing``,
-``--detect_size``, ``--detect_every``, ``--tracking``, ``--face_index``.
+``--detect_size``, ``--detect_every``, ``--tracking``, ``--face_index``, and the people options of cli/people.py:
+``--reference``, ``--reference_threshold``, ``--speaker``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
+import soundfile
 
 from ..audio import SAMPLE_RATE, load_audio, shift_speech
 from ..blend import BLEND_MODES
@@ -25,12 +30,13 @@ from ..encoders import AUTO as AUTO_ENCODER
 from ..encoders import ENCODER_CHOICES, X264, pick_encoder
 from ..ffmpeg_binary import ffmpeg_exe
 from ..mp4_writer import Mp4Writer
-from ..pipeline import check_boxes_fit, iter_lipsync, speech_chunks
+from ..pipeline import check_boxes_fit, iter_lipsync_people, speech_chunks
 from ..schedule import LOOP_MODES
 from ..silence import DEFAULT_SILENCE_DB, SILENCE_MODES
 from ..video_io import VideoFrames, frame_preprocessor, is_image_path, probe_video, read_image
 from .checks import box_note, check_inputs, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
+from .people import add_people_arguments, check_people_options, mix_speech, people_boxes, speakers_speech
 
 DEFAULTS = DEFAULT_DETECTION
 
@@ -66,7 +72,8 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--no-download", "--no_download", dest="no_download", action="store_true",
                         help="never download checkpoints; say what to get and where instead")
     parser.add_argument("--face", required=True, help="video or image with a face")
-    parser.add_argument("--audio", required=True, help="speech: any audio file, or a video with an audio track")
+    parser.add_argument("--audio", default=None,
+                        help="speech: any audio file, or a video with an audio track (required unless --speaker)")
     parser.add_argument("--outfile", default="results/result_voice.mp4", help="output mp4 (default: %(default)s)")
     parser.add_argument("--static", nargs="?", const=None, default=False, type=_flag_or_bool,
                         help="use only the first video frame (forced for images)")
@@ -91,8 +98,9 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                              "paste; mouth: a soft mask over the mouth and jaw only (nose, cheeks, collar stay)")
     parser.add_argument("--color_match", action="store_true",
                         help="match the generated face's colours to the frame's around the blend's edge")
-    parser.add_argument("--silence", choices=SILENCE_MODES, default="generate",
-                        help="frames whose audio is a pause: generate (as the original, default), keep (the input "
+    parser.add_argument("--silence", choices=SILENCE_MODES, default=None,
+                        help="frames whose audio is a pause: generate (as the original, default; keep with "
+                             "--speaker), keep (the input "
                              "frames, unchanged, with short cross-fades), closed (generated from true silence: "
                              "the mouth closes)")
     parser.add_argument("--silence_db", type=float, default=DEFAULT_SILENCE_DB,
@@ -130,6 +138,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                              "k-th frame and interpolate")
     parser.add_argument("--face_index", type=int, default=DEFAULTS.face_index,
                         help="with several faces: the k-th from the left (0 = leftmost); default: the largest")
+    add_people_arguments(parser)
     return parser
 
 
@@ -139,6 +148,11 @@ def detection_options(args: argparse.Namespace) -> DetectionOptions:
                             smoothing="none" if args.nosmooth else args.smoothing, detect_size=args.detect_size,
                             detect_every=args.detect_every, tracking=args.tracking, on_missing=args.on_missing_face,
                             face_index=args.face_index, batch_size=args.face_det_batch_size)
+
+
+def fit_length(speech: np.ndarray, length: int) -> np.ndarray:
+    """float32 mono 16 kHz ``speech`` cut, or padded with silence, to ``length`` samples."""
+    return speech[:length] if len(speech) >= length else np.pad(speech, (0, length - len(speech)))
 
 
 def _describe_job(frames, image: bool, static: bool, fps: float, seconds: float, num_outputs: int) -> str:
@@ -163,6 +177,9 @@ def run(args: argparse.Namespace) -> Path:
     note = box_note(args)
     if note:
         print(note, file=sys.stderr)
+    check_people_options(args)
+    if args.silence is None:
+        args.silence = "keep" if args.speaker else "generate"
     check_inputs(args)
     device = pick_device(args.device)
     encoder = pick_encoder(args.encoder, device.type, ffmpeg_exe())
@@ -179,7 +196,8 @@ def run(args: argparse.Namespace) -> Path:
     loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-generator")
     loading = loader.submit(load_wav2lip, checkpoint_path, device=device, dtype=pick_dtype(args.precision, device))
     loader.shutdown(wait=False)
-    wav = load_audio(args.audio)
+    speakers = speakers_speech(args) if args.speaker else []
+    wav = load_audio(args.audio) if args.audio is not None else mix_speech(speakers)
     image = is_image_path(args.face)
     if image:
         fps, static = float(args.fps), True
@@ -190,6 +208,9 @@ def run(args: argparse.Namespace) -> Path:
     # The speech the mouth is generated from: shifted by --offset_frames, its pauses found in that same audio.
     speech = shift_speech(wav, args.offset_frames, fps)
     chunks, pauses = speech_chunks(speech, fps, args.silence, args.silence_db)
+    # Each speaker's mouth follows their own speech, cut or padded with silence to the output's sound.
+    speaker_chunks = [speech_chunks(shift_speech(fit_length(track, len(wav)), args.offset_frames, fps), fps,
+                                    args.silence, args.silence_db) for track in speakers]
     if not image:
         # Decoded lazily, a window at a time, and counted and decoded only as far as the speech uses it: a long
         # clip never sits in memory whole, nor is it decoded to its end under short speech.
@@ -203,6 +224,14 @@ def run(args: argparse.Namespace) -> Path:
     model = loading.result()
     if uses_fixed_box(args):
         boxes = fixed_box_track(args.box, len(frames))
+    elif args.reference or args.speaker:
+        with tqdm(total=len(frames), unit="frame", desc="Faces and people") as bar:
+            people = people_boxes(args, frames, detection, str(device), weights_dir, s3fd_weights,
+                                  note=lambda text: print(f"note: {text}", file=sys.stderr),
+                                  progress=lambda done, total: bar.update(done - bar.n))
+        boxes = people[0]
+        for person in people:
+            check_boxes_fit(person, height, width)
     else:
         with tqdm(total=len(frames), unit="frame", desc="Face detection") as bar, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="no face was detected", category=RuntimeWarning)
@@ -214,14 +243,28 @@ def run(args: argparse.Namespace) -> Path:
                   f"unchanged, with the new audio. Try the other detector (--detector), a larger --detect_size, or "
                   f"a fixed --box y1 y2 x1 x2; --on_missing_face error makes this an error.", file=sys.stderr)
     check_boxes_fit(boxes, height, width)
+    if speakers:
+        parts = [(part_chunks, person, part_pauses.paste_weights)
+                 for (part_chunks, part_pauses), person in zip(speaker_chunks, people)]
+    else:
+        parts = [(chunks, boxes, pauses.paste_weights)]
+    audio_path = args.audio
+    if audio_path is None:
+        mixed_file = tempfile.NamedTemporaryFile(suffix=".wav", delete=False)
+        mixed_file.close()
+        soundfile.write(mixed_file.name, wav, SAMPLE_RATE)
+        audio_path = mixed_file.name
 
-    with tqdm(total=len(chunks), unit="frame", desc="Lip-sync") as bar, \
-            Mp4Writer(args.outfile, width, height, fps, audio_path=args.audio, encoder=encoder) as writer:
-        for batch in iter_lipsync(frames, chunks, model, boxes, static=static, loop=args.loop, blend=args.blend,
-                                  color_match=args.color_match, paste_weights=pauses.paste_weights,
-                                  batch_size=args.wav2lip_batch_size):
-            writer.write(batch)
-            bar.update(len(batch))
+    try:
+        with tqdm(total=len(chunks), unit="frame", desc="Lip-sync") as bar, \
+                Mp4Writer(args.outfile, width, height, fps, audio_path=audio_path, encoder=encoder) as writer:
+            for batch in iter_lipsync_people(frames, parts, model, static=static, loop=args.loop, blend=args.blend,
+                                             color_match=args.color_match, batch_size=args.wav2lip_batch_size):
+                writer.write(batch)
+                bar.update(len(batch))
+    finally:
+        if audio_path != args.audio:
+            Path(audio_path).unlink(missing_ok=True)
     elapsed = time.perf_counter() - started
     print(f"wrote {args.outfile}: {len(chunks)} frames in {elapsed:.1f} s "
           f"({elapsed / len(chunks) * 1000:.0f} ms per frame)", file=sys.stderr)
