@@ -16,6 +16,9 @@ output frames; both programs use the first 71 video frames).
   default (key frames + flow), where random S3FD's boxes would be noise, so S3FD runs for its cost and
   dlib_hog's boxes are used (WAV2LIP_BENCH_BOXES_FROM); the original's run is the same for both rows.
 
+- identity: the default-detection row again, without and with ``--reference`` (what face tracks and
+  identity cost).
+
 Also ``breakdown()``: where our CLI spends its time, by wrapping its stages in-process.
 
     .venv/bin/python bench/bench_cli.py [--quick] [--breakdown-only]
@@ -177,6 +180,40 @@ def detection_rows(quick: bool = False) -> list[Row]:
                       else "original: its S3FD-on-every-frame run of the row above"))
 
 
+def reference_photo() -> Path:
+    """skimage's astronaut as a photo file (the motion clip's person), in the cache folder."""
+    import cv2
+    from skimage.data import astronaut
+
+    path = cache_dir() / "astronaut_reference.png"
+    if not path.is_file():
+        cv2.imwrite(str(path), astronaut()[:, :, ::-1])
+    return path
+
+
+def identity_rows(quick: bool = False, repeats: int = 3) -> list[Row]:
+    """What choosing the person by a photo costs: the default-detection run on the 720p moving-camera clip (S3FD
+    for its cost, dlib_hog's boxes, as in detection_rows) without and with ``--reference``, run alternately. The
+    original column is not used: both rows are ours."""
+    clip_frames = 8 if quick else CLIP_FRAMES
+    clip = make_motion_clip(cache_dir(), 720, 1280, clip_frames, timeline=CLIP_FRAMES)
+    out = cache_dir() / "out"
+    out.mkdir(exist_ok=True)
+    base = ["--detector", "s3fd"]
+    env = ours_environment(s3fd=random_s3fd_weights(), boxes_from="dlib_hog")
+    runs = [(ours_command(clip, out / "ours_today.mp4", None, base), ROOT, env),
+            (ours_command(clip, out / "ours_reference.mp4", None, base + ["--reference", str(reference_photo())]),
+             ROOT, env)]
+    (today, today_note), (identity, identity_note) = _measure_alternately(runs, repeats)
+    frames = output_frames()
+    ratio = f"{identity.median / today.median:.3f}x today's median" if today and identity else ""
+    note = f"median of {repeats}, runs alternating"
+    return [Row(stage="CLI end to end, default detection (today)", resolution="720p", frames=frames, ours=today,
+                note="; ".join(n for n in (today_note, note) if n)),
+            Row(stage="CLI end to end, default detection + --reference (face tracks + identity)", resolution="720p",
+                frames=frames, ours=identity, note="; ".join(n for n in (identity_note, note, ratio) if n))]
+
+
 def run(quick: bool = False, detection: bool = True) -> list[Row]:
     repeats = 1 if quick else 3
     rows = []
@@ -192,7 +229,7 @@ def run(quick: bool = False, detection: bool = True) -> list[Row]:
         rows += _rows_for_case(f"CLI end to end, --box, {frames / 25:.0f} s clip", "720p", clip, face_box(720, 1280),
                                1, audio=speech, frames=frames)
     if detection:
-        rows += detection_rows(quick)
+        rows += detection_rows(quick) + identity_rows(quick, repeats)
     return rows
 
 
@@ -278,7 +315,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-detection", action="store_true")
     parser.add_argument("--breakdown-only", action="store_true")
+    parser.add_argument("--identity-only", action="store_true", help="only the rows with and without --reference")
     args = parser.parse_args()
+    if args.identity_only:
+        print(format_table(identity_rows(args.quick, 1 if args.quick else 3)))
+        return
     if not args.breakdown_only:
         print(format_table(run(args.quick, detection=not args.no_detection)))
     print(format_breakdown(breakdown(), f"Our CLI, 720p, --box, {output_frames()} frames, in one process:"))

@@ -17,6 +17,7 @@ LAYERS = [
     {"fast_inference"},
     {"checkpoints"},
     {"detection"},
+    {"tracks"},
     {"faces", "blend", "faces_torch", "paste_torch"},
     {"pipeline", "scoring"},
     {"cli", "startup", "__main__"},
