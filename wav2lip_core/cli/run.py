@@ -227,8 +227,8 @@ def run(args: argparse.Namespace) -> Path:
     elif args.reference or args.speaker:
         with tqdm(total=len(frames), unit="frame", desc="Faces and people") as bar:
             people = people_boxes(args, frames, detection, str(device), weights_dir, s3fd_weights,
-                                  note=lambda text: print(f"note: {text}", file=sys.stderr),
-                                  progress=lambda done, total: bar.update(done - bar.n))
+                                  note=lambda text: print(f"note: {text}", file=sys.stderr), speech=speech,
+                                  fps=fps, progress=lambda done, total: bar.update(done - bar.n))
         boxes = people[0]
         for person in people:
             check_boxes_fit(person, height, width)

@@ -12,16 +12,18 @@ import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
 
 from ..detection import DEFAULT_DETECTION, DetectionOptions, FaceDetector, FaceTrack, make_detector
 from .identity import SAME_PERSON_DISTANCE, FaceDescriber, descriptor_distances, face_describer
 from .person import Reference, assign_tracks, check_distinct, describe_reference, person_face_boxes
+from .speaking import SPEAKING, speaking_reference
 from .survey import FaceSurvey, Track, survey_faces
 
 __all__ = [
-    "SAME_PERSON_DISTANCE", "FaceDescriber", "FaceSurvey", "Reference", "Track", "assign_tracks", "check_distinct",
+    "SAME_PERSON_DISTANCE", "SPEAKING", "FaceDescriber", "FaceSurvey", "Reference", "Track", "assign_tracks", "check_distinct",
     "describe_reference", "descriptor_distances", "face_describer", "people_face_boxes", "person_face_boxes",
-    "survey_faces",
+    "speaking_reference", "survey_faces",
 ]
 
 
@@ -30,13 +32,16 @@ def people_face_boxes(frames: Sequence[np.ndarray] | np.ndarray, references: Seq
                       detector: FaceDetector | None = None, device: str = "cpu",
                       weights_path: str | os.PathLike | None = None, search_dirs: Sequence[str | os.PathLike] = (),
                       allow_download: bool = True, note: Callable[[str], None] | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> list[FaceTrack]:
+                      progress: Callable[[int, int], None] | None = None,
+                      speaking: tuple[np.ndarray, float, torch.nn.Module] | None = None) -> list[FaceTrack]:
     """Each reference person's face box on every frame of ``frames`` (uint8 RGB (N, H, W, 3) or a sequence read in
     order), found False where that person is not seen.
 
     references: (name for messages, uint8 RGB (H, W, 3) photo) per person; the photo's largest face is the person
     (``note`` is told when it shows several). ValueError: a photo without a face, two photos of one person, a
     person not found in the clip. Detection runs as ``options`` say (its face_index plays no part).
+    speaking: (float32 mono 16 kHz speech, fps, a lip-sync scorer) instead of photos (give no references): the
+    person whose lips move with that speech (tracks/speaking.py).
     """
     if detector is None:
         detector = make_detector(options.detector, device, options.batch_size, weights_path, search_dirs,
@@ -48,5 +53,10 @@ def people_face_boxes(frames: Sequence[np.ndarray] | np.ndarray, references: Seq
             note(person.note)
     check_distinct(people, threshold)
     survey = survey_faces(frames, options, detector, describer, progress)
+    if speaking is not None:
+        wav_16k, fps, scorer = speaking
+        people = [speaking_reference(frames, survey, wav_16k, fps, scorer)]
+        if note is not None:
+            note(f"lip-syncing {people[0].name}")
     return [person_face_boxes(frames, survey, tracks, options, detector)
             for tracks in assign_tracks(survey, people, threshold)]
