@@ -199,3 +199,22 @@ def test_speaking_picks_the_face_whose_lips_move_with_the_speech(photo, speaker)
     assert track.found.all() and any("speaking person" in text for text in notes)
     for index in range(len(clip)):
         assert inside_tile(track.boxes[index], where[speaker][index]), f"{speaker}'s box on frame {index}"
+
+
+def test_between_key_frames_a_fast_moving_person_keeps_their_face_and_never_takes_a_neighbours():
+    from wav2lip_core.tracks.person import _PersonChooser
+    from wav2lip_core.tracks.survey import FaceSurvey, Track
+
+    # Boxes of the bench's moving-camera clip (a dolly with shake): the face moves 135 px in 10 frames, and on the
+    # frame halfway the detector finds it beyond both key frames' boxes (it overlaps neither).
+    person = Track(0, 0, [40, 50], [np.array([193, 433, 634, 836]), np.array([197, 397, 769, 936])])
+    neighbour = Track(1, 0, [40, 50], [np.array([200, 400, 100, 300]), np.array([200, 400, 110, 310])])
+    survey = FaceSurvey(60, {40: np.stack([person.boxes[0], neighbour.boxes[0]]),
+                             50: np.stack([person.boxes[1], neighbour.boxes[1]])},
+                        {40: np.array([0, 1]), 50: np.array([0, 1])}, [person, neighbour], np.array([0]))
+    choose = _PersonChooser(survey, {0: 0.1})
+    halfway = np.array([197, 397, 824, 990])
+    beside_the_neighbour = np.array([200, 400, 150, 350])
+    assert np.array_equal(choose(45, np.stack([beside_the_neighbour, halfway])), halfway)
+    assert choose(45, beside_the_neighbour[None]) is None, "the neighbour's face is never the person's"
+    assert np.array_equal(choose(50, np.zeros((0, 4))), person.boxes[1]), "key frames: the survey's own face"

@@ -6,8 +6,9 @@ how tracks are joined across cuts. With several people (speakers), a track belon
 
 The boxes of the chosen person then come from the ordinary face following (detection/track.py) with the
 survey's faces as known detections: on a key frame the person's own face is followed (or none, where the person
-is not there); on a frame the follower detects anew, the face that overlaps most (at least LINK_OVERLAP) with the
-person's box on the nearest key frame of the same shot that shows them. A frame where the person is not seen is
+is not there); on a frame the follower detects anew, each face is given to the track of that shot whose expected
+place (its key-frame boxes, linear in between) is nearest, and the person's face is the one given to their track
+within MAX_SHIFT box sizes of where it was expected. A frame where the person is not seen is
 never given another face's box: "nearest" borrowing is turned into "skip" (the frame stays as it came), "error"
 stays an error.
 
@@ -26,7 +27,11 @@ from ..detection.common import FaceDetector, FaceTrack
 from ..detection.options import AUTO, DetectionOptions
 from ..detection.track import detect_face_boxes, detection_scale, faces_in_frames
 from .identity import SAME_PERSON_DISTANCE, FaceDescriber, descriptor_distances
-from .survey import LINK_OVERLAP, FaceSurvey, overlap
+from .survey import FaceSurvey
+
+# A face found between key frames is the person's when it lies within this many box sizes of where their track
+# was expected (the key frames are up to detect_every frames apart; a face moves less than its size in that time).
+MAX_SHIFT = 1.0
 
 
 @dataclass(frozen=True)
@@ -96,25 +101,48 @@ class _PersonChooser:
     """choose_face for detect_face_boxes: the person's face on a frame (see the module text)."""
 
     def __init__(self, survey: FaceSurvey, tracks: dict[int, float]):
-        self.survey = survey
+        self.survey, self.tracks = survey, tracks
         self.boxes: dict[int, np.ndarray] = {}
         for frame, labels in survey.labels.items():
             mine = [(tracks[int(label)], k) for k, label in enumerate(labels) if int(label) in tracks]
             if mine:
                 self.boxes[frame] = survey.faces[frame][min(mine)[1]]
-        self.frames = np.array(sorted(self.boxes), np.int64)
-        self.shots = np.array([survey.shot_of(int(f)) for f in self.frames], np.int64)
+
+    def _expected(self, index: int) -> list[tuple[int, np.ndarray]]:
+        """(track id, where its face should be on frame ``index``: linear between its key frames around it, or
+        its nearest key frame's box) for every track of the frame's shot."""
+        shot = self.survey.shot_of(index)
+        expected = []
+        for track in self.survey.tracks:
+            if track.shot != shot:
+                continue
+            frames = np.array(track.frames, np.float64)
+            boxes = np.array(track.boxes, np.float64).reshape(-1, 4)
+            expected.append((track.id, np.array([np.interp(index, frames, boxes[:, k]) for k in range(4)])))
+        return expected
 
     def __call__(self, index: int, faces: np.ndarray) -> np.ndarray | None:
         if index in self.survey.faces:
             return self.boxes.get(index)
-        same_shot = self.frames[self.shots == self.survey.shot_of(index)]
-        if same_shot.size == 0 or len(faces) == 0:
+        expected = self._expected(index)
+        if not expected or len(faces) == 0:
             return None
-        nearest = int(same_shot[np.argmin(np.abs(same_shot - index))])
-        overlaps = overlap(self.boxes[nearest], faces)
-        best = int(np.argmax(overlaps))
-        return faces[best] if overlaps[best] >= LINK_OVERLAP else None
+        # Each face belongs to the track whose expected place is nearest (in sizes of that track's box); the
+        # person's face is one that belongs to their track and lies within MAX_SHIFT of where it was expected.
+        best, best_distance = None, MAX_SHIFT
+        for face in faces:
+            distances = [centre_distance(face, box) for _, box in expected]
+            nearest = int(np.argmin(distances))
+            if expected[nearest][0] in self.tracks and distances[nearest] < best_distance:
+                best, best_distance = face, distances[nearest]
+        return best
+
+
+def centre_distance(face: np.ndarray, expected: np.ndarray) -> float:
+    """How far a (y1, y2, x1, x2) face's centre lies from an expected box's, in that box's longer sides."""
+    size = max(1.0, float(expected[1] - expected[0]), float(expected[3] - expected[2]))
+    return float(np.hypot((face[0] + face[1] - expected[0] - expected[1]) / 2,
+                          (face[2] + face[3] - expected[2] - expected[3]) / 2)) / size
 
 
 def person_face_boxes(frames: Sequence[np.ndarray] | np.ndarray, survey: FaceSurvey, tracks: dict[int, float],
