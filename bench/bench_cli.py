@@ -16,6 +16,9 @@ output frames; both programs use the first 71 video frames).
   default (key frames + flow), where random S3FD's boxes would be noise, so S3FD runs for its cost and
   dlib_hog's boxes are used (WAV2LIP_BENCH_BOXES_FROM); the original's run is the same for both rows.
 
+- identity: the default-detection row again, without and with ``--reference`` (what face tracks and
+  identity cost).
+
 Also ``breakdown()``: where our CLI spends its time, by wrapping its stages in-process.
 
     .venv/bin/python bench/bench_cli.py [--quick] [--breakdown-only]
@@ -178,6 +181,66 @@ def detection_rows(quick: bool = False) -> list[Row]:
                       else "original: its S3FD-on-every-frame run of the row above"))
 
 
+def reference_photo() -> Path:
+    """skimage's astronaut as a photo file (the motion clip's person), in the cache folder."""
+    import cv2
+    from skimage.data import astronaut
+
+    path = cache_dir() / "astronaut_reference.png"
+    if not path.is_file():
+        cv2.imwrite(str(path), astronaut()[:, :, ::-1])
+    return path
+
+
+def _cpu_seconds_of(command: list[str], cwd: Path, env: dict) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system of the process and its children) of one run. CPU time moves far
+    less than wall time when other work shares the machine, so it is the fairer measure of an added cost there."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise CommandFailed(result.stderr)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def identity_rows(quick: bool = False, repeats: int = 3) -> list[Row]:
+    """What choosing the person by a photo costs: the default-detection run on the 720p moving-camera clip (S3FD
+    for its cost, dlib_hog's boxes, as in detection_rows) without and with ``--reference``, run alternately, wall
+    and CPU time. The original's columns are not used: both rows are ours."""
+    import statistics
+
+    clip_frames = 8 if quick else CLIP_FRAMES
+    clip = make_motion_clip(cache_dir(), 720, 1280, clip_frames, timeline=CLIP_FRAMES)
+    out = cache_dir() / "out"
+    out.mkdir(exist_ok=True)
+    base = ["--detector", "s3fd"]
+    env = ours_environment(s3fd=random_s3fd_weights(), boxes_from="dlib_hog")
+    commands = {"today": ours_command(clip, out / "ours_today.mp4", None, base),
+                "reference": ours_command(clip, out / "ours_reference.mp4", None,
+                                          base + ["--reference", str(reference_photo())])}
+    measured: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            measured[name].append(_cpu_seconds_of(command, ROOT, env))
+    frames = output_frames()
+    cpu = {name: statistics.median(c for _, c in runs) for name, runs in measured.items()}
+    wall = {name: statistics.median(w for w, _ in runs) for name, runs in measured.items()}
+    rows = []
+    for name, stage in (("today", "CLI end to end, default detection (today)"),
+                        ("reference", "CLI end to end, default detection + --reference (face tracks + identity)")):
+        note = f"median of {repeats}, runs alternating; CPU {cpu[name]:.1f} s"
+        if name == "reference":
+            note += (f"; {wall['reference'] / wall['today']:.3f}x today's wall time, "
+                     f"{cpu['reference'] / cpu['today']:.3f}x its CPU time")
+        rows.append(Row(stage=stage, resolution="720p", frames=frames, ours=Timing([w for w, _ in measured[name]]),
+                        note=note))
+    return rows
+
+
 def run(quick: bool = False, detection: bool = True) -> list[Row]:
     repeats = 1 if quick else 3
     rows = []
@@ -193,7 +256,7 @@ def run(quick: bool = False, detection: bool = True) -> list[Row]:
         rows += _rows_for_case(f"CLI end to end, --box, {frames / 25:.0f} s clip", "720p", clip, face_box(720, 1280),
                                1, audio=speech, frames=frames)
     if detection:
-        rows += detection_rows(quick)
+        rows += detection_rows(quick) + identity_rows(quick, repeats)
     return rows
 
 
@@ -279,7 +342,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-detection", action="store_true")
     parser.add_argument("--breakdown-only", action="store_true")
+    parser.add_argument("--identity-only", action="store_true", help="only the rows with and without --reference")
     args = parser.parse_args()
+    if args.identity_only:
+        print(format_table(identity_rows(args.quick, 1 if args.quick else 3)))
+        return
     if not args.breakdown_only:
         print(format_table(run(args.quick, detection=not args.no_detection)))
     print(format_breakdown(breakdown(), f"Our CLI, 720p, --box, {output_frames()} frames, in one process:"))

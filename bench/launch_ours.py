@@ -63,6 +63,9 @@ def _install_switches() -> None:
             detector = make(name, *args, **kwargs)
             return S3FDCostRealBoxes(detector, make(boxes_from)) if name == "s3fd" else detector
         track.make_detector = make_detector
+        import wav2lip_core.tracks as tracks           # --reference / --speaker make their detector there
+
+        tracks.make_detector = make_detector
 
 
 if __name__ == "__main__":

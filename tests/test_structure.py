@@ -19,6 +19,7 @@ LAYERS = [
     {"detection"},
     {"faces", "blend", "faces_torch", "paste_torch"},
     {"pipeline", "scoring"},
+    {"tracks"},
     {"video_job"},
     {"cli", "batch", "startup", "__main__"},
 ]

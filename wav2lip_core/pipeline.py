@@ -93,35 +93,59 @@ def iter_lipsync(frames: np.ndarray | Sequence[np.ndarray], chunks: np.ndarray, 
     Batches hold at most batch_size frames and at most MAX_STEP_BYTES of full frames.
     Output frame i shows input frame source_frame_indices(...)[i] with its mouth generated from chunk i.
     """
+    yield from iter_lipsync_people(frames, [(chunks, boxes, paste_weights)], model, static=static, loop=loop,
+                                   blend=blend, color_match=color_match, batch_size=batch_size, progress=progress)
+
+
+def iter_lipsync_people(frames: np.ndarray | Sequence[np.ndarray],
+                        people: Sequence[tuple[np.ndarray, FaceTrack, np.ndarray | None]], model: torch.nn.Module, *,
+                        static: bool = False, loop: str = "loop", blend: str = "feather", color_match: bool = False,
+                        batch_size: int = 128, progress: Progress | None = None) -> Iterator[np.ndarray]:
+    """iter_lipsync for several people in one pass over the frames: ``people`` holds, per person, (chunks (M, 80,
+    16), their boxes (one per input frame), paste weights (M,) or None); every person has the same M chunks (one
+    per output frame). Each person's face is cut from the input frame, so a neighbour's new mouth never enters it.
+    """
     check_blend_mode(blend)
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    num_outputs = len(chunks)
-    weights = np.ones(num_outputs, np.float32) if paste_weights is None else np.asarray(paste_weights, np.float32)
-    if weights.shape != (num_outputs,):
-        raise ValueError(f"{weights.shape} paste weights for {num_outputs} output frames")
+    num_outputs = len(people[0][0])
+    parts = []
+    for chunks, boxes, paste_weights in people:
+        weights = np.ones(num_outputs, np.float32) if paste_weights is None else np.asarray(paste_weights, np.float32)
+        if len(chunks) != num_outputs or weights.shape != (num_outputs,):
+            raise ValueError(f"{len(chunks)} chunks and {weights.shape} paste weights for {num_outputs} output frames")
+        parts.append((chunks, boxes, weights))
     sources = source_frame_indices(len(frames), num_outputs, loop=loop, static=static)
     device = next(model.parameters()).device
     step = frames_per_step(batch_size, frames[0].nbytes, device)
     batches = generator_batches(batch_size, device)
     for start in range(0, num_outputs, step):
         batch_sources = sources[start:start + step]
-        batch_chunks = chunks[start:start + step]
-        batch_weights = weights[start:start + step]
         outputs = np.stack([frames[i] for i in batch_sources])            # copies: inputs stay untouched
-        with_face = np.flatnonzero(pasted_frames(boxes.found[batch_sources], batch_weights))
-        if with_face.size:
-            batch_boxes = boxes.boxes[batch_sources[with_face]]
-            crops = np.stack([crop_face(outputs[j], box) for j, box in zip(with_face, batch_boxes)])
-            # Only the face rows the paste reads are generated (for the default blend, the lower ~60 %).
-            first_row = min(first_face_row_read(blend, y2 - y1, x2 - x1, color_match) for y1, y2, x1, x2 in batch_boxes)
-            generated = generate_faces_batched(model, crops, batch_chunks[with_face], batches, int(first_row))
-            for face, j, box in zip(generated, with_face, batch_boxes):
-                paste_face(outputs[j], face, tuple(box), blend, color_match=color_match,
-                           strength=float(batch_weights[j]))
+        inputs = outputs.copy() if len(parts) > 1 else outputs
+        for chunks, boxes, weights in parts:
+            _paste_mouths(outputs, inputs, batch_sources, chunks[start:start + step], weights[start:start + step],
+                          boxes, model, batches, blend, color_match)
         if progress is not None:
             progress(start + len(batch_sources), num_outputs)
         yield outputs
+
+
+def _paste_mouths(outputs: np.ndarray, inputs: np.ndarray, batch_sources: np.ndarray, batch_chunks: np.ndarray,
+                  batch_weights: np.ndarray, boxes: FaceTrack, model: torch.nn.Module, batches: HalvingBatches,
+                  blend: str, color_match: bool) -> None:
+    """One person's generated mouths pasted into a batch of output frames (B, H, W, 3) uint8 RGB, in place; the
+    faces are cut from ``inputs`` (the same frames before any paste)."""
+    with_face = np.flatnonzero(pasted_frames(boxes.found[batch_sources], batch_weights))
+    if with_face.size:
+        batch_boxes = boxes.boxes[batch_sources[with_face]]
+        crops = np.stack([crop_face(inputs[j], box) for j, box in zip(with_face, batch_boxes)])
+        # Only the face rows the paste reads are generated (for the default blend, the lower ~60 %).
+        first_row = min(first_face_row_read(blend, y2 - y1, x2 - x1, color_match) for y1, y2, x1, x2 in batch_boxes)
+        generated = generate_faces_batched(model, crops, batch_chunks[with_face], batches, int(first_row))
+        for face, j, box in zip(generated, with_face, batch_boxes):
+            paste_face(outputs[j], face, tuple(box), blend, color_match=color_match,
+                       strength=float(batch_weights[j]))
 
 
 def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Module, *,

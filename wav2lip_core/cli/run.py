@@ -4,21 +4,25 @@
 Takes the original inference.py's options (same names and meaning; ``--checkpoint_path`` is accepted too) plus
 ours: ``--length``, ``--blend``, ``--color_match``, ``--silence``, ``--silence_db``, ``--offset_frames``, ``--device``,
 ``--precision``, ``--encoder``, ``--loop``, ``--detector``, ``--on_missing_face``, ``--smoothing``,
-``--detect_size``, ``--detect_every``, ``--tracking``, ``--face_index``.
+``--detect_size``, ``--detect_every``, ``--tracking``, ``--face_index``, and the people options of cli/people.py:
+``--reference``, ``--reference_threshold``, ``--speaker``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+import soundfile
 import torch
 
-from ..audio import LENGTH_RULES, SAMPLE_RATE, load_audio
+from ..audio import LENGTH_RULES, SAMPLE_RATE, load_audio, shift_speech
 from ..blend import BLEND_MODES
 from ..checkpoints import CheckpointError, load_wav2lip, pack_weights_dir
 from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
@@ -35,6 +39,7 @@ from ..video_job import DEFAULT_LIPSYNC, LipSyncOptions, speech_plan, write_lips
 from .arguments import reads_negative_numbers
 from .checks import box_note, check_inputs, no_face_warning, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
+from .people import add_people_arguments, check_people_options, mix_speech, people_boxes, speakers_speech
 
 DEFAULTS = DEFAULT_DETECTION
 
@@ -70,7 +75,8 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--no-download", "--no_download", dest="no_download", action="store_true",
                         help="never download checkpoints; say what to get and where instead")
     parser.add_argument("--face", required=True, help="video or image with a face")
-    parser.add_argument("--audio", required=True, help="speech: any audio file, or a video with an audio track")
+    parser.add_argument("--audio", default=None,
+                        help="speech: any audio file, or a video with an audio track (required unless --speaker)")
     parser.add_argument("--outfile", default="results/result_voice.mp4", help="output mp4 (default: %(default)s)")
     parser.add_argument("--static", nargs="?", const=None, default=False, type=_flag_or_bool,
                         help="use only the first video frame (forced for images)")
@@ -96,8 +102,9 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                              "paste; mouth: a soft mask over the mouth and jaw only (nose, cheeks, collar stay)")
     parser.add_argument("--color_match", action="store_true",
                         help="match the generated face's colours to the frame's around the blend's edge")
-    parser.add_argument("--silence", choices=SILENCE_MODES, default=DEFAULT_LIPSYNC.silence,
-                        help="frames whose audio is a pause: generate (as the original, default), keep (the input "
+    parser.add_argument("--silence", choices=SILENCE_MODES, default=None,
+                        help="frames whose audio is a pause: generate (as the original, default; keep with "
+                             "--speaker), keep (the input "
                              "frames, unchanged, with short cross-fades), closed (generated from true silence: "
                              "the mouth closes)")
     parser.add_argument("--silence_db", type=float, default=DEFAULT_LIPSYNC.silence_db,
@@ -140,6 +147,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                              "k-th frame and interpolate")
     parser.add_argument("--face_index", type=int, default=DEFAULTS.face_index,
                         help="with several faces: the k-th from the left (0 = leftmost); default: the largest")
+    add_people_arguments(parser)
     return reads_negative_numbers(parser)
 
 
@@ -156,6 +164,11 @@ def lipsync_options(args: argparse.Namespace) -> LipSyncOptions:
     return LipSyncOptions(blend=args.blend, color_match=args.color_match, silence=args.silence,
                           silence_db=args.silence_db, length=args.length, loop=args.loop,
                           offset_frames=args.offset_frames, batch_size=args.wav2lip_batch_size)
+
+
+def fit_length(speech: np.ndarray, length: int) -> np.ndarray:
+    """float32 mono 16 kHz ``speech`` cut, or padded with silence, to ``length`` samples."""
+    return speech[:length] if len(speech) >= length else np.pad(speech, (0, length - len(speech)))
 
 
 def _describe_job(frames, image: bool, static: bool, fps: float, seconds: float, num_outputs: int) -> str:
@@ -190,6 +203,9 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
     note = box_note(args)
     if note:
         print(note, file=sys.stderr)
+    check_people_options(args)
+    if args.silence is None:
+        args.silence = "keep" if args.speaker else "generate"
     check_inputs(args)
     device = pick_device(args.device)
     encoder = pick_encoder(args.encoder, device.type, ffmpeg_exe())
@@ -207,7 +223,8 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
     loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-generator")
     loading = loader.submit(load_generator, checkpoint_path, device=device, dtype=pick_dtype(args.precision, device))
     loader.shutdown(wait=False)
-    wav = load_audio(args.audio)
+    speakers = speakers_speech(args) if args.speaker else []
+    wav = load_audio(args.audio) if args.audio is not None else mix_speech(speakers)
     image = is_image_path(args.face)
     if image:
         fps, static = float(args.fps), True
@@ -217,6 +234,8 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
         fps = video.fps
     # The speech the mouth is generated from: shifted by --offset_frames, its pauses found in that same audio.
     chunks, pauses = speech_plan(wav, fps, options)
+    # Each speaker's mouth follows their own speech, cut or padded with silence to the output's sound.
+    speaker_chunks = [speech_plan(fit_length(track, len(wav)), fps, options) for track in speakers]
     if not image:
         # Decoded lazily, a window at a time, and counted and decoded only as far as the speech uses it: a long
         # clip never sits in memory whole, nor is it decoded to its end under short speech.
@@ -230,6 +249,15 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
     model = loading.result()
     if uses_fixed_box(args):
         boxes = fixed_box_track(args.box, len(frames))
+    elif args.reference or args.speaker:
+        with tqdm(total=len(frames), unit="frame", desc="Faces and people", disable=progress is not None) as bar:
+            people = people_boxes(args, frames, detection, str(device), weights_dir, s3fd_weights,
+                                  note=lambda text: print(f"note: {text}", file=sys.stderr),
+                                  speech=shift_speech(wav, args.offset_frames, fps),
+                                  fps=fps, progress=lambda done, total: bar.update(done - bar.n))
+        boxes = people[0]
+        for person in people:
+            check_boxes_fit(person, height, width)
     else:
         with tqdm(total=len(frames), unit="frame", desc="Face detection", disable=progress is not None) as bar, \
                  warnings.catch_warnings():
@@ -240,15 +268,30 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
         if not boxes.found.any():
             print(no_face_warning(len(frames), args.face_index, boxes.faces_seen), file=sys.stderr)
     check_boxes_fit(boxes, height, width)
+    if speakers:
+        parts = [(part_chunks, person, part_pauses.paste_weights)
+                 for (part_chunks, part_pauses), person in zip(speaker_chunks, people)]
+    else:
+        parts = [(chunks, boxes, pauses.paste_weights)]
+    audio_path = args.audio
+    if audio_path is None:
+        mixed_file = tempfile.NamedTemporaryFile(suffix=".wav", delete=False)
+        mixed_file.close()
+        soundfile.write(mixed_file.name, wav, SAMPLE_RATE)
+        audio_path = mixed_file.name
 
     def report(done: int, total: int) -> None:
         bar.update(done - bar.n)
         if progress is not None:
             progress(done, total)
 
-    with tqdm(total=len(chunks), unit="frame", desc="Lip-sync", disable=progress is not None) as bar:
-        write_lipsync_video(args.outfile, frames, chunks, pauses, model, boxes, fps, audio_path=args.audio,
-                            encoder=encoder, static=static, options=options, progress=report)
+    try:
+        with tqdm(total=len(chunks), unit="frame", desc="Lip-sync", disable=progress is not None) as bar:
+            write_lipsync_video(args.outfile, frames, parts, model, fps, audio_path=audio_path, encoder=encoder,
+                                static=static, options=options, progress=report)
+    finally:
+        if audio_path != args.audio:
+            Path(audio_path).unlink(missing_ok=True)
     elapsed = time.perf_counter() - started
     print(f"wrote {args.outfile}: {len(chunks)} frames in {elapsed:.1f} s "
           f"({elapsed / len(chunks) * 1000:.0f} ms per frame)", file=sys.stderr)

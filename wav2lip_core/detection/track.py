@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -96,10 +96,42 @@ def _as_frame_sequence(frames) -> Sequence[np.ndarray]:
     return list(frames)
 
 
+def checked_frame(sequence: Sequence[np.ndarray], index: int, height: int, width: int) -> np.ndarray:
+    """Frame ``index`` of a clip, checked to be uint8 RGB (H, W, 3) of the clip's size."""
+    frame = as_rgb_uint8_frame(sequence[index], index)
+    if frame.shape[:2] != (height, width):
+        raise ValueError(f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but frame 0 is "
+                         f"{width}x{height}; all frames of a clip must have one size")
+    return frame
+
+
+def faces_in_frames(sequence: Sequence[np.ndarray], indices: Sequence[int], detector: FaceDetector, scale: float,
+                    known_faces: Mapping[int, np.ndarray] | None = None) -> list[np.ndarray]:
+    """Every face of each frame ``indices`` as (K, 4) int64 (y1, y2, x1, x2) full-resolution boxes cut to the
+    frame, largest first; taken from ``known_faces`` where it has the frame, else detected on the copy scaled by
+    ``scale`` (one detector call for all the frames)."""
+    known_faces = known_faces or {}
+    wanted = [int(i) for i in indices if int(i) not in known_faces]
+    height, width = as_rgb_uint8_frame(sequence[wanted[0]], wanted[0]).shape[:2] if wanted else (0, 0)
+    detected: dict[int, np.ndarray] = {}
+    if wanted:
+        copies = [resize_for_detection(checked_frame(sequence, i, height, width), scale) for i in wanted]
+        copy_height, copy_width = copies[0].shape[:2]
+        for index, detections in zip(wanted, detector.detect(copies)):
+            rows = [clip_to_frame(detection_to_box(row[:4], width / copy_width, height / copy_height), height, width)
+                    for row in np.asarray(detections).reshape(-1, 5)]
+            rows = sorted((r for r in rows if r is not None), key=lambda r: -(r[1] - r[0]) * (r[3] - r[2]))
+            detected[index] = np.array(rows, np.int64).reshape(-1, 4)
+    return [np.asarray(known_faces[int(i)], np.int64).reshape(-1, 4) if int(i) in known_faces else detected[int(i)]
+            for i in indices]
+
+
 def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
                       detector: str | FaceDetector | None = None, device: str = "cpu",
                       weights_path: str | os.PathLike | None = None, search_dirs: Sequence[str | os.PathLike] = (),
                       allow_download: bool = True, progress: Callable[[int, int], None] | None = None,
+                      known_faces: Mapping[int, np.ndarray] | None = None,
+                      choose_face: Callable[[int, np.ndarray], np.ndarray | None] | None = None,
                       **changes) -> FaceTrack:
     """One face box per frame of a clip, as ``options`` say (see DetectionOptions), with any of its fields
     changed by keyword (``detect_face_boxes(clip, detector="dlib_hog", pads=(0, 0, 0, 0))``).
@@ -110,6 +142,11 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
         allow_download)``.
     With on_missing "nearest" and no face anywhere, every frame is marked not found (with a warning).
     progress: called as progress(frames_done, num_frames) after each detection batch.
+    known_faces: {frame index: (K, 4) int64 (y1, y2, x1, x2) full-resolution boxes of every face} for frames
+        already detected (the detector does not run on them again); choose_face(frame index, those boxes) ->
+        the (4,) box to follow on that frame, or None (the one who is wanted is not there). With choose_face,
+        ``face_index`` plays no part (face tracks choose the person: wav2lip_core/tracks/).
+    A face_index that no detected frame has enough faces for is a ValueError naming the most faces seen.
     Returns a FaceTrack: boxes (N, 4) int64 (y1, y2, x1, x2) and found (N,) bool.
     """
     if isinstance(detector, str):
@@ -134,18 +171,20 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
     found = np.zeros(num_frames, bool)
     detected = np.zeros(num_frames, bool)
     batch_size = int(options.batch_size)
-    faces_seen = [0]                # the most faces found in one frame (a face_index beyond them finds nothing)
+    faces_seen = [0]             # the most faces found in one frame (a face_index beyond them finds nothing)
 
     def detect_frames(indices: np.ndarray, report: bool = False) -> None:
         for start in range(0, len(indices), batch_size):
             chunk = indices[start:start + batch_size]
-            copies = []
-            for index in chunk:
-                frame = as_rgb_uint8_frame(sequence[index], int(index))
-                if frame.shape[:2] != (height, width):
-                    raise ValueError(f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but frame 0 is "
-                                     f"{width}x{height}; all frames of a clip must have one size")
-                copies.append(resize_for_detection(frame, scale))
+            if choose_face is not None:
+                for index, faces in zip(chunk, faces_in_frames(sequence, chunk, detector, scale, known_faces)):
+                    detected[index] = True
+                    keep(int(index), choose_face(int(index), faces))
+                if report and progress is not None:
+                    progress(int(chunk[-1]) + 1, num_frames)
+                continue
+            copies = [resize_for_detection(checked_frame(sequence, int(index), height, width), scale)
+                      for index in chunk]
             copy_height, copy_width = copies[0].shape[:2]
             for index, detections in zip(chunk, detector.detect(copies)):
                 detected[index] = True
@@ -154,15 +193,18 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
                 face = select_face(detections, face_index)
                 box = None if face is None else \
                     clip_to_frame(detection_to_box(face, width / copy_width, height / copy_height), height, width)
-                if box is None:                                 # no face, or none of it inside the frame
-                    if on_missing == "error":
-                        raise FaceNotDetectedError(missing_face_message(int(index), num_frames, face_index,
-                                                                        len(detections)), int(index))
-                    continue
-                boxes[index] = box
-                found[index] = True
+                keep(int(index), box, len(detections))
             if report and progress is not None:
                 progress(int(chunk[-1]) + 1, num_frames)
+
+    def keep(index: int, box: np.ndarray | None, faces_in_frame: int = 0) -> None:
+        if box is None:                                 # no face, or none of it inside the frame
+            if on_missing == "error":
+                raise FaceNotDetectedError(missing_face_message(index, num_frames, face_index, faces_in_frame),
+                                           index)
+            return
+        boxes[index] = box
+        found[index] = True
 
     walk = None
     if detect_every > 1 and options.tracking == "flow":
@@ -181,10 +223,12 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
             boxes, found = walk.followed_boxes()
         else:
             boxes, found = interpolate_between_keyframes(boxes, found, np.flatnonzero(detected))
+    if choose_face is None and face_index_note(face_index, faces_seen[0]):
+        raise ValueError(f"no face was chosen in any of the {num_frames} frames"
+                         f"{face_index_note(face_index, faces_seen[0])}")
     boxes, found = apply_missing_face_policy(boxes, found, on_missing, options.max_missing_gap)
     if on_missing == "nearest" and not found.any():
-        warnings.warn(f"no face was detected in any of the {num_frames} frames"
-                      f"{face_index_note(face_index, faces_seen[0])}; they pass through unchanged",
+        warnings.warn(f"no face was detected in any of the {num_frames} frames; they pass through unchanged",
                       RuntimeWarning, stacklevel=2)
     boxes = pad_and_clamp(boxes, options.pads, height, width)
     boxes = smooth_boxes(boxes, found, options.smoothing, options.smooth_window)
