@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 import warnings
 
-from wav2lip_core.audio import to_mono_16k
+from wav2lip_core.audio import LENGTH_RULES, to_mono_16k
 from wav2lip_core.blend import BLEND_MODES
 from wav2lip_core.detection import DEFAULT_DETECTION, DETECTORS, TRACKING_MODES, fixed_box_track
 from wav2lip_core.encoders import AUTO as AUTO_ENCODER
@@ -87,6 +87,11 @@ class LipSyncVideo:
             "manual_box": ("STRING", {"default": "", "multiline": False,
                                       "tooltip": "Leave empty to detect. Or 'y1, y2, x1, x2' (top, bottom, left, "
                                                  "right in pixels): that box on every frame, no detection."}),
+            "length": (list(LENGTH_RULES), {
+                "default": DEFAULT_LIPSYNC.length,
+                "tooltip": "speech: one frame per 1/fps of the speech, so the video lasts as long as its sound. "
+                           "original: the original Wav2Lip's count, a few frames short (for exact "
+                           "reproduction)."}),
         }}
 
     RETURN_TYPES = ("VIDEO",)
@@ -103,10 +108,10 @@ class LipSyncVideo:
                 color_match: bool = DEFAULT_LIPSYNC.color_match, silence: str = DEFAULT_LIPSYNC.silence,
                 silence_db: float = DEFAULT_LIPSYNC.silence_db, loop: str = DEFAULT_LIPSYNC.loop,
                 offset_frames: int = DEFAULT_LIPSYNC.offset_frames, batch_size: int = DEFAULT_LIPSYNC.batch_size,
-                manual_box: str = ""):
+                manual_box: str = "", length: str = DEFAULT_LIPSYNC.length):
         options = LipSyncOptions(blend=blend, color_match=bool(color_match), silence=silence,
-                                 silence_db=float(silence_db), loop=loop, offset_frames=int(offset_frames),
-                                 batch_size=int(batch_size))
+                                 silence_db=float(silence_db), length=length, loop=loop,
+                                 offset_frames=int(offset_frames), batch_size=int(batch_size))
         detection = DEFAULT_DETECTION.with_changes(detector=detector, detect_every=int(detect_every),
                                                    tracking=tracking)
         box = parse_manual_box(manual_box)

@@ -319,14 +319,12 @@ class SixFaces:
         return [np.array([[10 + 25 * k, 40, 30 + 25 * k, 60, 0.99] for k in range(6)], float) for _ in batch]
 
 
-def test_a_face_index_beyond_the_faces_found_says_how_many_were_found():
+def test_a_face_index_beyond_the_faces_found_is_an_error_saying_how_many_were_found():
     frames = np.zeros((3, 120, 160, 3), np.uint8)
-    with pytest.warns(RuntimeWarning) as warned:
-        track = detect_face_boxes(frames, detector=SixFaces(), face_index=9, detect_every=1)
-    assert not track.found.any() and track.faces_seen == 6
-    message = str(warned[0].message)
-    assert "face_index 9 (face number 10 from the left): at most 6 face(s) were found in a frame" in message
-    assert "face_index 0 to 5 picks one" in message
+    with pytest.raises(ValueError) as error:
+        detect_face_boxes(frames, detector=SixFaces(), face_index=9, detect_every=1)
+    assert_one_clear_line(str(error.value), "face_index 9 (face number 10 from the left): at most 6 face(s) were "
+                          "found in a frame", "face_index 0 to 5 picks one")
     with pytest.raises(ValueError) as error:
         detect_face_boxes(frames, detector=SixFaces(), face_index=6, on_missing="error", detect_every=1)
     assert_one_clear_line(str(error.value), "Face not detected in frame 0 (of 3) with face_index 6",
@@ -339,9 +337,8 @@ def test_the_detect_faces_node_names_the_faces_found_when_face_index_asks_for_mo
 
     monkeypatch.setattr(track, "make_detector", lambda *args, **kwargs: SixFaces())
     images = torch.full((3, 120, 160, 3), 0.5)
-    with pytest.warns(RuntimeWarning, match=r"face_index 9 \(face number 10 from the left\): at most 6 face\(s\)"):
-        faces, _ = NODE_CLASS_MAPPINGS["DetectFaces"]().detect(images, detector="dlib_hog", face_index=9)
-    assert not faces.found.any()
+    with pytest.raises(ValueError, match=r"face_index 9 \(face number 10 from the left\): at most 6 face\(s\)"):
+        NODE_CLASS_MAPPINGS["DetectFaces"]().detect(images, detector="dlib_hog", face_index=9)
 
 
 def test_the_cli_names_the_faces_found_when_face_index_asks_for_more(tmp_path, run_cli, official_checkpoint,
@@ -355,10 +352,10 @@ def test_the_cli_names_the_faces_found_when_face_index_asks_for_more(tmp_path, r
     cv2.imwrite(str(portrait), np.full((120, 160, 3), 128, np.uint8))
     status, message = run_cli("--checkpoint", official_checkpoint, "--face", portrait, "--audio", SPEECH,
                               "--outfile", tmp_path / "out.mp4", "--detector", "dlib_hog", "--face_index", "9")
-    warning = [line for line in message.replace("\r", "\n").splitlines() if line.startswith("warning:")]
-    assert status == 0 and len(warning) == 1
-    assert "with --face_index 9 (face number 10 from the left): at most 6 face(s) were found" in warning[0]
-    assert "--face_index 0 to 5 picks one" in warning[0]
+    errors = [line for line in message.replace("\r", "\n").splitlines() if line.startswith("error:")]
+    assert status == 1 and len(errors) == 1 and not (tmp_path / "out.mp4").exists()
+    assert "face_index 9 (face number 10 from the left): at most 6 face(s) were found" in errors[0]
+    assert "face_index 0 to 5 picks one" in errors[0]
 
 
 def test_smoothing_a_face_moving_out_of_the_frame_stays_inside_it():

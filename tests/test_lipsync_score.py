@@ -78,16 +78,18 @@ def test_feeding_the_measured_av_offset_back_as_offset_frames_puts_the_mouth_in_
 
 def test_the_lip_sync_command_line_cuts_its_mel_chunks_from_the_shifted_speech(tmp_path, monkeypatch,
                                                                               official_checkpoint):
+    from wav2lip_core import video_job
     from wav2lip_core.audio import load_audio
     from wav2lip_core.cli import run as cli_run
 
     seen = {}
 
-    def capture(frames, chunks, model, boxes, **options):
+    def capture(frames, people, model, **options):
+        ((chunks, _, _),) = people
         seen["chunks"] = chunks
         yield np.stack([frames[i % len(frames)] for i in range(len(chunks))])
 
-    monkeypatch.setattr(cli_run, "iter_lipsync", capture)
+    monkeypatch.setattr(video_job, "iter_lipsync_people", capture)
     arguments = ["--checkpoint", str(official_checkpoint), "--face", str(SAMPLES / "wav2lip_sample_face.mp4"),
                  "--audio", str(SAMPLES / "wav2lip_sample_speech.wav"), "--box", "60", "230", "90", "230", "--offset_frames", "3",
                  "--outfile", str(tmp_path / "out.mp4")]

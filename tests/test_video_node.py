@@ -16,14 +16,15 @@ import soundfile
 import torch
 
 import comfy_video_stand_ins as stand_ins
-from conftest import SAMPLES
+from conftest import SAMPLES, assert_within_one_lsb
 from nodes import NODE_CLASS_MAPPINGS
 from nodes import model_management as mm
 from nodes.types import Wav2LipModel
 from wav2lip_core import mp4_writer
-from wav2lip_core.audio import load_audio, num_mel_chunks, num_mel_columns
+from wav2lip_core.audio import load_audio, num_output_frames
 from wav2lip_core.checkpoints import load_wav2lip
 from wav2lip_core.cli import main as cli_main
+from wav2lip_core.cli.checks import chosen_silence
 from wav2lip_core.cli.run import build_parser
 from wav2lip_core.ffmpeg_binary import ffmpeg_exe
 from wav2lip_core.video_io import read_video
@@ -120,21 +121,14 @@ def noise_audio(seconds: float, rate: int = 16000) -> dict:
     return {"waveform": torch.from_numpy(samples), "sample_rate": rate}
 
 
-def assert_within_parity(ours: np.ndarray, theirs: np.ndarray) -> None:
-    """The README's parity rule for uint8 frames: within 1 LSB, on at most 0.1% of the values."""
-    assert ours.shape == theirs.shape
-    difference = np.abs(ours.astype(np.int16) - theirs.astype(np.int16))
-    assert difference.max() <= 1 and (difference > 0).mean() <= 0.001
-
-
 # --- the node as ComfyUI sees it -------------------------------------------------------------------------------
 
 def test_its_options_are_the_command_lines_with_the_same_defaults():
     args = build_parser().parse_args(["--checkpoint", "c.pth", "--face", "f.mp4", "--audio", "a.wav"])
     cli = {"detector": args.detector, "detect_every": args.detect_every, "tracking": args.tracking,
-           "blend": args.blend, "color_match": args.color_match, "silence": args.silence,
+           "blend": args.blend, "color_match": args.color_match, "silence": chosen_silence(args),
            "silence_db": args.silence_db, "loop": args.loop, "offset_frames": args.offset_frames,
-           "batch_size": args.wav2lip_batch_size, "manual_box": ""}
+           "batch_size": args.wav2lip_batch_size, "manual_box": "", "length": args.length}
     assert widget_defaults() == cli
     spec = NODE.INPUT_TYPES()["required"]
     assert [spec[name][0] for name in ("video", "audio", "wav2lip_model")] == ["VIDEO", "AUDIO", "WAV2LIP_MODEL"]
@@ -163,7 +157,7 @@ def test_it_writes_what_the_command_line_writes_for_the_same_options(comfy, writ
                      as_model(load_wav2lip(official_checkpoint)), **options)
     node_frames = np.concatenate(written)
     assert len(cli_frames) > 12
-    assert_within_parity(node_frames, cli_frames)
+    assert_within_one_lsb(node_frames, cli_frames)
     node_out = Path(video.get_stream_source())
     assert len(read_video(node_out)[0]) == len(read_video(cli_out)[0]) == len(node_frames)
     assert abs(len(load_audio(node_out)) - len(load_audio(cli_out))) < 0.05 * 16000, "the speech is its sound"
@@ -177,7 +171,7 @@ def test_it_returns_a_file_backed_video_in_comfyuis_temp_folder_and_leaves_nothi
     path = Path(video.get_stream_source())
     assert [entry.name for entry in comfy.temp.iterdir()] == [path.name] and path.suffix == ".mp4"
     frames, fps = read_video(path)
-    assert fps == 25 and frames.shape == (11, 320, 320, 3)
+    assert fps == 25 and frames.shape == (14, 320, 320, 3)                 # 0.55 s of speech: 14 frames
 
 
 # --- streaming ----------------------------------------------------------------------------------------------
@@ -203,7 +197,7 @@ def test_a_clip_larger_than_its_memory_budget_streams_through_without_being_deco
     finally:
         tracemalloc.stop()
     assert peak < budget, f"{peak / 2**20:.0f} MB held at the peak for a {750 * frame_bytes / 2**20:.0f} MB clip"
-    frames = num_mel_chunks(num_mel_columns(30 * 16000), 25.0)          # as many as the speech has (about 750)
+    frames = num_output_frames(30 * 16000, 25.0)                        # as many as the speech has (750)
     assert sum(batch_sizes) == frames and max(batch_sizes) <= 16
     assert sum(generator.calls) == frames
     assert len(read_video(Path(video.get_stream_source()))[0]) == frames
@@ -280,7 +274,7 @@ def frames_from_a_path(tmp_path_factory, speech, grey_model) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", [kind for kind in VIDEO_KINDS if kind != "a path (Load Video)"])
 def test_every_kind_of_video_gives_the_frames_a_path_gives(kind, tmp_path, speech, grey_model, frames_from_a_path):
-    assert_within_parity(lip_sync_frames(*VIDEO_KINDS[kind], tmp_path / "temp", speech, grey_model),
+    assert_within_one_lsb(lip_sync_frames(*VIDEO_KINDS[kind], tmp_path / "temp", speech, grey_model),
                          frames_from_a_path)
 
 

@@ -55,7 +55,8 @@ def api_inputs(node: dict) -> dict:
     return dict(zip(widgets, node["widgets_values"]))
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [path for path in WORKFLOWS if '"AudioToMel"' in path.read_text()],
+                         ids=lambda p: p.stem)
 def test_a_workflow_saved_before_the_length_input_runs_with_the_whole_speech(path, speech_16k):
     node = next(node for node in json.loads(path.read_text())["nodes"] if node["type"] == "AudioToMel")
     saved_before = {**node, "widgets_values": node["widgets_values"][:2]}      # fps, offset_frames

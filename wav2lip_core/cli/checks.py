@@ -11,9 +11,9 @@ from pathlib import Path
 from ..audio import check_frame_rate
 from ..checkpoints import S3FD, WAV2LIP, CheckpointError, unobtainable
 from ..detection import missing_detector_package
-from ..detection.boxes import face_index_note
 from ..silence import check_silence_options
 from ..video_io import check_input_file, is_image_path
+from ..video_job import DEFAULT_LIPSYNC
 from .models import fetch_with_progress
 
 NO_BOX = (-1, -1, -1, -1)
@@ -66,14 +66,20 @@ def check_output_path(outfile: str | os.PathLike, inputs: dict[str, str | os.Pat
     return out
 
 
-def no_face_warning(num_frames: int, face_index: int | None, faces_seen: int) -> str:
-    """The line for a job that found no face in any frame (``faces_seen``: the most faces found in one frame, so
-    a --face_index beyond them is named as the cause)."""
-    note = face_index_note(face_index, faces_seen, "--face_index")
-    advice = "" if note else (" Try the other detector (--detector), a larger --detect_size, or a fixed --box y1 y2 "
-                              "x1 x2;")
-    return (f"warning: no face was found in any of the {num_frames} face frame(s){note}, so the output shows them "
-            f"unchanged, with the new audio.{advice} --on_missing_face error makes this an error.")
+def chosen_silence(args: argparse.Namespace) -> str:
+    """--silence as given, else its default: keep when dubbing --speaker tracks (a person's mouth moves only while
+    their own track speaks), else the engine's default (generate, as the original)."""
+    if args.silence is not None:
+        return args.silence
+    return "keep" if getattr(args, "speaker", None) else DEFAULT_LIPSYNC.silence
+
+
+def no_face_warning(num_frames: int) -> str:
+    """The line for a job that found no face in any frame (a face_index beyond the faces found is an error
+    raised by the detection itself, which names them)."""
+    return (f"warning: no face was found in any of the {num_frames} face frame(s), so the output shows them "
+            f"unchanged, with the new audio. Try the other detector (--detector), a larger --detect_size, or a fixed "
+            f"--box y1 y2 x1 x2; --on_missing_face error makes this an error.")
 
 
 def check_inputs(args: argparse.Namespace) -> None:
@@ -99,7 +105,7 @@ def check_inputs(args: argparse.Namespace) -> None:
     if is_image_path(args.face):
         check_frame_rate(args.fps, "--fps")
     try:
-        check_silence_options(args.silence, args.silence_db)
+        check_silence_options(chosen_silence(args), args.silence_db)
     except ValueError as error:
         raise JobError(f"--silence_db: {error}") from error
 

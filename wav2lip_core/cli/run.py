@@ -37,7 +37,7 @@ from ..silence import SILENCE_MODES
 from ..video_io import VideoFrames, frame_preprocessor, is_image_path, probe_video, read_image
 from ..video_job import DEFAULT_LIPSYNC, LipSyncOptions, speech_plan, write_lipsync_video
 from .arguments import reads_negative_numbers
-from .checks import box_note, check_inputs, no_face_warning, resolve_model_files, uses_fixed_box
+from .checks import box_note, check_inputs, chosen_silence, no_face_warning, resolve_model_files, uses_fixed_box
 from .heap import reuse_freed_heap_memory
 from .people import add_people_arguments, check_people_options, mix_speech, people_boxes, speakers_speech
 
@@ -161,7 +161,7 @@ def detection_options(args: argparse.Namespace) -> DetectionOptions:
 
 def lipsync_options(args: argparse.Namespace) -> LipSyncOptions:
     """The lip-sync options (beyond detection) the command line asks for."""
-    return LipSyncOptions(blend=args.blend, color_match=args.color_match, silence=args.silence,
+    return LipSyncOptions(blend=args.blend, color_match=args.color_match, silence=chosen_silence(args),
                           silence_db=args.silence_db, length=args.length, loop=args.loop,
                           offset_frames=args.offset_frames, batch_size=args.wav2lip_batch_size)
 
@@ -204,8 +204,6 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
     if note:
         print(note, file=sys.stderr)
     check_people_options(args)
-    if args.silence is None:
-        args.silence = "keep" if args.speaker else "generate"
     check_inputs(args)
     device = pick_device(args.device)
     encoder = pick_encoder(args.encoder, device.type, ffmpeg_exe())
@@ -242,8 +240,8 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
         frames = VideoFrames(args.face, transform=transform, limit=1 if static else len(chunks), info=video)
     height, width = frames[0].shape[:2]
     print(_describe_job(frames, image, static, fps, len(wav) / SAMPLE_RATE, len(chunks)), file=sys.stderr)
-    if args.silence != "generate":
-        print(f"silence {args.silence}: {int(pauses.pauses.sum())} frame(s) in pauses (audio quieter than "
+    if options.silence != "generate":
+        print(f"silence {options.silence}: {int(pauses.pauses.sum())} frame(s) in pauses (audio quieter than "
               f"{args.silence_db:g} dBFS)", file=sys.stderr)
 
     model = loading.result()
@@ -266,7 +264,7 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
                                       weights_path=s3fd_weights, allow_download=not args.no_download,
                                       progress=lambda done, total: bar.update(done - bar.n))
         if not boxes.found.any():
-            print(no_face_warning(len(frames), args.face_index, boxes.faces_seen), file=sys.stderr)
+            print(no_face_warning(len(frames)), file=sys.stderr)
     check_boxes_fit(boxes, height, width)
     if speakers:
         parts = [(part_chunks, person, part_pauses.paste_weights)
