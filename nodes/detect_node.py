@@ -30,8 +30,8 @@ CROP_BATCH = 64
 # between detections then: "interpolate" keeps its boxes. New work should pick "flow" (the engine's default and
 # the shipped workflows' choice), as the tooltip says.
 SAVED_WORKFLOW_TRACKING = "interpolate"
-# How the engine's messages name the `reference` input (an IMAGE has no file name).
-REFERENCE_NAME = "the reference image"
+# How the engine's messages name the photo: by the input it came through (an IMAGE has no file name).
+REFERENCE_NAME = "'reference'"
 _s3fd_models: dict[str, mm.ManagedModel] = {}
 log = logging.getLogger("ComfyUI-Wav2Lip")
 

@@ -102,9 +102,16 @@ def test_detect_faces_follows_the_person_of_the_reference_and_paste_back_leaves_
 
 def test_a_person_who_is_not_in_the_video_is_a_one_line_error_naming_the_reference(photo, conversation):
     clip, _ = conversation
-    with pytest.raises(ValueError, match=r"^the person in the reference image was not found in the video") as caught:
+    with pytest.raises(ValueError, match=r"^the person in 'reference' was not found in the video") as caught:
         run("DetectFaces", images=as_image(clip[:SHOTS[0]]), reference=reference_image(photo, "chandler"), **NODE)
     assert "\n" not in str(caught.value)
+
+
+def test_a_reference_without_a_face_is_a_one_line_error_naming_the_input(conversation):
+    clip, _ = conversation
+    wall = np.full((1, 200, 200, 3), 128, np.uint8)
+    with pytest.raises(ValueError, match=r"^no face was found in the reference photo 'reference': give a photo"):
+        run("DetectFaces", images=as_image(clip[:2]), reference=as_image(wall), **NODE)
 
 
 def test_frames_without_the_person_stop_the_node_when_on_missing_says_error(photo, conversation):
@@ -124,7 +131,7 @@ def test_a_reference_with_several_faces_takes_the_largest_and_says_so(photo, con
     group[:TILE[0], rachel_large.shape[1]:] = ross
     with caplog.at_level(logging.WARNING, logger="ComfyUI-Wav2Lip"):
         faces, _ = run("DetectFaces", images=as_image(clip[:SHOTS[0]]), reference=as_image(group[None]), **NODE)
-    assert "shows 2 faces; the largest is the person" in caplog.text
+    assert "the reference photo 'reference' shows 2 faces; the largest is the person" in caplog.text
     assert inside_tile(faces.boxes[0], where["rachel"][0])
 
 
