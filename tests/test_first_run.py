@@ -69,7 +69,8 @@ def test_a_users_file_of_the_same_name_is_never_overwritten_and_a_different_one_
     with caplog.at_level(logging.INFO, logger="ComfyUI-Wav2Lip"):
         copied = provide_sample_media(input_dir)
     assert theirs.read_bytes() == b"the user's own recording"
-    assert copied == ["wav2lip_sample_portrait.png"]
+    assert copied == sorted(path.name for path in SAMPLES.glob("wav2lip_sample_*")
+                            if path.name not in {theirs.name, identical.name})
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1 and "wav2lip_sample_speech.wav" in warnings[0] and "left as it is" in warnings[0]
 

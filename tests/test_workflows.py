@@ -32,6 +32,7 @@ CORE_NODES = {
 LIP_SYNC_NODES = {"LoadWav2LipModel", "AudioToMel", "DetectFaces", "Wav2LipSync", "PasteBack"}
 STREAMING_NODES = {"LoadWav2LipModel", "LipSyncVideo"}      # the long-video workflow: one node, VIDEO in and out
 STREAMING_WORKFLOW = "Wav2Lip 5. Long video.json"
+TWO_SPEAKERS_WORKFLOW = "Wav2Lip 6. Two speakers.json"
 MEDIA_WIDGETS = {("LoadVideo", "file"), ("LoadAudio", "audio"), ("LoadImage", "image")}
 
 
@@ -59,10 +60,34 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_there_are_the_five_example_workflows():
+def test_there_are_the_six_example_workflows():
     names = {path.name for path in WORKFLOWS}
     assert names == {"Wav2Lip 1. Video lip sync.json", "Wav2Lip 2. Talking portrait.json",
-                     "Wav2Lip 4. Original settings.json", "Wav2Lip 3. Sharper mouth.json", STREAMING_WORKFLOW}
+                     "Wav2Lip 4. Original settings.json", "Wav2Lip 3. Sharper mouth.json", STREAMING_WORKFLOW,
+                     TWO_SPEAKERS_WORKFLOW}
+
+
+def test_the_two_speakers_workflow_chains_two_passes_each_with_its_own_photo_and_speech():
+    """The second pass detects and pastes onto the first pass's result; each pass has its own reference photo
+    and speech file; the video keeps its own sound (the conversation)."""
+    workflow = load(WORKFLOWS[0].parent / TWO_SPEAKERS_WORKFLOW)
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    feeds = {}
+    for _, source, _, target, target_slot, _ in workflow["links"]:
+        feeds[(target, nodes[target]["inputs"][target_slot]["name"])] = source
+    first, second = sorted((node for node in workflow["nodes"] if node["type"] == "PasteBack"), key=lambda n: n["pos"][1])
+    detect = {paste["id"]: feeds[(feeds[(paste["id"], "sync")], "faces")] for paste in (first, second)}
+    assert nodes[feeds[(second["id"], "images")]] is first
+    assert nodes[feeds[(detect[second["id"]], "images")]] is first
+    assert nodes[feeds[(first["id"], "images")]]["type"] == "GetVideoComponents"
+    photos = {nodes[feeds[(detect[paste["id"]], "reference")]]["widgets_values"][0] for paste in (first, second)}
+    speech = {nodes[feeds[(feeds[(feeds[(paste["id"], "sync")], "mel")], "audio")]]["widgets_values"][0]
+              for paste in (first, second)}
+    assert len(photos) == 2 and len(speech) == 2
+    assert all((MEDIA / name).is_file() for name in photos | speech)
+    (create,) = [node for node in workflow["nodes"] if node["type"] == "CreateVideo"]
+    assert nodes[feeds[(create["id"], "images")]] is second
+    assert nodes[feeds[(create["id"], "audio")]]["type"] == "GetVideoComponents"
 
 
 def test_the_sharper_mouth_workflow_puts_a_real_4x_model_between_sync_and_paste_back_with_mouth_and_color_match():

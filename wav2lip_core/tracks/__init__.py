@@ -15,15 +15,16 @@ import numpy as np
 import torch
 
 from ..detection import DEFAULT_DETECTION, DetectionOptions, FaceDetector, FaceTrack, make_detector
-from .identity import SAME_PERSON_DISTANCE, FaceDescriber, descriptor_distances, face_describer
+from .identity import (SAME_PERSON_DISTANCE, FaceDescriber, descriptor_distances, face_describer,
+                       missing_identity_packages)
 from .person import Reference, assign_tracks, check_distinct, describe_reference, person_face_boxes
 from .speaking import SPEAKING, speaking_reference
 from .survey import FaceSurvey, Track, survey_faces
 
 __all__ = [
-    "SAME_PERSON_DISTANCE", "SPEAKING", "FaceDescriber", "FaceSurvey", "Reference", "Track", "assign_tracks", "check_distinct",
-    "describe_reference", "descriptor_distances", "face_describer", "people_face_boxes", "person_face_boxes",
-    "speaking_reference", "survey_faces",
+    "SAME_PERSON_DISTANCE", "SPEAKING", "FaceDescriber", "FaceSurvey", "Reference", "Track", "assign_tracks",
+    "check_distinct", "describe_reference", "descriptor_distances", "face_describer", "missing_identity_packages",
+    "people_face_boxes", "person_face_boxes", "speaking_reference", "survey_faces",
 ]
 
 

