@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from test_workflows import our_schema
 from wav2lip_core.detection import DEFAULT_DETECTION, DetectionOptions, detect_face_boxes
 from wav2lip_core.detection.follow import Motion, colour_histogram, estimate_face_motion, is_shot_change
 
@@ -274,4 +275,5 @@ def test_a_detect_faces_node_saved_before_tracking_existed_keeps_interpolating()
     assert sum("DetectFaces" in {node["type"] for node in workflow["nodes"]} for workflow in workflows) >= 4
     for workflow in workflows:
         nodes = [n for n in workflow["nodes"] if n["type"] == "DetectFaces"]
-        assert all(node["widgets_values"][-1] == "flow" for node in nodes), workflow["id"]
+        assert all(dict(zip(our_schema("DetectFaces")[1], node["widgets_values"]))["tracking"] == "flow"
+                   for node in nodes), workflow["id"]
