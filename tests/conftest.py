@@ -95,3 +95,15 @@ def assert_within_one_lsb(ours: np.ndarray, theirs: np.ndarray, max_fraction: fl
     differing = int((difference > 0).sum())
     assert differing <= max_fraction * difference.size, \
         f"{differing} of {difference.size} values differ by 1, more than {max_fraction:.1%}"
+
+
+@pytest.fixture
+def no_interrupt_left_over():
+    """An interrupt a broken node never consumed must not cancel the next test."""
+    from nodes import model_management as mm
+
+    yield
+    try:
+        mm.throw_if_interrupted()
+    except mm.InterruptedByUser:
+        pass

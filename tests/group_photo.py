@@ -93,3 +93,23 @@ def scene(photo: np.ndarray, placed: list[tuple[str, int]], shade: int, frames: 
             clip[i, top:top + TILE[0], left:left + TILE[1]] = face_tile(photo, name)
             where[name][i] = (top, left)
     return clip, where
+
+
+SHOTS = (12, 12, 6)        # rachel left / ross right; cut: ross left / rachel right; cut: chandler alone
+
+
+def conversation_clip(photo: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Three shots of the group photo's people (SHOTS frames each, panning): Rachel left and Ross right; a cut to
+    them swapped; a cut to Chandler alone. (clip uint8 RGB (30, 280, 520, 3), {name: (30, 2) tile top-left, or
+    -1 where not in the frame})."""
+    parts = [scene(photo, [("rachel", 20), ("ross", 280)], 90, SHOTS[0]),
+             scene(photo, [("ross", 30), ("rachel", 290)], 200, SHOTS[1]),
+             scene(photo, [("chandler", 150)], 40, SHOTS[2])]
+    clip = np.concatenate([frames for frames, _ in parts])
+    where = {name: np.full((len(clip), 2), -1, np.int64) for name in ("rachel", "ross", "chandler")}
+    start = 0
+    for frames, placed in parts:
+        for name, corners in placed.items():
+            where[name][start:start + len(frames)] = corners
+        start += len(frames)
+    return clip, where

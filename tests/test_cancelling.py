@@ -21,14 +21,7 @@ SIZE = 32                                   # small frames: the loops, not the p
 BOX_TEXT = "4, 28, 6, 26"
 
 
-@pytest.fixture(autouse=True)
-def no_interrupt_left_over():
-    """An interrupt a broken node never consumed must not cancel the next test."""
-    yield
-    try:
-        mm.throw_if_interrupted()
-    except mm.InterruptedByUser:
-        pass
+pytestmark = pytest.mark.usefixtures("no_interrupt_left_over")
 
 
 def as_image(frames_uint8: np.ndarray) -> torch.Tensor:

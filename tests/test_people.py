@@ -7,14 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
-from group_photo import TILE, face_tile, group_photo, reference_photo, scene
+from group_photo import SHOTS, TILE, conversation_clip, face_tile, group_photo, reference_photo, scene
 from wav2lip_core.checkpoints import CheckpointError
 from wav2lip_core.detection import DEFAULT_DETECTION, FaceNotDetectedError, detect_face_boxes, make_detector
 from wav2lip_core.pipeline import iter_lipsync, iter_lipsync_people
 from wav2lip_core.tracks import people_face_boxes
 
 OPTIONS = DEFAULT_DETECTION.with_changes(detector="dlib_hog", detect_every=4, detect_size=None)
-SHOTS = (12, 12, 6)        # rachel left / ross right; cut: ross left / rachel right; cut: chandler alone
 
 
 @pytest.fixture(scope="module")
@@ -24,18 +23,7 @@ def photo() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def conversation(photo):
-    """(clip uint8 RGB (30, 280, 520, 3), {name: (30, 2) tile top-left or -1 where not in the frame})."""
-    parts = [scene(photo, [("rachel", 20), ("ross", 280)], 90, SHOTS[0]),
-             scene(photo, [("ross", 30), ("rachel", 290)], 200, SHOTS[1]),
-             scene(photo, [("chandler", 150)], 40, SHOTS[2])]
-    clip = np.concatenate([frames for frames, _ in parts])
-    where = {name: np.full((len(clip), 2), -1, np.int64) for name in ("rachel", "ross", "chandler")}
-    start = 0
-    for frames, placed in parts:
-        for name, corners in placed.items():
-            where[name][start:start + len(frames)] = corners
-        start += len(frames)
-    return clip, where
+    return conversation_clip(photo)
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,12 @@ import logging
 import numpy as np
 import pytest
 
-from group_photo import TILE, face_tile, group_photo, reference_photo, scene
+from group_photo import SHOTS, TILE, conversation_clip, face_tile, group_photo, reference_photo
 from test_nodes import FPS, as_audio, as_image, as_uint8, defaults, run
 from nodes import NODE_CLASS_MAPPINGS
 from wav2lip_core.detection import DEFAULT_DETECTION, FaceNotDetectedError, detect_face_boxes
 from wav2lip_core.tracks import SAME_PERSON_DISTANCE, people_face_boxes
 
-SHOTS = (12, 12, 6)        # rachel left / ross right; cut: ross left / rachel right; cut: chandler alone
 NODE = {**defaults("DetectFaces"), "detector": "dlib_hog", "detect_every": 4, "tracking": "flow"}
 # The same detection as the engine's options (the node's detect_size 0 is the detector's own default).
 OPTIONS = DEFAULT_DETECTION.with_changes(detector="dlib_hog", detect_every=4, tracking="flow")
@@ -30,18 +29,7 @@ def photo() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def conversation(photo):
-    """(clip uint8 RGB (30, 280, 520, 3), {name: (30, 2) tile top-left, or -1 where not in the frame})."""
-    parts = [scene(photo, [("rachel", 20), ("ross", 280)], 90, SHOTS[0]),
-             scene(photo, [("ross", 30), ("rachel", 290)], 200, SHOTS[1]),
-             scene(photo, [("chandler", 150)], 40, SHOTS[2])]
-    clip = np.concatenate([frames for frames, _ in parts])
-    where = {name: np.full((len(clip), 2), -1, np.int64) for name in ("rachel", "ross", "chandler")}
-    start = 0
-    for frames, placed in parts:
-        for name, corners in placed.items():
-            where[name][start:start + len(frames)] = corners
-        start += len(frames)
-    return clip, where
+    return conversation_clip(photo)
 
 
 def reference_image(photo: np.ndarray, name: str):

@@ -34,13 +34,7 @@ FACE_BOX = "60, 230, 90, 230"                  # around the face of the 320x320 
 NODE = NODE_CLASS_MAPPINGS["LipSyncVideo"]
 
 
-@pytest.fixture(autouse=True)
-def no_interrupt_left_over():
-    yield
-    try:
-        mm.throw_if_interrupted()
-    except mm.InterruptedByUser:
-        pass
+pytestmark = pytest.mark.usefixtures("no_interrupt_left_over")
 
 
 @pytest.fixture
