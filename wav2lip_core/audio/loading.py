@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import struct
-import subprocess
 from typing import Union
 
 import numpy as np
 import soundfile
 
-from ..ffmpeg_binary import ffmpeg_exe
+from ..ffmpeg_binary import run_audio_conversion
 from .rates import SAMPLE_RATE, check_sample_rate
 
 RESAMPLE_TYPE = "soxr_hq"
@@ -120,20 +119,10 @@ def _parse_au_float32(data: bytes, path: str) -> tuple[np.ndarray, int]:
 
 def _read_with_ffmpeg(path: str) -> tuple[np.ndarray, int]:
     """Decode the first audio stream of any container with imageio-ffmpeg's binary, through a pipe."""
-    command = [
-        ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-i", path,
-        "-map", "0:a:0", "-vn", "-sn", "-dn",
-        "-c:a", "pcm_f32be", "-f", "au", "pipe:1",
-    ]
-    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    message = completed.stderr.decode("utf-8", errors="replace").strip()
-    if completed.returncode != 0:
-        if "matches no streams" in message or "does not contain any stream" in message:
-            raise ValueError(f"{path!r} has no audio stream")
-        last_lines = " | ".join(message.splitlines()[-3:]) or f"ffmpeg exit code {completed.returncode}"
-        raise ValueError(f"could not decode audio from {path!r}: {last_lines}")
-    return _parse_au_float32(completed.stdout, path)
+    output = run_audio_conversion(["-i", path, "-map", "0:a:0", "-vn", "-sn", "-dn",
+                                   "-c:a", "pcm_f32be", "-f", "au", "pipe:1"],
+                                  repr(path), f"decode audio from {path!r}")
+    return _parse_au_float32(output, path)
 
 
 def load_audio(path: PathLike) -> np.ndarray:

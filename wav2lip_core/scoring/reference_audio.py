@@ -16,13 +16,12 @@ Both return int16 ``(samples,)`` mono 16 kHz: the values the reference's MFCCs r
 from __future__ import annotations
 
 import os
-import subprocess
 
 import numpy as np
 
 from ..audio.loading import _find_non_finite
 from ..audio.rates import SAMPLE_RATE, check_sample_rate
-from ..ffmpeg_binary import ffmpeg_exe
+from ..ffmpeg_binary import run_audio_conversion
 
 # evaluate()'s output options, in its order: start corrected to the first timestamp, mono, 16-bit PCM, 16 kHz.
 REFERENCE_CONVERSION = ("-async", "1", "-ac", "1", "-vn", "-acodec", "pcm_s16le", "-ar", str(SAMPLE_RATE))
@@ -34,16 +33,9 @@ _MAX_CHANNELS = 32          # more than this and fewer samples than channels: a 
 
 def _convert(input_options: list[str], source: str, stdin: bytes | memoryview | None) -> np.ndarray:
     """Run ffmpeg with the reference's conversion, raw int16 to stdout -> int16 (samples,)."""
-    command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
-               *input_options, *REFERENCE_CONVERSION, "-sn", "-dn", "-f", "s16le", "pipe:1"]
-    completed = subprocess.run(command, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    message = completed.stderr.decode("utf-8", errors="replace").strip()
-    if completed.returncode != 0:
-        if "does not contain any stream" in message or "matches no streams" in message:
-            raise ValueError(f"{source} has no audio stream")
-        reason = " | ".join(message.splitlines()[-3:]) or f"ffmpeg exit code {completed.returncode}"
-        raise ValueError(f"could not convert the audio of {source} to 16 kHz: {reason}")
-    samples = np.frombuffer(completed.stdout, dtype="<i2")
+    output = run_audio_conversion([*input_options, *REFERENCE_CONVERSION, "-sn", "-dn", "-f", "s16le", "pipe:1"],
+                                  source, f"convert the audio of {source} to 16 kHz", stdin)
+    samples = np.frombuffer(output, dtype="<i2")
     if samples.size == 0:
         raise ValueError(f"{source} holds no audio samples")
     return samples.astype(np.int16)
