@@ -107,3 +107,19 @@ def no_interrupt_left_over():
         mm.throw_if_interrupted()
     except mm.InterruptedByUser:
         pass
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """uint8 RGB: the group photo of six distinct people (fetched and verified by tests/group_photo.py)."""
+    from group_photo import group_photo
+
+    return group_photo()
+
+
+@pytest.fixture(scope="session")
+def conversation(photo):
+    """The three-shot clip of the photo's people and where each stands (group_photo.conversation_clip)."""
+    from group_photo import conversation_clip
+
+    return conversation_clip(photo)

@@ -7,23 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
-from group_photo import SHOTS, TILE, conversation_clip, face_tile, group_photo, reference_photo, scene
+from group_photo import SHOTS, TILE, face_tile, reference_photo, scene
 from wav2lip_core.checkpoints import CheckpointError
 from wav2lip_core.detection import DEFAULT_DETECTION, FaceNotDetectedError, detect_face_boxes, make_detector
 from wav2lip_core.pipeline import iter_lipsync, iter_lipsync_people
 from wav2lip_core.tracks import people_face_boxes
 
 OPTIONS = DEFAULT_DETECTION.with_changes(detector="dlib_hog", detect_every=4, detect_size=None)
-
-
-@pytest.fixture(scope="module")
-def photo() -> np.ndarray:
-    return group_photo()
-
-
-@pytest.fixture(scope="module")
-def conversation(photo):
-    return conversation_clip(photo)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import logging
 import numpy as np
 import pytest
 
-from group_photo import SHOTS, TILE, conversation_clip, face_tile, group_photo, reference_photo
+from group_photo import SHOTS, TILE, face_tile, reference_photo
 from test_nodes import FPS, as_audio, as_image, as_uint8, defaults, run
 from nodes import NODE_CLASS_MAPPINGS
 from wav2lip_core.detection import DEFAULT_DETECTION, FaceNotDetectedError, detect_face_boxes
@@ -20,16 +20,6 @@ from wav2lip_core.tracks import SAME_PERSON_DISTANCE, people_face_boxes
 NODE = {**defaults("DetectFaces"), "detector": "dlib_hog", "detect_every": 4, "tracking": "flow"}
 # The same detection as the engine's options (the node's detect_size 0 is the detector's own default).
 OPTIONS = DEFAULT_DETECTION.with_changes(detector="dlib_hog", detect_every=4, tracking="flow")
-
-
-@pytest.fixture(scope="module")
-def photo() -> np.ndarray:
-    return group_photo()
-
-
-@pytest.fixture(scope="module")
-def conversation(photo):
-    return conversation_clip(photo)
 
 
 def reference_image(photo: np.ndarray, name: str):
