@@ -85,6 +85,51 @@ def test_two_speakers_in_one_pass_each_get_the_mouth_of_their_own_speech(ross_an
         assert not np.array_equal(output[index][region], clip[index][region])
 
 
+class DecodedInOrder:
+    """A clip read as VideoFrames reads a file: frames decoded in order, the last ``window`` kept; a frame before
+    them is decoded again from a seek (a window ending at it). ``decoded`` counts every frame decoding."""
+
+    def __init__(self, clip: np.ndarray, window: int):
+        self.clip, self.window = clip, window
+        self.kept: dict[int, np.ndarray] = {}
+        self.next = self.decoded = 0
+
+    def __len__(self) -> int:
+        return len(self.clip)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if index not in self.kept:
+            if index < self.next:                      # a seek: decoding restarts, nothing is kept
+                self.next = max(0, index - self.window + 1)
+                self.kept.clear()
+            while self.next <= index:
+                self.kept[self.next] = self.clip[self.next].copy()
+                self.kept.pop(self.next - self.window, None)
+                self.next, self.decoded = self.next + 1, self.decoded + 1
+        return self.kept[index]
+
+
+@pytest.mark.parametrize("tracking", ["flow", "interpolate"])
+def test_the_clip_is_read_twice_in_order_however_many_people_are_chosen(photo, conversation, ross_and_rachel,
+                                                                        tracking):
+    clip, _ = conversation
+    options = OPTIONS.with_changes(tracking=tracking)
+    references = [("ross.png", reference_photo(photo, "ross")), ("rachel.png", reference_photo(photo, "rachel"))]
+    decoded = []
+    for people in (references[:1], references):
+        reader = DecodedInOrder(clip, window=8)
+        tracks = people_face_boxes(reader, people, options)
+        decoded.append(reader.decoded)
+        if tracking == "flow":
+            for track, expected in zip(tracks, ross_and_rachel):
+                assert np.array_equal(track.found, expected.found)
+                assert np.array_equal(track.boxes, expected.boxes), "the same boxes as from the clip in memory"
+    # Every face found, then everyone followed (interpolating reads only the frames it detects between key frames).
+    assert decoded[0] == decoded[1] <= 2 * len(clip), f"frames decoded for one person, for two: {decoded}"
+    if tracking == "flow":
+        assert decoded[0] == 2 * len(clip)
+
+
 def test_a_person_who_is_not_in_the_video_is_an_error_naming_the_photo(photo, conversation):
     clip, _ = conversation
     with pytest.raises(ValueError, match=r"monica\.png was not found in the video"):
@@ -180,7 +225,7 @@ def test_speaking_picks_the_face_whose_lips_move_with_the_speech(photo, speaker)
 
 
 def test_between_key_frames_a_fast_moving_person_keeps_their_face_and_never_takes_a_neighbours():
-    from wav2lip_core.tracks.person import _PersonChooser
+    from wav2lip_core.tracks.following import PersonChooser
     from wav2lip_core.tracks.survey import FaceSurvey, Track
 
     # Boxes of the bench's moving-camera clip (a dolly with shake): the face moves 135 px in 10 frames, and on the
@@ -190,7 +235,7 @@ def test_between_key_frames_a_fast_moving_person_keeps_their_face_and_never_take
     survey = FaceSurvey(60, {40: np.stack([person.boxes[0], neighbour.boxes[0]]),
                              50: np.stack([person.boxes[1], neighbour.boxes[1]])},
                         {40: np.array([0, 1]), 50: np.array([0, 1])}, [person, neighbour], np.array([0]))
-    choose = _PersonChooser(survey, {0: 0.1})
+    choose = PersonChooser(survey, {0: 0.1})
     halfway = np.array([197, 397, 824, 990])
     beside_the_neighbour = np.array([200, 400, 150, 350])
     assert np.array_equal(choose(45, np.stack([beside_the_neighbour, halfway])), halfway)

@@ -248,7 +248,8 @@ def run(args: argparse.Namespace, load_generator: GeneratorLoader = load_wav2lip
     if uses_fixed_box(args):
         boxes = fixed_box_track(args.box, len(frames))
     elif args.reference or args.speaker:
-        with tqdm(total=len(frames), unit="frame", desc="Faces and people", disable=progress is not None) as bar:
+        # The clip is read twice, whatever the number of people: every face found, then each person followed.
+        with tqdm(total=2 * len(frames), unit="frame", desc="Faces and people", disable=progress is not None) as bar:
             people = people_boxes(args, frames, detection, str(device), weights_dir, s3fd_weights,
                                   note=lambda text: print(f"note: {text}", file=sys.stderr),
                                   speech=shift_speech(wav, args.offset_frames, fps),

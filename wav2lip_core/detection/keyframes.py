@@ -157,35 +157,60 @@ class KeyframeWalk:
         return boxes, found
 
 
+def unsure_ranges(keyframes: np.ndarray, found: np.ndarray) -> list[np.ndarray]:
+    """The frames strictly between consecutive detected ``keyframes`` where one end (or both) has no face: a face
+    that leaves or enters between them is found there by detecting frame by frame."""
+    return [np.arange(a + 1, b) for a, b in zip(keyframes[:-1], keyframes[1:])
+            if b - a > 1 and not (found[a] and found[b])]
+
+
 def detect_and_follow(frames: Sequence[np.ndarray], boxes: np.ndarray, found: np.ndarray, detected: np.ndarray,
                       detect: Callable[[np.ndarray], None], detect_every: int, keyframes_per_call: int = 1,
                       progress: Callable[[int, int], None] | None = None) -> KeyframeWalk:
     """Detect on every ``detect_every``-th frame (and the last), up to ``keyframes_per_call`` of them per detector
     call, and follow the face in between (see the module text). ``detect`` fills ``boxes``/``found``/
-    ``detected`` for the frames it is given; the walk's ``followed_boxes()`` then gives every frame's box.
+    ``detected`` for the frames it is given; the walk's ``followed_boxes()`` then gives every frame's box."""
+    count = len(found)
+    walk = KeyframeWalk(frames, boxes, found, detected, detect)
+    walk_in_one_pass(frames, [walk], np.unique(np.r_[np.arange(0, count, int(detect_every)), count - 1]),
+                     int(detect_every), keyframes_per_call, progress=progress)
+    return walk
 
-    Key frames detected ahead are decoded before the walk goes back over the frames up to them, which a lazily
+
+def walk_in_one_pass(frames: Sequence[np.ndarray], walks: Sequence[KeyframeWalk], scheduled: np.ndarray,
+                     detect_every: int, keyframes_per_call: int = 1, *, follow: bool = True,
+                     progress: Callable[[int, int], None] | None = None,
+                     after_block: Callable[[int], None] | None = None) -> None:
+    """One walk through the clip for any number of faces: each walk detects on the ``scheduled`` frames (sorted,
+    the last frame among them; at most ``detect_every`` apart), up to ``keyframes_per_call`` of them per detector call, and with ``follow`` steps
+    through every frame in between; ``after_block(position)`` runs when every frame before ``position`` has been
+    visited by every walk, so what it reads is still in the clip's window.
+
+    Key frames detected ahead are decoded before the walks go back over the frames up to them, which a lazily
     decoded clip (``frames.window``: how many recent frames it keeps) must still hold: a call spans at most
     that many frames, and a key frame further away than that is detected when the walk reaches it, so each
-    frame is decoded once.
+    frame is decoded once, however many walks there are.
     """
-    count, detect_every = len(found), int(detect_every)
+    count = len(frames)
     window = getattr(frames, "window", None)
     per_call = max(1, int(keyframes_per_call))
     if window:
-        per_call = max(1, min(per_call, int(window) // detect_every))
-    scheduled = np.unique(np.r_[np.arange(0, count, detect_every), count - 1])
-    walk = KeyframeWalk(frames, boxes, found, detected, detect)
+        per_call = max(1, min(per_call, int(window) // int(detect_every)))
     position = 0
     for start in range(0, len(scheduled), per_call):
-        block = scheduled[start:start + per_call].tolist()
+        block = [int(i) for i in scheduled[start:start + per_call]]
         if not window or block[-1] - position < int(window):
-            walk.detect(*block)
-        for index in range(position, block[-1] + 1):
-            if index in block:
-                walk.detect(index)          # reached (a no-op when it was detected ahead)
-            walk.step(index)
+            for walk in walks:
+                walk.detect(*block)
+        in_block = set(block)
+        for index in range(position, block[-1] + 1) if follow else block:
+            for walk in walks:
+                if index in in_block:
+                    walk.detect(index)          # reached (a no-op when it was detected ahead)
+                if follow:
+                    walk.step(index)
         position = block[-1] + 1
+        if after_block is not None:
+            after_block(position)
         if progress is not None:
             progress(position, count)
-    return walk

@@ -19,7 +19,7 @@ import numpy as np
 from .boxes import (apply_missing_face_policy, clip_to_frame, detection_to_box, face_index_note,
                     interpolate_between_keyframes, missing_face_message, pad_and_clamp, select_face, smooth_boxes)
 from .common import FaceDetector, FaceNotDetectedError, FaceTrack, as_rgb_uint8_frame
-from .keyframes import detect_and_follow
+from .keyframes import detect_and_follow, unsure_ranges
 from .options import AUTO, DEFAULT_DETECTION, DetectionOptions
 
 _detector_cache: dict[tuple, FaceDetector] = {}
@@ -66,6 +66,15 @@ def detection_scale(height: int, width: int, detect_size: int | None, upscale: b
         raise ValueError(f"detect_size must be None (full resolution) or >= 16 pixels, not {detect_size}")
     scale = detect_size / max(height, width)
     return scale if (scale < 1.0 or upscale) else 1.0
+
+
+def detector_scale(detector: FaceDetector, options: DetectionOptions, height: int, width: int) -> float:
+    """detection_scale for ``detector`` on height x width frames, ``options.detect_size`` (AUTO: the detector's own
+    default size) deciding."""
+    detect_size = options.detect_size
+    if detect_size == AUTO:
+        detect_size = getattr(detector, "default_detect_size", None)
+    return detection_scale(height, width, detect_size, getattr(detector, "upscales_small_frames", False))
 
 
 def detection_copy_size(height: int, width: int, scale: float) -> tuple[int, int]:
@@ -130,8 +139,6 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
                       detector: str | FaceDetector | None = None, device: str = "cpu",
                       weights_path: str | os.PathLike | None = None, search_dirs: Sequence[str | os.PathLike] = (),
                       allow_download: bool = True, progress: Callable[[int, int], None] | None = None,
-                      known_faces: Mapping[int, np.ndarray] | None = None,
-                      choose_face: Callable[[int, np.ndarray], np.ndarray | None] | None = None,
                       **changes) -> FaceTrack:
     """One face box per frame of a clip, as ``options`` say (see DetectionOptions), with any of its fields
     changed by keyword (``detect_face_boxes(clip, detector="dlib_hog", pads=(0, 0, 0, 0))``).
@@ -142,10 +149,7 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
         allow_download)``.
     With on_missing "nearest" and no face anywhere, every frame is marked not found (with a warning).
     progress: called as progress(frames_done, num_frames) after each detection batch.
-    known_faces: {frame index: (K, 4) int64 (y1, y2, x1, x2) full-resolution boxes of every face} for frames
-        already detected (the detector does not run on them again); choose_face(frame index, those boxes) ->
-        the (4,) box to follow on that frame, or None (the one who is wanted is not there). With choose_face,
-        ``face_index`` plays no part (face tracks choose the person: wav2lip_core/tracks/).
+    (A person chosen by a photo is followed by wav2lip_core/tracks/, through the same key-frame walk.)
     A face_index that no detected frame has enough faces for is a ValueError naming the most faces seen.
     Returns a FaceTrack: boxes (N, 4) int64 (y1, y2, x1, x2) and found (N,) bool.
     """
@@ -160,13 +164,10 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
     if detector is None:
         detector = make_detector(options.detector, device, options.batch_size, weights_path, search_dirs,
                                  allow_download)
-    detect_size = options.detect_size
-    if detect_size == AUTO:
-        detect_size = getattr(detector, "default_detect_size", None)
     on_missing, face_index, detect_every = options.on_missing, options.face_index, int(options.detect_every)
 
     height, width = as_rgb_uint8_frame(sequence[0], 0).shape[:2]
-    scale = detection_scale(height, width, detect_size, getattr(detector, "upscales_small_frames", False))
+    scale = detector_scale(detector, options, height, width)
     boxes = np.zeros((num_frames, 4), np.int64)
     found = np.zeros(num_frames, bool)
     detected = np.zeros(num_frames, bool)
@@ -176,13 +177,6 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
     def detect_frames(indices: np.ndarray, report: bool = False) -> None:
         for start in range(0, len(indices), batch_size):
             chunk = indices[start:start + batch_size]
-            if choose_face is not None:
-                for index, faces in zip(chunk, faces_in_frames(sequence, chunk, detector, scale, known_faces)):
-                    detected[index] = True
-                    keep(int(index), choose_face(int(index), faces))
-                if report and progress is not None:
-                    progress(int(chunk[-1]) + 1, num_frames)
-                continue
             copies = [resize_for_detection(checked_frame(sequence, int(index), height, width), scale)
                       for index in chunk]
             copy_height, copy_width = copies[0].shape[:2]
@@ -215,27 +209,38 @@ def detect_face_boxes(frames, options: DetectionOptions = DEFAULT_DETECTION, *,
     if detect_every > 1:
         # Next to a detected frame without a face, the frames in between are detected one by one instead of
         # being guessed, so a face that leaves or enters between two key frames is tracked to the frame.
-        keyframes = np.flatnonzero(detected)
-        unsure = [np.arange(a + 1, b) for a, b in zip(keyframes[:-1], keyframes[1:]) if not (found[a] and found[b])]
-        if unsure and sum(len(u) for u in unsure):
+        unsure = unsure_ranges(np.flatnonzero(detected), found)
+        if unsure:
             detect_frames(np.concatenate(unsure))
         if walk is not None:
             boxes, found = walk.followed_boxes()
         else:
             boxes, found = interpolate_between_keyframes(boxes, found, np.flatnonzero(detected))
-    if choose_face is None and face_index_note(face_index, faces_seen[0]):
+    if face_index_note(face_index, faces_seen[0]):
         raise ValueError(f"no face was chosen in any of the {num_frames} frames"
                          f"{face_index_note(face_index, faces_seen[0])}")
-    boxes, found = apply_missing_face_policy(boxes, found, on_missing, options.max_missing_gap)
-    if on_missing == "nearest" and not found.any():
-        warnings.warn(f"no face was detected in any of the {num_frames} frames; they pass through unchanged",
-                      RuntimeWarning, stacklevel=2)
+    boxes, found = finish_boxes(boxes, found, options, height, width)
+    return FaceTrack(boxes, found, faces_seen[0])
+
+
+def finish_boxes(boxes: np.ndarray, found: np.ndarray, options: DetectionOptions, height: int, width: int,
+                 segment_starts: Sequence[int] = (0,)) -> tuple[np.ndarray, np.ndarray]:
+    """The steps after finding a box on each frame, as ``options`` say: the missing-face policy, pads, temporal
+    smoothing (within each segment on its own: the shots, when boxes must never be averaged over a cut), clamping.
+    Returns (boxes (N, 4) int64 inside the height x width frame, 0 where not found; found (N,) bool)."""
+    boxes, found = apply_missing_face_policy(boxes, found, options.on_missing, options.max_missing_gap)
+    if options.on_missing == "nearest" and not found.any():
+        warnings.warn(f"no face was detected in any of the {len(found)} frames; they pass through unchanged",
+                      RuntimeWarning, stacklevel=3)
     boxes = pad_and_clamp(boxes, options.pads, height, width)
-    boxes = smooth_boxes(boxes, found, options.smoothing, options.smooth_window)
+    stops = [*segment_starts[1:], len(boxes)]
+    for start, stop in zip(segment_starts, stops):
+        boxes[start:stop] = smooth_boxes(boxes[start:stop], found[start:stop], options.smoothing,
+                                         options.smooth_window)
     # Smoothing fits a line at the ends of a run, which can reach past the frame edge: clamp again.
     boxes = pad_and_clamp(boxes, (0, 0, 0, 0), height, width)
     boxes[~found] = 0
-    return FaceTrack(boxes, found, faces_seen[0])
+    return boxes, found
 
 
 def fixed_box_track(box: Sequence[int], num_frames: int) -> FaceTrack:

@@ -1,8 +1,9 @@
 """Face tracks and identity, beside detection: who is where through a clip, and whom to lip-sync.
 
 ``survey`` links every face of the key frames into tracks within each shot; ``identity`` describes faces (dlib's
-ResNet descriptor); ``person`` joins tracks to the people of reference photos (across cuts too) and gives a
-chosen person's box on every frame; ``speaking`` picks the track whose lips move with the speech.
+ResNet descriptor); ``person`` joins tracks to the people of reference photos (across cuts too); ``following``
+gives every chosen person's box on every frame, in one more reading of the clip; ``speaking`` picks the track
+whose lips move with the speech.
 
 Frames are uint8 RGB (H, W, 3) 0..255; boxes are (y1, y2, x1, x2) int64 full-resolution pixels.
 """
@@ -17,14 +18,15 @@ import torch
 from ..detection import DEFAULT_DETECTION, DetectionOptions, FaceDetector, FaceTrack, make_detector
 from .identity import (SAME_PERSON_DISTANCE, FaceDescriber, descriptor_distances, face_describer,
                        missing_identity_packages)
-from .person import Reference, assign_tracks, check_distinct, describe_reference, person_face_boxes
+from .following import follow_people
+from .person import Reference, assign_tracks, check_distinct, describe_reference
 from .speaking import SPEAKING, speaking_reference
 from .survey import FaceSurvey, Track, survey_faces
 
 __all__ = [
     "SAME_PERSON_DISTANCE", "SPEAKING", "FaceDescriber", "FaceSurvey", "Reference", "Track", "assign_tracks",
-    "check_distinct", "describe_reference", "descriptor_distances", "face_describer", "missing_identity_packages",
-    "people_face_boxes", "person_face_boxes", "speaking_reference", "survey_faces",
+    "check_distinct", "describe_reference", "descriptor_distances", "face_describer", "follow_people",
+    "missing_identity_packages", "people_face_boxes", "speaking_reference", "survey_faces",
 ]
 
 
@@ -40,7 +42,9 @@ def people_face_boxes(frames: Sequence[np.ndarray] | np.ndarray, references: Seq
 
     references: (name for messages, uint8 RGB (H, W, 3) photo) per person; the photo's largest face is the person
     (``note`` is told when it shows several). ValueError: a photo without a face, two photos of one person, a
-    person not found in the clip. Detection runs as ``options`` say (its face_index plays no part).
+    person not found in the clip. Detection runs as ``options`` say (its face_index plays no part). The clip is
+    read twice, in order, however many people there are: once to find every face (survey_faces), once to follow
+    each person (follow_people); ``progress(done, total)`` counts both readings (total: twice the frames).
     speaking: (float32 mono 16 kHz speech, fps, a lip-sync scorer) instead of photos (give no references): the
     person whose lips move with that speech (tracks/speaking.py).
     """
@@ -53,11 +57,12 @@ def people_face_boxes(frames: Sequence[np.ndarray] | np.ndarray, references: Seq
         if person.note and note is not None:
             note(person.note)
     check_distinct(people, threshold)
-    survey = survey_faces(frames, options, detector, describer, progress)
+    survey = survey_faces(frames, options, detector, describer,
+                          None if progress is None else lambda done, total: progress(done, 2 * total))
     if speaking is not None:
         wav_16k, fps, scorer = speaking
         people = [speaking_reference(frames, survey, wav_16k, fps, scorer)]
         if note is not None:
             note(f"lip-syncing {people[0].name}")
-    return [person_face_boxes(frames, survey, tracks, options, detector)
-            for tracks in assign_tracks(survey, people, threshold)]
+    return follow_people(frames, survey, assign_tracks(survey, people, threshold), options, detector,
+                         None if progress is None else lambda done, total: progress(total + done, 2 * total))

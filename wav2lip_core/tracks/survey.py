@@ -19,8 +19,8 @@ import numpy as np
 
 from ..detection.common import FaceDetector
 from ..detection.follow import colour_histogram, is_shot_change
-from ..detection.options import AUTO, DetectionOptions
-from ..detection.track import checked_frame, detection_scale, faces_in_frames
+from ..detection.options import DetectionOptions
+from ..detection.track import checked_frame, detector_scale, faces_in_frames
 from .identity import DESCRIPTOR_SIZE, FaceDescriber
 
 LINK_OVERLAP = 0.3            # intersection over union of a face with its track's last box
@@ -123,10 +123,7 @@ def survey_faces(frames: Sequence[np.ndarray], options: DetectionOptions, detect
     num_frames = len(frames)
     first = checked_frame(frames, 0, *np.asarray(frames[0]).shape[:2])
     height, width = first.shape[:2]
-    detect_size = options.detect_size
-    if detect_size == AUTO:
-        detect_size = getattr(detector, "default_detect_size", None)
-    scale = detection_scale(height, width, detect_size, getattr(detector, "upscales_small_frames", False))
+    scale = detector_scale(detector, options, height, width)
     every = int(options.detect_every)
     linker = _Linker(describer)
     shot_starts = [0]
