@@ -9,13 +9,15 @@ reference photos are mirrored portraits framed like the clip (the detector only 
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
 from group_photo import PEOPLE
 from random_s3fd import write_random_s3fd
-from wav2lip_core.detection import DEFAULT_DETECTION, detect_face_boxes
+from wav2lip_core.detection import DEFAULT_DETECTION, DetectionOptions, FaceTrack, detect_face_boxes
 from wav2lip_core.tracks import people_face_boxes
 
 FRAME = (240, 320)             # (height, width) of the clip's frames and of the reference photos
@@ -75,7 +77,7 @@ def clip(photo) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def s3fd_weights(tmp_path_factory):
+def s3fd_weights(tmp_path_factory) -> Path:
     """S3FD weights finding a face at each of PLACES, in the pixels of the DETECT_SIZE copy (x1, y1, x2, y2)."""
     scale = DETECT_SIZE / max(FRAME)
     boxes = [(x1 * scale, y1 * scale, x2 * scale, y2 * scale) for y1, y2, x1, x2 in PLACES.values()]
@@ -88,8 +90,10 @@ def where_seen(name: str) -> tuple[np.ndarray, list[str | None]]:
     return np.array([p is not None for p in places]), places
 
 
-def find(clip: np.ndarray, references: list[tuple[str, np.ndarray]], options, s3fd_weights, **kwargs):
-    return people_face_boxes(clip, references, options, weights_path=s3fd_weights, allow_download=False, **kwargs)
+def find(clip: np.ndarray, references: list[tuple[str, np.ndarray]], options: DetectionOptions,
+         s3fd_weights: Path) -> list[FaceTrack]:
+    """people_face_boxes as the CLI's --reference and Detect Faces' reference input run it, with the weights."""
+    return people_face_boxes(clip, references, options, weights_path=s3fd_weights, allow_download=False)
 
 
 def test_the_planted_detector_finds_its_two_faces_on_any_picture(s3fd_weights, clip):
@@ -102,7 +106,7 @@ def test_the_planted_detector_finds_its_two_faces_on_any_picture(s3fd_weights, c
         assert np.abs(track.boxes - np.array(PLACES[place])).max() <= 2, f"{place}: {track.boxes.tolist()}"
 
 
-def assert_boxed_where_seen(name: str, track) -> None:
+def assert_boxed_where_seen(name: str, track: FaceTrack) -> None:
     """``track`` is found exactly on the frames ``name`` is in, each box on their face."""
     seen, places = where_seen(name)
     assert (track.found == seen).all(), f"{name} found on frames {np.flatnonzero(track.found).tolist()}"
@@ -115,8 +119,8 @@ def assert_boxed_where_seen(name: str, track) -> None:
 def test_with_the_default_following_the_person_of_the_photo_is_boxed_on_the_frames_they_are_in(
         photo, clip, s3fd_weights, name):
     """Rachel on the first shot only, Ross on the second only, Chandler on both (on the other side after the
-    cut): between the key frames the box is followed, and frames of a shot without the person are detected one
-    by one and given no box."""
+    cut): between the key frames the box is followed (the faces stand still), and the frames of a shot without
+    the person are detected one by one and given no box, though two faces are found on each."""
     track, = find(clip, [(f"{name}.png", portrait(photo, name))], FOLLOWING, s3fd_weights)
     assert_boxed_where_seen(name, track)
 
