@@ -1,6 +1,7 @@
 """``batch MANIFEST --ray ADDRESS``: the rows run on a Ray cluster's workers, each output identical to the plain
 batch's; a worker killed in the middle of a row costs nothing (the row runs again elsewhere, its unfinished file is
-removed, the output is written once); the driver keeps the journal. Ray is imported by nothing else."""
+removed, the output is written once); the driver keeps the journal, and its progress line counts the frames as the
+workers write them. Ray is imported by nothing else."""
 from __future__ import annotations
 
 import os
@@ -52,6 +53,48 @@ def ray_cluster():
         ray.shutdown()
 
 
+PROGRESS = re.compile(r"^batch: rows (\d+)/(\d+)(?:, \d+ failed)? \| frames (\d+)/(~?)(\d+) \| [\d.]+ frames/s "
+                      r"\| ETA (\S+)$", re.MULTILINE)
+
+
+def _progress_lines(stderr: str) -> list[tuple[int, int, str, str]]:
+    """The batch's progress lines: (rows finished, frames written, frames expected ('~' before it while some rows
+    have not started), ETA)."""
+    return [(int(rows), int(written), about + expected, eta)
+            for rows, _, written, about, expected, eta in PROGRESS.findall(stderr)]
+
+
+def _done_frames(table: str) -> int:
+    """The frames of the done rows, from the summary table."""
+    return sum(int(frames) for frames in re.findall(r"^\s*\d+\s+done\s+(\d+)\s", table, re.MULTILINE))
+
+
+def _ray_batch(manifest: Path, address: str, checkpoint: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "wav2lip_core", "batch", str(manifest), "--ray", address, "--cpus_per_worker", "1",
+            "--checkpoint", str(checkpoint), "--box", *BOX, *options]
+
+
+def test_on_a_ray_cluster_the_progress_line_counts_frames_as_rows_run_not_only_as_they_end(
+        ray_cluster, tmp_path, official_checkpoint):
+    write_media(tmp_path)
+    manifest = write_csv(tmp_path / "jobs.csv", good_rows(3))
+    # Batches of two frames: each row reports its frames several times before it ends.
+    result = subprocess.run(_ray_batch(manifest, ray_cluster, official_checkpoint, "--wav2lip_batch_size", "2"),
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = _progress_lines(result.stderr)
+    total = _done_frames(result.stdout)
+    row_frames = total // 3
+    assert total and lines, result.stderr
+    rows, written, expected, eta = lines[0]
+    assert rows == 0 and 0 < written < row_frames, \
+        f"frames written before any row ended, fewer than one row holds: {lines[0]}"
+    assert eta != "?" and expected == f"~{3 * row_frames}", \
+        "the time left and the frames to come are estimated from the rows seen so far"
+    assert lines[-1] == (3, total, str(total), "0s"), "at the end: every row's frames, once"
+    assert all(written <= total for _, written, _, _ in lines)
+
+
 def _kill_the_worker_writing(folder: Path, stop: threading.Event, killed: list[str]) -> None:
     """Once a row's output is being written under ``folder`` (its temporary file is there), SIGKILL the Ray worker
     writing it: the parent of the ffmpeg process writing that file."""
@@ -84,8 +127,7 @@ def test_rows_on_a_ray_cluster_survive_a_worker_killed_mid_row_and_match_the_pla
     for row in rows:
         row["outfile"] = row["outfile"].replace("out/", "on_ray/")
     manifest = write_csv(tmp_path / "ray.csv", rows)
-    command = [sys.executable, "-m", "wav2lip_core", "batch", str(manifest), "--ray", ray_cluster,
-               "--cpus_per_worker", "1", "--checkpoint", str(official_checkpoint), "--box", *BOX]
+    command = _ray_batch(manifest, ray_cluster, official_checkpoint)
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=_kill_the_worker_writing, args=(tmp_path / "on_ray", stop, killed))
     killer.start()
@@ -98,6 +140,10 @@ def test_rows_on_a_ray_cluster_survive_a_worker_killed_mid_row_and_match_the_pla
     assert result.returncode == 0, result.stdout + result.stderr
     assert "the Ray worker was lost" in result.stderr and "trying it again on another worker" in result.stderr
     assert result.stdout.count(" done ") == 3
+    total = _done_frames(result.stdout)
+    lines = _progress_lines(result.stderr)
+    assert lines[-1] == (3, total, str(total), "0s") and all(written <= total for _, written, _, _ in lines), \
+        "the row tried again counts its frames once"
     for i in range(3):
         assert file_sha256(tmp_path / "on_ray" / f"r{i}.mp4") == file_sha256(tmp_path / "out" / f"r{i}.mp4"), \
             f"row {i + 1}: the same file as the plain batch's"

@@ -123,7 +123,7 @@ def batch_main(argv: Sequence[str]) -> int:
     try:
         if executor is not None:
             if to_run:                      # nothing to run: no cluster to connect to
-                executor.run(to_run, finish)
+                executor.run(to_run, finish, progress)
         else:
             run_locally(to_run, finish, progress)
     except KeyboardInterrupt:

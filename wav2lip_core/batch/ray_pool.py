@@ -7,6 +7,10 @@ workers read the inputs and write the outputs at the manifest's paths, so every 
 lost in the middle of a row (its process or node died) is replaced and the row is given to the next free worker;
 its unfinished temporary output is removed, and the output itself is only ever written by one finished row (the
 writer moves a complete file into place).
+
+Frames reach the driver's progress line while rows run: each worker reports its row's (frames written, frames in
+all) to a small FrameCounts actor, and the driver takes them between waits. Only the current try of a running row
+counts, so a row tried again after its worker was lost never counts its frames twice.
 """
 from __future__ import annotations
 
@@ -20,12 +24,13 @@ from pathlib import Path
 
 from ..mp4_writer import leftover_partials
 from .plan import Job
-from .report import one_line
+from .report import BatchProgress, one_line
 from .worker import RowOutcome, RowWorker
 
 MAX_ATTEMPTS = 3                # tries of one row whose worker was lost each time
 WORKER_START_TIMEOUT_S = 600    # no worker alive and none started for this long: the remaining rows fail
 WAIT_TICK_S = 1.0
+REPORT_WAIT_S = 5.0             # the longest a frame report may hold up a row's end or the driver's loop
 PACK_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -54,6 +59,23 @@ def plan_workers(nodes: Sequence[dict], most: int | None, cpus_per_worker: int) 
     return planned[:most] if most is not None else planned
 
 
+Attempt = tuple[int, int]     # (row number, try): one run of a row on one worker
+
+
+class FrameCounts:
+    """A Ray actor: the workers' frame reports, in the order they came, until the driver takes them."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[Attempt, int, int]] = []
+
+    def report(self, attempt: Attempt, done: int, total: int) -> None:
+        self.reports.append((attempt, done, total))
+
+    def take(self) -> list[tuple[Attempt, int, int]]:
+        reports, self.reports = self.reports, []
+        return reports
+
+
 class BatchWorker:
     """A Ray actor's state: one RowWorker, its model kept between rows."""
 
@@ -63,16 +85,30 @@ class BatchWorker:
     def ready(self) -> str:
         return f"{platform.node()} pid {os.getpid()}"
 
-    def run_row(self, args) -> RowOutcome:
-        return self.worker.run_row(args)
+    def run_row(self, args, attempt: Attempt, counts) -> RowOutcome:
+        """The row; its frames reported to ``counts`` (a FrameCounts actor) as they are written."""
+        import ray
+
+        last: list = []             # the latest report's reference
+
+        def report(done: int, total: int) -> None:
+            last[:] = [counts.report.remote(attempt, done, total)]
+
+        outcome = self.worker.run_row(args, report)
+        # One caller's calls to an actor run in order: once the last report is in, all are, so the driver, taking
+        # the reports when this row's result comes, has them all. A lost FrameCounts costs only the progress line.
+        if last:
+            ray.wait(last, timeout=REPORT_WAIT_S)
+        return outcome
 
 
 class RayPool:
     def __init__(self, address: str | None, most: int | None, cpus_per_worker: int) -> None:
         self.address, self.most, self.cpus_per_worker = address, most, cpus_per_worker
 
-    def run(self, jobs: Sequence[Job], finish: Callable[[Job, RowOutcome], None]) -> None:
-        """Every job on the cluster; ``finish`` is called here, in the driver, as each row ends."""
+    def run(self, jobs: Sequence[Job], finish: Callable[[Job, RowOutcome], None], progress: BatchProgress) -> None:
+        """Every job on the cluster; ``finish`` is called here, in the driver, as each row ends, and ``progress`` is
+        told the rows' frames as they are written."""
         import ray
 
         # The workers import this package from where the driver has it (the same path on every node, as the
@@ -81,7 +117,7 @@ class RayPool:
         ray.init(address=self.address, runtime_env={"env_vars": {"PYTHONPATH": python_path}},
                  logging_level="WARNING")
         try:
-            _Dispatch(ray, jobs, finish, self.most, self.cpus_per_worker).loop()
+            _Dispatch(ray, jobs, finish, progress, self.most, self.cpus_per_worker).loop()
         finally:
             ray.shutdown()
 
@@ -89,13 +125,15 @@ class RayPool:
 class _Dispatch:
     """The driver's loop: rows to free workers, results to ``finish``, lost workers replaced and their rows retried."""
 
-    def __init__(self, ray, jobs: Sequence[Job], finish: Callable[[Job, RowOutcome], None], most: int | None,
-                 cpus_per_worker: int) -> None:
+    def __init__(self, ray, jobs: Sequence[Job], finish: Callable[[Job, RowOutcome], None], progress: BatchProgress,
+                 most: int | None, cpus_per_worker: int) -> None:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        self.ray, self.finish = ray, finish
+        self.ray, self.finish, self.progress = ray, finish, progress
         self.pending = deque(jobs)
         self.remote = ray.remote(max_restarts=0)(BatchWorker)
+        # No cores: it must start even when the workers hold every core; it only keeps a list.
+        self.counts = ray.remote(num_cpus=0)(FrameCounts).remote()
         self.idle: list = []
         self.starting: dict = {}        # ready() reference -> actor
         self.running: dict = {}         # run_row() reference -> (actor, job)
@@ -137,7 +175,7 @@ class _Dispatch:
             while self.pending and self.idle:
                 actor, job = self.idle.pop(), self.pending.popleft()
                 job.attempts += 1
-                self.running[actor.run_row.remote(job.args)] = (actor, job)
+                self.running[actor.run_row.remote(job.args, (job.number, job.attempts), self.counts)] = (actor, job)
             waiting = list(self.running) + list(self.starting)
             if not waiting or (not self.running and not self.idle
                                and time.monotonic() - self.last_alive > WORKER_START_TIMEOUT_S):
@@ -145,8 +183,21 @@ class _Dispatch:
                 self._fail_pending(f"no Ray worker could be started{because}")
                 return
             ready, _ = ray.wait(waiting, num_returns=1, timeout=WAIT_TICK_S)
+            self._take_frames()         # before a row that ended is collected: its last frames count, not later
             if ready:
                 self._collect(ready[0])
+
+    def _take_frames(self) -> None:
+        """The frames reported since the last look, to the progress line; reports of a try that is no longer
+        running (its worker was lost, or the row ended) are dropped."""
+        try:
+            reports = self.ray.get(self.counts.take.remote(), timeout=REPORT_WAIT_S)
+        except self.ray.exceptions.RayError:        # the counts are only shown: the rows go on without them
+            return
+        running = {(job.number, job.attempts) for _, job in self.running.values()}
+        for attempt, done, total in reports:
+            if attempt in running:
+                self.progress.row_frames(attempt[0], done, total)
 
     def _collect(self, reference) -> None:
         ray = self.ray
@@ -175,6 +226,7 @@ class _Dispatch:
         self.ray.kill(actor)                        # a worker cut off but still alive must not finish the row too
         self.lost_outputs.add(job.outfile)
         self._remove_unfinished(job.outfile)
+        self.progress.row_restarted(job.number)
         reason = f"the Ray worker was lost ({type(error).__name__})"
         if job.attempts < MAX_ATTEMPTS:
             print(f"row {job.number}: {reason}; trying it again on another worker", file=sys.stderr)

@@ -51,6 +51,11 @@ class BatchProgress:
         if time.perf_counter() - self._last_line >= PROGRESS_EVERY_S:
             self.show()
 
+    def row_restarted(self, row: int) -> None:
+        """The row runs again from its first frame (its worker was lost): the frames it had written count no more."""
+        if row in self.frames:
+            self.frames[row] = (0, self.frames[row][1])
+
     def row_finished(self, row: int, ok: bool, frames: int) -> None:
         self.done += ok
         self.failed += not ok
