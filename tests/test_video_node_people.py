@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -68,9 +69,9 @@ def speech_audio(speech_16k: np.ndarray, num_frames: int) -> dict:
     return {"waveform": torch.from_numpy(speech_16k[:num_frames * 640].copy())[None, None], "sample_rate": 16000}
 
 
-def lip_sync(folder: Path, video_file: Path, audio: dict, model, **changes) -> SimpleNamespace:
-    """Runs the node on ``video_file`` in a ComfyUI whose temp folder is ``folder``: (the frames handed to the
-    encoder, the returned VIDEO's path)."""
+def lip_sync(folder: Path, video_file: Path | torch.Tensor, audio: dict, model, **changes) -> SimpleNamespace:
+    """Runs the node on ``video_file`` (Load Video's VIDEO of it; an IMAGE: Create Video's VIDEO of it at 25 fps)
+    in a ComfyUI whose temp folder is ``folder``: (the frames handed to the encoder, the returned VIDEO's path)."""
     batches: list[np.ndarray] = []
     with pytest.MonkeyPatch.context() as patch:
         folder.mkdir(parents=True, exist_ok=True)
@@ -79,7 +80,12 @@ def lip_sync(folder: Path, video_file: Path, audio: dict, model, **changes) -> S
         real_write = mp4_writer.Mp4Writer.write
         patch.setattr(mp4_writer.Mp4Writer, "write",
                       lambda self, frames: (batches.append(np.array(frames)), real_write(self, frames))[1])
-        (video,) = getattr(NODE(), NODE.FUNCTION)(video=module.VideoFromFile(str(video_file)), audio=audio,
+        if isinstance(video_file, torch.Tensor):
+            source = module.VideoFromComponents(stand_ins.VideoComponents(images=video_file, audio=None,
+                                                                          frame_rate=Fraction(25)))
+        else:
+            source = module.VideoFromFile(str(video_file))
+        (video,) = getattr(NODE(), NODE.FUNCTION)(video=source, audio=audio,
                                                     wav2lip_model=model,
                                                     **{**widget_defaults(), "batch_size": BATCH, **FINDING, **changes})
     return SimpleNamespace(frames=np.concatenate(batches), path=Path(video.get_stream_source()))
@@ -141,6 +147,18 @@ def test_it_lip_syncs_detect_faces_boxes_of_the_same_person_as_the_engine_would(
         ross.clip, [(chunks, FaceTrack(faces.boxes, faces.found), pauses.paste_weights)], wav2lip_model,
         loop=options.loop, blend=options.blend, color_match=options.color_match, batch_size=options.batch_size)))
     assert_within_one_lsb(ross.frames, engine)
+
+
+def test_create_videos_images_give_the_person_the_mouth_the_same_clip_from_a_file_gives(tmp_path, ross, photo,
+                                                                                      conversation_file):
+    images = torch.from_numpy(ross.clip).float() / 255.0                   # IMAGE float32 (N, H, W, 3) 0..1
+    from_images = lip_sync(tmp_path / "temp", images, ross.audio, as_model(GreyGenerator()),
+                           reference=reference_image(photo, "ross"))
+    from_file = lip_sync(tmp_path / "temp_file", conversation_file, ross.audio, as_model(GreyGenerator()),
+                         reference=reference_image(photo, "ross"))
+    assert_within_one_lsb(from_images.frames, from_file.frames)
+    changed = np.any(from_images.frames != ross.clip, axis=(1, 2, 3))
+    np.testing.assert_array_equal(changed, ross.where["ross"][:, 0] >= 0)
 
 
 def test_the_result_is_a_video_of_the_speech_in_the_temp_folder_and_nothing_else_is_left_there(ross):
