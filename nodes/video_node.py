@@ -4,11 +4,16 @@ The command line's job (wav2lip_core.video_job) inside ComfyUI: the face video i
 lip-synced a few frames at a time and piped into ffmpeg, so no IMAGE batch of the clip ever exists and memory
 stays flat however long the clip is. The result is an mp4 in ComfyUI's temp folder, handed on as a VIDEO that
 Save Video copies into output/; it appears there complete or not at all (a cancel or an error removes it).
+With a `reference` photo only that person is lip-synced, as the command line's --reference does: their boxes come
+from the engine's face tracks (nodes/person_choice.py, shared with Detect Faces), read from the same lazily
+decoded frames; frames without them pass through as they came.
 """
 from __future__ import annotations
 
 import uuid
 import warnings
+
+import torch
 
 from wav2lip_core.audio import LENGTH_RULES, to_mono_16k
 from wav2lip_core.blend import BLEND_MODES
@@ -20,16 +25,21 @@ from wav2lip_core.models.wav2lip import working_memory_bytes
 from wav2lip_core.pipeline import check_boxes_fit
 from wav2lip_core.schedule import LOOP_MODES
 from wav2lip_core.silence import SILENCE_MODES
+from wav2lip_core.tracks import SAME_PERSON_DISTANCE
 from wav2lip_core.video_io import VideoFrames
 from wav2lip_core.video_job import DEFAULT_LIPSYNC, LipSyncOptions, speech_plan, write_lipsync_video
 
 from . import model_management as mm
-from .detect_node import detect_boxes, parse_manual_box
+from .detect_node import detect_boxes, face_finding_problem, parse_manual_box, s3fd_detector
+from .person_choice import check_reference_choice, person_boxes, reference_inputs
 from .tensors import audio_to_numpy
 from .types import CATEGORY, WAV2LIP_MODEL, Wav2LipModel
 from .video_input import ScratchFiles, face_video, video_from_file, write_audio_file
 
 OUTPUT_PREFIX = "wav2lip_video"
+TITLE = "Lip Sync Video"
+OFFLINE_ADVICE = ("Or set Lip Sync Video's detector to dlib_hog (offline, no weights file; pip install dlib-bin), "
+                  "or type the face box into its manual_box.")
 
 
 class LipSyncVideo:
@@ -92,7 +102,13 @@ class LipSyncVideo:
                 "tooltip": "speech: one frame per 1/fps of the speech, so the video lasts as long as its sound. "
                            "original: the original Wav2Lip's count, a few frames short (for exact "
                            "reproduction)."}),
-        }}
+        }, "optional": reference_inputs(unseen="frames where they are not seen stay as they came",
+                                        otherwise="the largest face is lip-synced")}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, detector):
+        problem = face_finding_problem("LipSyncVideo", detector, OFFLINE_ADVICE)
+        return True if problem is None else f"{TITLE}: {problem}"
 
     RETURN_TYPES = ("VIDEO",)
     RETURN_NAMES = ("video",)
@@ -108,13 +124,16 @@ class LipSyncVideo:
                 color_match: bool = DEFAULT_LIPSYNC.color_match, silence: str = DEFAULT_LIPSYNC.silence,
                 silence_db: float = DEFAULT_LIPSYNC.silence_db, loop: str = DEFAULT_LIPSYNC.loop,
                 offset_frames: int = DEFAULT_LIPSYNC.offset_frames, batch_size: int = DEFAULT_LIPSYNC.batch_size,
-                manual_box: str = "", length: str = DEFAULT_LIPSYNC.length):
+                manual_box: str = "", length: str = DEFAULT_LIPSYNC.length, reference: torch.Tensor | None = None,
+                reference_threshold: float = SAME_PERSON_DISTANCE):
         options = LipSyncOptions(blend=blend, color_match=bool(color_match), silence=silence,
                                  silence_db=float(silence_db), length=length, loop=loop,
                                  offset_frames=int(offset_frames), batch_size=int(batch_size))
         detection = DEFAULT_DETECTION.with_changes(detector=detector, detect_every=int(detect_every),
                                                    tracking=tracking)
         box = parse_manual_box(manual_box)
+        if reference is not None:
+            check_reference_choice(TITLE, box)
         samples, sample_rate = audio_to_numpy(audio)
         wav = to_mono_16k(samples, sample_rate)                      # float32 mono 16 kHz
         folder = mm.temp_directory()
@@ -125,13 +144,17 @@ class LipSyncVideo:
             chunks, pauses = speech_plan(wav, face.fps, options)
             frames = face.frames(len(chunks))                        # frames past the speech's end are never used
             progress = mm.Progress(len(frames) + len(chunks))
+            on_faces = mm.interruptible_progress(progress, start=0, span=len(frames))
             if box is not None:
                 boxes = fixed_box_track(box, len(frames))
+            elif reference is not None:                              # the frames are read as they are decoded
+                boxes = person_boxes(TITLE, frames, reference, float(reference_threshold), detection,
+                                     lambda: s3fd_detector(face.height, face.width, detection)
+                                     if detection.detector == "s3fd" else None, on_faces)
             else:
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="no face was detected", category=RuntimeWarning)
-                    boxes = detect_boxes(frames, face.height, face.width, detection,
-                                         mm.interruptible_progress(progress, start=0, span=len(frames)))
+                    boxes = detect_boxes(frames, face.height, face.width, detection, on_faces)
                 if not boxes.found.any():
                     mm.log.warning("Lip Sync Video: no face was found in any of the %d frames, so the result shows "
                                    "them unchanged, with the new sound. Try the other detector or a manual_box.",
