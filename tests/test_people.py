@@ -130,6 +130,26 @@ def test_the_clip_is_read_twice_in_order_however_many_people_are_chosen(photo, c
         assert decoded[0] == 2 * len(clip)
 
 
+def test_progress_covers_both_readings_of_the_clip_and_a_cancel_in_the_second_one_stops_it(photo, conversation):
+    clip, _ = conversation
+    ross = [("ross.png", reference_photo(photo, "ross"))]
+    reports = []
+    people_face_boxes(clip, ross, OPTIONS, progress=lambda done, total: reports.append((done, total)))
+    assert {total for _, total in reports} == {2 * len(clip)}
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports), "never going back"
+    assert any(len(clip) < done < 2 * len(clip) for done, _ in reports), "the following reports too"
+    assert reports[-1] == (2 * len(clip), 2 * len(clip))
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_while_following(done: int, total: int) -> None:
+        if done > total // 2:
+            raise Cancelled
+    with pytest.raises(Cancelled):
+        people_face_boxes(clip, ross, OPTIONS, progress=cancel_while_following)
+
+
 def test_a_person_who_is_not_in_the_video_is_an_error_naming_the_photo(photo, conversation):
     clip, _ = conversation
     with pytest.raises(ValueError, match=r"monica\.png was not found in the video"):
