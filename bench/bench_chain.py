@@ -67,7 +67,7 @@ def model_rows(quick: bool) -> list[Row]:
     from random_weights import random_wav2lip
     from upscale_models import scale_like_comfyui, upscale_like_comfyui
 
-    from wav2lip_core.fast_inference import prepare_for_inference
+    from wav2lip_core.runtime.fast_inference import prepare_for_inference
 
     faces = 2 if quick else 4
     repeats = 1 if quick else 5

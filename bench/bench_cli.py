@@ -283,7 +283,7 @@ def breakdown(height: int = 720, width: int = 1280) -> list[tuple[str, float]]:
         write = timed("ffmpeg encode (waiting on the pipe + close)", cli_run.Mp4Writer.write)
         close = timed("ffmpeg encode (waiting on the pipe + close)", cli_run.Mp4Writer.close)
 
-    from wav2lip_core import video_io
+    from wav2lip_core.video import reading as video_io
 
     candidates = [(video_io.VideoFrames, "__getitem__", "decode video (ffmpeg -> numpy)"),
                   (cli_run, "load_audio", "audio: read + mel + chunks"),

@@ -41,8 +41,8 @@ def generator_variants() -> dict[str, tuple[torch.nn.Module, int]]:
     """Name -> (generator, first output row asked for)."""
     from random_weights import random_wav2lip
 
-    from wav2lip_core.blend import first_face_row_read
-    from wav2lip_core.fast_inference import prepare_for_inference
+    from wav2lip_core.compositing.blend import first_face_row_read
+    from wav2lip_core.runtime.fast_inference import prepare_for_inference
 
     loaded = random_wav2lip(seed=0).eval().requires_grad_(False)
     prepared = prepare_for_inference(copy.deepcopy(loaded), "cpu", torch.float32)

@@ -201,7 +201,7 @@ def agreement_notes(images: torch.Tensor, frames: int = 16) -> list[str]:
     faces); max |difference| in 1/255 (issue 15: at most 2 on pasted frames)."""
     from nodes import NODE_CLASS_MAPPINGS
     from nodes.sync_node import make_sync_plan
-    from wav2lip_core.blend import BLEND_MODES
+    from wav2lip_core.compositing.blend import BLEND_MODES
 
     def call(name: str, **inputs):
         cls = NODE_CLASS_MAPPINGS[name]
@@ -247,9 +247,9 @@ def generator_rows(device: torch.device, batches: list[int], repeats: int) -> li
     face alone, from a CUDA graph and as fused cuDNN units."""
     from random_weights import random_wav2lip
 
-    from wav2lip_core.blend import first_face_row_read
-    from wav2lip_core.devices import tuned_convolutions
-    from wav2lip_core.fast_inference import prepare_for_inference
+    from wav2lip_core.compositing.blend import first_face_row_read
+    from wav2lip_core.runtime.devices import tuned_convolutions
+    from wav2lip_core.runtime.fast_inference import prepare_for_inference
 
     loaded = random_wav2lip(seed=0).eval().requires_grad_(False)
     feather_row = first_face_row_read("feather", 200, 200)
@@ -290,7 +290,7 @@ def _new_shape_row(model, device: torch.device, label: str, dtype: torch.dtype) 
     heuristics at one such size, then two passes at another with cudnn.benchmark, the first timing every layer's
     algorithms. Two sizes, because cuDNN keeps the plan it first used for a shape, heuristic or timed; none of
     them is run anywhere else in this benchmark (NEW_SHAPE_BATCHES)."""
-    from wav2lip_core.devices import tuned_convolutions
+    from wav2lip_core.runtime.devices import tuned_convolutions
 
     heuristic_batch, tuned_batch = NEW_SHAPE_BATCHES[label]
     stage = f"generator {label}, a batch size not run before, cuDNN heuristics"
@@ -323,7 +323,7 @@ def _new_shape_row(model, device: torch.device, label: str, dtype: torch.dtype) 
 
 def _graph_row(model, mel, faces, device, repeats: int, batch: int) -> Row:
     """The same pass captured once in a CUDA graph and replayed (no per-layer launch overhead)."""
-    from wav2lip_core.devices import tuned_convolutions
+    from wav2lip_core.runtime.devices import tuned_convolutions
 
     try:
         with torch.inference_mode(), tuned_convolutions(device):
@@ -348,8 +348,8 @@ def _cudnn_fused_row(model, mel, faces, device, repeats: int, batch: int) -> Row
     """The same pass with every convolution unit as one cuDNN call (convolution, bias, residual add and ReLU:
     torch.cudnn_convolution_add_relu / _relu) instead of a convolution and two passes over its output: whether
     the engine should take this up on CUDA, with the largest difference from the plain pass."""
-    from wav2lip_core.devices import tuned_convolutions
     from wav2lip_core.models.blocks import ConvBnRelu
+    from wav2lip_core.runtime.devices import tuned_convolutions
 
     plain_unit = ConvBnRelu.forward
 

@@ -19,8 +19,8 @@ RESOLUTIONS = {"256x256": (256, 256), "720p": (720, 1280), "1080p": (1080, 1920)
 
 
 def _crop_and_paste(frames: np.ndarray, box, generated: np.ndarray, blend: str) -> None:
-    from wav2lip_core.blend import paste_face
-    from wav2lip_core.faces import crop_face
+    from wav2lip_core.compositing.blend import paste_face
+    from wav2lip_core.compositing.faces import crop_face
 
     for frame in frames:
         output = frame.copy()
@@ -29,7 +29,7 @@ def _crop_and_paste(frames: np.ndarray, box, generated: np.ndarray, blend: str) 
 
 
 def _paste_only(frames: np.ndarray, box, generated: np.ndarray, blend: str, color_match: bool) -> None:
-    from wav2lip_core.blend import paste_face
+    from wav2lip_core.compositing.blend import paste_face
 
     for frame in frames:
         paste_face(frame.copy(), generated, box, blend, color_match=color_match)
@@ -37,7 +37,7 @@ def _paste_only(frames: np.ndarray, box, generated: np.ndarray, blend: str, colo
 
 def face_size_rows(quick: bool = False) -> list[Row]:
     """Paste Back per frame by face size (96 / 512), blend and color_match, at 720p and 1080p."""
-    from wav2lip_core.blend import BLEND_MODES
+    from wav2lip_core.compositing.blend import BLEND_MODES
 
     num_frames = 10 if quick else 25
     repeats = 3 if quick else 5

@@ -32,7 +32,7 @@ HALF = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 def _generator(checkpoint: str | None, device: str, dtype: torch.dtype) -> torch.nn.Module:
     from wav2lip_core.checkpoints import load_wav2lip
-    from wav2lip_core.fast_inference import prepare_for_inference
+    from wav2lip_core.runtime.fast_inference import prepare_for_inference
 
     if checkpoint:
         return load_wav2lip(checkpoint, device=device, dtype=dtype)
@@ -79,10 +79,10 @@ def _describe(difference: np.ndarray) -> str:
 
 def run(checkpoint: str | None, device: str, precisions: list[str]) -> list[str]:
     from wav2lip_core.audio import load_audio, speech_mel_chunks
+    from wav2lip_core.compositing.faces import crop_face, generate_faces
     from wav2lip_core.detection import detect_face_boxes
-    from wav2lip_core.faces import crop_face, generate_faces
     from wav2lip_core.pipeline import lipsync
-    from wav2lip_core.video_io import read_video
+    from wav2lip_core.video.reading import read_video
 
     frames, fps = read_video(CLIP)
     wav = load_audio(SPEECH)
@@ -119,7 +119,7 @@ def run(checkpoint: str | None, device: str, precisions: list[str]) -> list[str]
 def _faces_with_input_noise(model: torch.nn.Module, crops_rgb: np.ndarray, chunks: np.ndarray) -> np.ndarray:
     """generate_faces with uniform +-0.5/255 noise on the network's face input (where it is not masked): below
     the input's own 8-bit step, so invisible. Output as generate_faces: float32 RGB 0..1 (B, 96, 96, 3)."""
-    from wav2lip_core.faces import model_face_input, model_mel_input
+    from wav2lip_core.compositing.faces import model_face_input, model_mel_input
 
     parameter = next(model.parameters())
     faces = model_face_input(crops_rgb)                      # (B, 6, 96, 96) BGR 0..1, channels 0-2 lower half 0

@@ -35,7 +35,7 @@ def long_clip(seconds: int) -> Path:
     path = cache_dir() / f"astronaut_1080p_{seconds}s_looped.mp4"
     if path.is_file():
         return path
-    from wav2lip_core.ffmpeg_binary import ffmpeg_exe
+    from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
 
     loop = cache_dir() / f"astronaut_1080p_{LOOP_FRAMES}f_loop.mp4"
     if not loop.is_file():
@@ -85,7 +85,7 @@ def child(kind: str, seconds: int) -> dict:
     from wav2lip_core.checkpoints import load_wav2lip
     from wav2lip_core.cli.heap import reuse_freed_heap_memory
     from wav2lip_core.cli.run import build_parser, run
-    from wav2lip_core.video_io import read_video  # noqa: F401  (imported by both, as their modules are)
+    from wav2lip_core.video.reading import read_video  # noqa: F401  (imported by both, as their modules are)
 
     torch.set_grad_enabled(False)
     clip, speech, checkpoint = long_clip(seconds), speech_file(seconds), random_checkpoint()

@@ -146,7 +146,7 @@ def make_clip(height: int, width: int, num_frames: int, fps: int = 25) -> Path:
 
 def write_h264(frames: np.ndarray, path: Path, fps: int) -> None:
     """(N, H, W, 3) uint8 RGB frames as an H.264 mp4 (CRF 18), written under another name and then moved."""
-    from wav2lip_core.ffmpeg_binary import ffmpeg_exe
+    from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
 
     height, width = frames.shape[1:3]
     temporary = path.with_suffix(".part.mp4")

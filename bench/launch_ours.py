@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wav2lip_core.startup import after_imports, before_imports, exit_now  # noqa: E402
+from wav2lip_core.runtime.startup import after_imports, before_imports, exit_now  # noqa: E402
 
 if __name__ == "__main__":         # start-up as python -m wav2lip_core's
     before_imports()

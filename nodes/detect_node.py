@@ -8,11 +8,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from wav2lip_core.compositing.faces import crop_face
 from wav2lip_core.detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
                                     TRACKING_MODES, DetectionOptions, FaceTrack, detect_face_boxes,
                                     fixed_box_track, missing_detector_package)
 from wav2lip_core.detection.s3fd import S3FDDetector, load_s3fd_network, s3fd_weights, s3fd_working_memory
-from wav2lip_core.faces import crop_face
 from wav2lip_core.models.wav2lip import FACE_SIZE
 from wav2lip_core.pipeline import check_boxes_fit
 from wav2lip_core.tracks import SAME_PERSON_DISTANCE, missing_identity_packages

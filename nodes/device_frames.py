@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from wav2lip_core.devices import host_to_device
-from wav2lip_core.tensor_resize import to_uint8_values
+from wav2lip_core.compositing.tensor_resize import to_uint8_values
+from wav2lip_core.runtime.devices import host_to_device
 
 from .tensors import Uint8Frames
 

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 from wav2lip_core.checkpoints import (KNOWN_MODELS, WAV2LIP, find_in_folders, find_known_model, load_wav2lip,
                                       names_a_path, resolve_checkpoint)
-from wav2lip_core.devices import PRECISION_CHOICES
+from wav2lip_core.runtime.devices import PRECISION_CHOICES
 
 from . import model_management as mm
 from .model_check import model_problem, queued_inputs

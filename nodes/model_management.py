@@ -30,10 +30,10 @@ try:  # ComfyUI's way to mark one output of a node as unusable, with a message f
 except Exception:
     ExecutionBlocker = None
 
-from wav2lip_core.batching import release_cached_device_memory
 from wav2lip_core.checkpoints import CHECKPOINT_EXTENSIONS, list_model_files, pack_weights_dir
-from wav2lip_core.devices import pick_device
-from wav2lip_core.devices import pick_dtype as engine_pick_dtype
+from wav2lip_core.runtime.batching import release_cached_device_memory
+from wav2lip_core.runtime.devices import pick_device
+from wav2lip_core.runtime.devices import pick_dtype as engine_pick_dtype
 
 log = logging.getLogger("ComfyUI-Wav2Lip")
 

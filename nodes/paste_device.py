@@ -1,4 +1,4 @@
-"""Paste Back's tensor path: the batched paste (wav2lip_core.paste_torch) on the compute device (a GPU).
+"""Paste Back's tensor path: the batched paste (wav2lip_core.compositing.paste_torch) on the compute device (a GPU).
 
 Per step of PASTE_DEVICE_BATCH output frames: the source frames are copied into the output IMAGE on the
 intermediate device (one batched copy); the union of the step's face boxes is gathered from the input frames into
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wav2lip_core.paste_torch import paste_faces
+from wav2lip_core.compositing.paste_torch import paste_faces
 
 from . import model_management as mm
 from .device_frames import Staging, copy_frames, gather_rgb, region_batches, relative_boxes, to_device, union_box

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from wav2lip_core.blend import BLEND_MODES, changed_region_mask, check_blend_mode, paste_face
+from wav2lip_core.compositing.blend import BLEND_MODES, changed_region_mask, check_blend_mode, paste_face
 from wav2lip_core.models.wav2lip import FACE_SIZE
 
 from . import model_management as mm

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from wav2lip_core.audio import FRAME_RATE_RANGE, check_frame_rate
-from wav2lip_core.batching import HalvingBatches
 from wav2lip_core.checkpoints import (SYNCNET, SYNCNET_V2, CheckpointError, find_known_model, load_syncnet,
                                       load_syncnet_v2, resolve_checkpoint, verify_checkpoint)
 from wav2lip_core.detection import FaceTrack
 from wav2lip_core.models.syncnet_v2 import working_memory_bytes
+from wav2lip_core.runtime.batching import HalvingBatches
 from wav2lip_core.scoring import (DEFAULT_BATCH_SIZE, SCORING_DETECTION, SyncScore, offset_in_frames,
                                   score_lipsync, waveform_reference_speech)
 from wav2lip_core.scoring.plot import plot_score, summary_line

@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wav2lip_core.devices import host_to_device
-from wav2lip_core.faces_torch import generate_faces
+from wav2lip_core.compositing.faces_torch import generate_faces
+from wav2lip_core.compositing.tensor_resize import to_uint8_values
 from wav2lip_core.models.wav2lip import FACE_SIZE, working_memory_bytes
 from wav2lip_core.pipeline import generator_batches
+from wav2lip_core.runtime.devices import host_to_device
 from wav2lip_core.schedule import LOOP_MODES, source_frame_indices
 from wav2lip_core.silence import DEFAULT_SILENCE_DB, SILENCE_DB_RANGE, SILENCE_MODES, SilencePlan, plan_silence
-from wav2lip_core.tensor_resize import to_uint8_values
 
 from . import model_management as mm
 from .tensors import check_image

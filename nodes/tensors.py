@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from wav2lip_core.audio import check_sample_rate
-from wav2lip_core.tensor_resize import to_uint8_values
+from wav2lip_core.compositing.tensor_resize import to_uint8_values
 
 
 # Above this, an IMAGE's values are not 0..1 with a little overshoot (e.g. from an upscaler) but another range.

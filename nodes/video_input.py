@@ -20,7 +20,7 @@ import soundfile
 import torch
 
 from wav2lip_core.audio import check_frame_rate
-from wav2lip_core.video_io import VideoFrames, VideoInfo, check_input_file, probe_video
+from wav2lip_core.video.reading import VideoFrames, VideoInfo, check_input_file, probe_video
 
 from .tensors import Uint8Frames, check_image
 

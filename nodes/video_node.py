@@ -16,17 +16,17 @@ import warnings
 import torch
 
 from wav2lip_core.audio import LENGTH_RULES, to_mono_16k
-from wav2lip_core.blend import BLEND_MODES
+from wav2lip_core.compositing.blend import BLEND_MODES
 from wav2lip_core.detection import DEFAULT_DETECTION, DETECTORS, TRACKING_MODES, fixed_box_track
-from wav2lip_core.encoders import AUTO as AUTO_ENCODER
-from wav2lip_core.encoders import pick_encoder
-from wav2lip_core.ffmpeg_binary import ffmpeg_exe
 from wav2lip_core.models.wav2lip import working_memory_bytes
 from wav2lip_core.pipeline import check_boxes_fit
+from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
 from wav2lip_core.schedule import LOOP_MODES
 from wav2lip_core.silence import SILENCE_MODES
 from wav2lip_core.tracks import SAME_PERSON_DISTANCE
-from wav2lip_core.video_io import VideoFrames
+from wav2lip_core.video.encoders import AUTO as AUTO_ENCODER
+from wav2lip_core.video.encoders import pick_encoder
+from wav2lip_core.video.reading import VideoFrames
 from wav2lip_core.video_job import DEFAULT_LIPSYNC, LipSyncOptions, speech_plan, write_lipsync_video
 
 from . import model_management as mm

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from wav2lip_core.mp4_writer import Mp4Writer  # noqa: E402
+from wav2lip_core.video.writing import Mp4Writer  # noqa: E402
 
 SIZE = 320
 FPS = 25

@@ -22,7 +22,7 @@ import numpy as np
 import soundfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from wav2lip_core.mp4_writer import Mp4Writer  # noqa: E402
+from wav2lip_core.video.writing import Mp4Writer  # noqa: E402
 
 ARCHIVE = "face_recognition-1.3.0.tar.gz"
 PHOTOS = {   # name: (member of the archive, SHA-256)

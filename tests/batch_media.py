@@ -9,7 +9,7 @@ import numpy as np
 import soundfile
 
 from conftest import SAMPLES, astronaut_clip
-from wav2lip_core.mp4_writer import Mp4Writer
+from wav2lip_core.video.writing import Mp4Writer
 
 BOX = ("30", "110", "40", "108")   # y1 y2 x1 x2 around the astronaut's face in the 128x128 clip
 SPEECH_SECONDS = 0.32              # a few output frames at 25 fps: each row stays short
@@ -50,6 +50,6 @@ def good_rows(count: int = 3) -> list[dict]:
 
 
 def decoded(path: Path) -> np.ndarray:
-    from wav2lip_core.video_io import read_video
+    from wav2lip_core.video.reading import read_video
 
     return read_video(path)[0]

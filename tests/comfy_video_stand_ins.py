@@ -19,7 +19,7 @@ import types
 from dataclasses import dataclass
 from fractions import Fraction
 
-from wav2lip_core.ffmpeg_binary import ffmpeg_exe
+from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
 
 
 class WholeClipDecoded(AssertionError):

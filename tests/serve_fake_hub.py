@@ -60,7 +60,7 @@ def where_random_s3fd_finds_a_face(state: dict) -> str:
     import tempfile
 
     from wav2lip_core.detection import detect_face_boxes
-    from wav2lip_core.video_io import read_video
+    from wav2lip_core.video.reading import read_video
 
     frames, _ = read_video(SAMPLE_FACE)
     frame = frames[:1]

@@ -21,9 +21,9 @@ from wav2lip_core.audio import load_audio, num_output_frames, speech_mel_chunks,
 from wav2lip_core.checkpoints import CheckpointError, load_wav2lip
 from wav2lip_core.cli import run as cli_run
 from wav2lip_core.detection import detect_face_boxes, fixed_box_track
-from wav2lip_core.devices import pick_device
-from wav2lip_core.mp4_writer import Mp4Writer
-from wav2lip_core.video_io import VideoFrames, read_video
+from wav2lip_core.runtime.devices import pick_device
+from wav2lip_core.video.reading import VideoFrames, read_video
+from wav2lip_core.video.writing import Mp4Writer
 
 FACE = SAMPLES / "wav2lip_sample_face.mp4"
 SPEECH = SAMPLES / "wav2lip_sample_speech.wav"
@@ -174,7 +174,7 @@ def test_a_video_container_stating_an_absurd_frame_rate_is_refused_with_what_to_
 
 
 def test_a_container_without_a_frame_rate_is_explained():
-    from wav2lip_core.video_io import _info
+    from wav2lip_core.video.reading import _info
 
     with pytest.raises(ValueError, match="states no frame rate"):
         _info({"size": (64, 64), "fps": 0}, "clip.mp4")

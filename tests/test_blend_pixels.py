@@ -11,7 +11,7 @@ import torch
 
 from nodes import NODE_CLASS_MAPPINGS
 from nodes.types import SyncPlan
-from wav2lip_core.blend import feather_mask, paste_face, paste_feathered
+from wav2lip_core.compositing.blend import feather_mask, paste_face, paste_feathered
 from wav2lip_core.pipeline import lipsync
 from wav2lip_core.schedule import source_frame_indices
 

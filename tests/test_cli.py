@@ -12,7 +12,7 @@ from conftest import ROOT, SAMPLES
 from wav2lip_core import cli
 from wav2lip_core.audio import load_audio, speech_mel_chunks
 from wav2lip_core.cli import run as cli_run
-from wav2lip_core.video_io import read_video
+from wav2lip_core.video.reading import read_video
 
 FACE, SPEECH = SAMPLES / "wav2lip_sample_face.mp4", SAMPLES / "wav2lip_sample_speech.wav"
 
@@ -103,7 +103,7 @@ def test_the_command_line_process_ends_with_its_status_after_flushing_output_and
     """exit_now skips the interpreter's teardown, not what a normal exit promises: buffered output reaches the
     reader, atexit handlers (temporary files' clean-up among them) run, and the status is the command's."""
     script = ("import atexit, sys, tempfile\n"
-              "from wav2lip_core.startup import exit_now\n"
+              "from wav2lip_core.runtime.startup import exit_now\n"
               "kept = tempfile.TemporaryDirectory()\n"
               "atexit.register(lambda: print('exit handler ran', file=sys.stderr))\n"
               "print(kept.name, end='')\n"

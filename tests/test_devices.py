@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wav2lip_core.devices import host_to_device
+from wav2lip_core.runtime.devices import host_to_device
 
 
 def test_host_tables_reach_the_cpu_as_the_same_memory_and_read_only_ones_as_a_copy():

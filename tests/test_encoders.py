@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from conftest import SAMPLES
-from wav2lip_core import cli, encoders
+from wav2lip_core import cli
+from wav2lip_core.video import encoders
 from wav2lip_core.cli import run as cli_run
-from wav2lip_core.encoders import AUTO, NVENC, X264, encoder_options, pick_encoder
-from wav2lip_core.mp4_writer import Mp4Writer
-from wav2lip_core.ffmpeg_binary import ffmpeg_exe
-from wav2lip_core.video_io import read_video
+from wav2lip_core.video.encoders import AUTO, NVENC, X264, encoder_options, pick_encoder
+from wav2lip_core.video.writing import Mp4Writer
+from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
+from wav2lip_core.video.reading import read_video
 
 
 @pytest.fixture()

@@ -11,9 +11,9 @@ from torch import nn
 
 from conftest import astronaut_clip
 from wav2lip_core.audio import speech_mel_chunks
-from wav2lip_core.fast_inference import (FusedConvBnRelu, FusedConvTransposeBnRelu, fold_batchnorm,
-                                         fold_conv_and_norm, fused_calls_available, prepare_for_inference)
-from wav2lip_core.faces import crop_face, generate_faces
+from wav2lip_core.runtime.fast_inference import (FusedConvBnRelu, FusedConvTransposeBnRelu, fold_batchnorm,
+                                                 fold_conv_and_norm, fused_calls_available, prepare_for_inference)
+from wav2lip_core.compositing.faces import crop_face, generate_faces
 
 SAMPLE_BOX = (10, 120, 10, 118)   # (y1, y2, x1, x2): the astronaut's face in a 128x128 astronaut_clip frame
 
@@ -205,7 +205,7 @@ def test_bfloat16_generator_is_within_2_of_255_of_float32_on_the_sample_face(wav
 
 
 def test_the_generator_is_fed_at_most_8_frames_at_a_time_on_cpu_and_unlimited_on_gpus():
-    from wav2lip_core.fast_inference import preferred_generator_batch
+    from wav2lip_core.runtime.fast_inference import preferred_generator_batch
 
     assert preferred_generator_batch("cpu") == 8
     assert preferred_generator_batch(torch.device("cuda", 0)) is None

@@ -24,7 +24,7 @@ from wav2lip_core.checkpoints import KNOWN_MODELS, record_path
 from wav2lip_core.cli import run as cli_run
 from wav2lip_core.cli.models import present_state
 from wav2lip_core.models import Wav2Lip
-from wav2lip_core.video_io import VideoFrames
+from wav2lip_core.video.reading import VideoFrames
 
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
 MEDIA_WIDGETS = {"LoadVideo", "LoadAudio", "LoadImage"}

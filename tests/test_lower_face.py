@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from conftest import astronaut_clip
-from wav2lip_core.blend import first_face_row_read, paste_face
+from wav2lip_core.compositing.blend import first_face_row_read, paste_face
 from wav2lip_core.detection.common import FaceTrack
-from wav2lip_core.fast_inference import prepare_for_inference
 from wav2lip_core.pipeline import lipsync
+from wav2lip_core.runtime.fast_inference import prepare_for_inference
 
 BOX_HEIGHTS = (1, 2, 3, 5, 8, 13, 31, 47, 64, 95, 96, 97, 150, 200, 333, 720)
 BOX_WIDTHS = (1, 4, 17, 96, 301)

@@ -15,7 +15,7 @@ from nodes.types import CUSTOM_TYPES, FaceBoxes, MelChunks, SyncPlan, Wav2LipMod
 from wav2lip_core.audio import speech_mel_chunks, to_mono_16k
 from wav2lip_core.checkpoints import CheckpointError
 from wav2lip_core.detection import detect_face_boxes
-from wav2lip_core.faces import crop_face
+from wav2lip_core.compositing.faces import crop_face
 from wav2lip_core import pipeline
 from wav2lip_core.pipeline import lipsync
 

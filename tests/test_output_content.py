@@ -17,7 +17,7 @@ from wav2lip_core.checkpoints import load_wav2lip
 from wav2lip_core.cli.convert import convert_main
 from wav2lip_core.cli import main as cli_main
 from wav2lip_core.detection.dlib_detectors import DlibHOGDetector   # imports dlib only when constructed
-from wav2lip_core.video_io import read_video
+from wav2lip_core.video.reading import read_video
 
 
 def as_image(frames_uint8: np.ndarray) -> torch.Tensor:

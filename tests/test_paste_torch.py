@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from wav2lip_core.blend import BLEND_MODES, blend_mask, paste_face
+from wav2lip_core.compositing.blend import BLEND_MODES, blend_mask, paste_face
+from wav2lip_core.compositing.faces import crop_face, generate_faces
+from wav2lip_core.compositing.faces_torch import crop_faces
+from wav2lip_core.compositing.faces_torch import generate_faces as generate_faces_from_tensors
+from wav2lip_core.compositing.paste_torch import paste_faces
+from wav2lip_core.compositing.tensor_resize import (area_downscale_uint8, linear_taps, resample, resample_matrices,
+                                                    resize_uint8_linear)
 from wav2lip_core.detection import detect_face_boxes
 from wav2lip_core.detection.device_resize import DeviceResizingDetector
-from wav2lip_core.faces import crop_face, generate_faces
-from wav2lip_core.faces_torch import crop_faces
-from wav2lip_core.faces_torch import generate_faces as generate_faces_from_tensors
-from wav2lip_core.paste_torch import paste_faces
-from wav2lip_core.tensor_resize import (area_downscale_uint8, linear_taps, resample, resample_matrices,
-                                        resize_uint8_linear)
 
 HEIGHT, WIDTH = 180, 240
 

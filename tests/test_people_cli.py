@@ -13,8 +13,8 @@ import soundfile
 from conftest import ROOT, SAMPLES
 from group_photo import TILE, group_photo, reference_photo, scene
 from wav2lip_core.audio import load_audio
-from wav2lip_core.mp4_writer import Mp4Writer
-from wav2lip_core.video_io import read_video
+from wav2lip_core.video.reading import read_video
+from wav2lip_core.video.writing import Mp4Writer
 
 DETECTION = ("--detector", "dlib_hog", "--detect_every", "4", "--detect_size", "full")
 

@@ -13,7 +13,8 @@ from conftest import astronaut_clip
 from nodes import NODE_CLASS_MAPPINGS
 from test_nodes import BOX, BOX_TEXT, FPS, as_audio, as_image, as_uint8, defaults, run
 from upscale_models import load_upscale_model, random_compact, scale_like_comfyui, upscale_like_comfyui
-from wav2lip_core.blend import BLEND_MODES, blend_mask, changed_region_mask, feather_mask, mouth_mask, paste_face
+from wav2lip_core.compositing.blend import (BLEND_MODES, blend_mask, changed_region_mask, feather_mask, mouth_mask,
+                                            paste_face)
 
 FRAME = 480
 

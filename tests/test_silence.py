@@ -153,7 +153,7 @@ def paused_speech(speech_16k) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def portrait() -> np.ndarray:
-    from wav2lip_core.video_io import read_image
+    from wav2lip_core.video.reading import read_image
 
     return read_image(SAMPLES / "wav2lip_sample_portrait.png")
 
@@ -163,7 +163,7 @@ PORTRAIT_BOX = (100, 300, 40, 232)
 
 def test_keep_leaves_the_paused_frames_bit_identical_and_fades_the_mouth_at_their_edges(paused_speech, portrait):
     from test_blend_pixels import FixedFaceGenerator, textured_face
-    from wav2lip_core.blend import paste_face
+    from wav2lip_core.compositing.blend import paste_face
 
     face = textured_face()
     recorder = MelRecorder(FixedFaceGenerator(face))
@@ -213,7 +213,7 @@ def test_generate_is_the_default_and_feeds_the_pause_as_it_sounds(paused_speech,
 def test_cli_silence_keep_keeps_a_16_s_pause_as_the_portrait(tmp_path, official_checkpoint, speech_16k):
     import soundfile
 
-    from wav2lip_core.video_io import read_image, read_video
+    from wav2lip_core.video.reading import read_image, read_video
 
     wav = speech_with_pause(speech_16k, 0.3, 1.6, 0.3)
     audio = tmp_path / "paused.wav"

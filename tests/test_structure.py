@@ -12,20 +12,17 @@ PACKAGES = ("wav2lip_core", "nodes")
 MAX_LINES = 450
 # Lower layers never import higher ones; the nodes sit above the whole engine.
 LAYERS = [
-    {"models", "audio", "silence", "encoders", "ffmpeg_binary", "video_io", "mp4_writer", "schedule", "devices",
-     "batching", "tensor_resize"},
-    {"fast_inference"},
+    {"models", "audio", "silence", "video", "runtime", "schedule", "compositing"},
     {"checkpoints"},
     {"detection"},
-    {"faces", "blend", "faces_torch", "paste_torch"},
     {"pipeline", "scoring"},
     {"tracks"},
     {"video_job"},
-    {"cli", "batch", "startup", "__main__"},
+    {"cli", "batch", "__main__"},
 ]
 NETWORK_MODULES = ("urllib", "http", "socket", "requests", "httpx", "huggingface_hub", "torch.hub", "ftplib")
 THE_FETCHER = "wav2lip_core.checkpoints.fetch"
-THE_BATCH_LOOP = "wav2lip_core.batching"
+THE_BATCH_LOOP = "wav2lip_core.runtime.batching"
 
 
 def _sources() -> dict[str, Path]:

@@ -6,8 +6,8 @@ import numpy as np
 
 from conftest import SAMPLES, astronaut_clip
 from wav2lip_core.schedule import source_frame_indices
-from wav2lip_core.mp4_writer import Mp4Writer
-from wav2lip_core.video_io import VideoFrames, frame_preprocessor, is_image_path, read_video
+from wav2lip_core.video.writing import Mp4Writer
+from wav2lip_core.video.reading import VideoFrames, frame_preprocessor, is_image_path, read_video
 
 CLIP = SAMPLES / "wav2lip_sample_face.mp4"
 
@@ -34,7 +34,7 @@ def test_the_limit_caps_the_frames_used():
 
 def test_counting_stops_at_the_limit_and_goes_on_when_more_frames_are_asked_for(monkeypatch):
     """A long video under short speech is not decoded to its end just to be counted."""
-    from wav2lip_core import video_io
+    from wav2lip_core.video import reading as video_io
 
     assert video_io.count_video_frames(CLIP, 25.0, limit=7) == 7
     assert video_io.count_video_frames(CLIP, 25.0, limit=10**6) == video_io.count_video_frames(CLIP, 25.0) == 100

@@ -29,13 +29,13 @@ from test_video_node import GreyGenerator, as_model, widget_defaults
 from nodes import NODE_CLASS_MAPPINGS
 from nodes import model_check
 from nodes import model_management as mm
-from wav2lip_core import mp4_writer
+from wav2lip_core.video import writing as mp4_writer
 from wav2lip_core.audio import to_mono_16k
 from wav2lip_core.detection import FaceTrack
-from wav2lip_core.ffmpeg_binary import ffmpeg_exe
+from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
 from wav2lip_core.pipeline import iter_lipsync_people
 from wav2lip_core.tracks import SAME_PERSON_DISTANCE
-from wav2lip_core.video_io import VideoFrames, read_video
+from wav2lip_core.video.reading import VideoFrames, read_video
 from wav2lip_core.video_job import LipSyncOptions, speech_plan
 
 NODE = NODE_CLASS_MAPPINGS["LipSyncVideo"]

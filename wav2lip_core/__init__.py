@@ -9,8 +9,10 @@ The few entry points a script needs::
     scorer = load_syncnet_v2(resolve_checkpoint("syncnet_v2", search_dirs=["weights"]))
     score = score_lipsync(scorer, frames_out, load_audio("speech.wav"), boxes=[(y1, y2, x1, x2)] * len(frames_out))
 
-Frames are uint8 RGB NHWC 0..255, audio float32 mono 16 kHz. Sub-packages: ``checkpoints`` (weights),
-``detection`` (face boxes), ``models`` (networks), ``scoring`` (lip-sync scores), ``cli`` (the command line).
+Frames are uint8 RGB NHWC 0..255, audio float32 mono 16 kHz. Sub-packages, in the pipeline's order: ``video``
+(reading and writing), ``audio`` (speech and mel), ``checkpoints`` (weights), ``models`` (networks), ``detection``
+(face boxes), ``tracks`` (face tracks, identity, people), ``compositing`` (faces out of and into frames),
+``runtime`` (devices, batching, start-up), ``scoring`` (lip-sync scores), ``cli`` and ``batch`` (the command line).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ _ENTRY_POINTS = {
     "load_syncnet_v2": "checkpoints", "load_wav2lip": "checkpoints", "resolve_checkpoint": "checkpoints",
     "DetectionOptions": "detection", "FaceDetectionError": "detection", "FaceTrack": "detection",
     "detect_face_boxes": "detection", "fixed_box_track": "detection",
-    "pick_device": "devices", "pick_dtype": "devices",
+    "pick_device": "runtime.devices", "pick_dtype": "runtime.devices",
     "iter_lipsync": "pipeline", "lipsync": "pipeline",
     "SyncScore": "scoring", "score_lipsync": "scoring",
 }
@@ -36,8 +38,8 @@ if TYPE_CHECKING:
     from .checkpoints import (CheckpointError, DownloadError, load_syncnet, load_syncnet_v2, load_wav2lip,
                               resolve_checkpoint)
     from .detection import DetectionOptions, FaceDetectionError, FaceTrack, detect_face_boxes, fixed_box_track
-    from .devices import pick_device, pick_dtype
     from .pipeline import iter_lipsync, lipsync
+    from .runtime.devices import pick_device, pick_dtype
     from .scoring import SyncScore, score_lipsync
 
 

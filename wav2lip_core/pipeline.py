@@ -11,12 +11,12 @@ import numpy as np
 import torch
 
 from .audio import DEFAULT_LENGTH, speech_mel_chunks
-from .batching import HalvingBatches, release_cached_device_memory
-from .blend import check_blend_mode, first_face_row_read, paste_face
+from .compositing.blend import check_blend_mode, first_face_row_read, paste_face
+from .compositing.faces import boxes_misfit, crop_face, generate_faces
 from .detection import DEFAULT_DETECTION, DetectionOptions, FaceTrack, detect_face_boxes, fixed_box_track
-from .faces import boxes_misfit, crop_face, generate_faces
-from .fast_inference import preferred_generator_batch
 from .models.wav2lip import FACE_SIZE
+from .runtime.batching import HalvingBatches, release_cached_device_memory
+from .runtime.fast_inference import preferred_generator_batch
 from .schedule import source_frame_indices
 from .silence import DEFAULT_SILENCE_DB, SilencePlan, pasted_frames, plan_silence_for_audio
 
@@ -162,7 +162,7 @@ def lipsync(frames: np.ndarray, wav: np.ndarray, fps: float, model: torch.nn.Mod
     Face boxes: ``face_boxes`` you already have (a FaceTrack, one per input frame); else ``box``, a fixed
     (y1, y2, x1, x2) used verbatim with no pads (the original's --box); else detected as ``detection`` says,
     on the model's device.
-    blend, color_match: see blend.py; silence, silence_db: what pauses in the speech do (see silence.py).
+    blend, color_match: see compositing/blend.py; silence, silence_db: what pauses in the speech do (see silence.py).
     With blend="original" and length="original" the result reproduces the original inference.py with --box.
     """
     frames = np.asarray(frames)

@@ -1,8 +1,8 @@
 """The lip-sync job from a face video to an mp4, streamed: the path the command line and ComfyUI's Lip Sync Video
 node share.
 
-Frames are decoded lazily (video_io.VideoFrames, or any sequence of uint8 RGB (H, W, 3) frames), lip-synced a
-step at a time (pipeline.iter_lipsync) and piped into ffmpeg (mp4_writer.Mp4Writer), so memory stays flat
+Frames are decoded lazily (video.reading.VideoFrames, or any sequence of uint8 RGB (H, W, 3) frames), lip-synced a
+step at a time (pipeline.iter_lipsync) and piped into ffmpeg (video.writing.Mp4Writer), so memory stays flat
 however long the clip is. Speech is float32 mono 16 kHz; the output's sound is an audio file muxed in as it is.
 ``LipSyncOptions`` holds the job's options beyond face detection and their defaults, the ones the command line
 and the nodes show (DetectionOptions holds the detector's).
@@ -18,14 +18,14 @@ import torch
 
 from .audio import DEFAULT_LENGTH, LENGTH_RULES, shift_speech
 from .detection import FaceTrack
-from .mp4_writer import Mp4Writer
 from .pipeline import Progress, iter_lipsync_people, speech_chunks
 from .silence import DEFAULT_SILENCE_DB, SilencePlan, check_silence_options
+from .video.writing import Mp4Writer
 
 
 @dataclass(frozen=True)
 class LipSyncOptions:
-    """blend, color_match: how the generated face goes into the frame (blend.py); silence, silence_db: what
+    """blend, color_match: how the generated face goes into the frame (compositing/blend.py); silence, silence_db: what
     pauses in the speech do (silence.py); loop: what plays when the speech outlasts the video (schedule.py);
     offset_frames: the speech the mouth is generated from, moved by whole frames (audio.shift_speech; the
     output's sound is not moved); length: how many output frames the speech gives (audio.num_output_frames:

@@ -16,7 +16,7 @@ from typing import Union
 import numpy as np
 import soundfile
 
-from ..ffmpeg_binary import run_audio_conversion
+from ..runtime.ffmpeg import run_audio_conversion
 from .rates import SAMPLE_RATE, check_sample_rate
 
 RESAMPLE_TYPE = "soxr_hq"

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..mp4_writer import leftover_partials
+from ..video.writing import leftover_partials
 from .plan import Job
 from .report import BatchProgress, one_line
 from .worker import RowOutcome, RowWorker

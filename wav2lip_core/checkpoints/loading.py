@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..fast_inference import prepare_for_inference
+from ..runtime.fast_inference import prepare_for_inference
 from .architectures import SYNCNET, SYNCNET_V2, WAV2LIP, identify_architecture
 from .content import check_state_dict
 from .reading import CheckpointError, read_state_dict

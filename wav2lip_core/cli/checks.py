@@ -12,7 +12,7 @@ from ..audio import check_frame_rate
 from ..checkpoints import S3FD, WAV2LIP, CheckpointError, unobtainable
 from ..detection import missing_detector_package
 from ..silence import check_silence_options
-from ..video_io import check_input_file, is_image_path
+from ..video.reading import check_input_file, is_image_path
 from ..video_job import DEFAULT_LIPSYNC
 from .models import fetch_with_progress
 

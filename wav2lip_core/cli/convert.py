@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from ..checkpoints import CheckpointError, convert_to_safetensors
-from ..devices import PRECISIONS
+from ..runtime.devices import PRECISIONS
 from .checks import check_output_path
 
 

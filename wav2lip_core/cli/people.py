@@ -13,7 +13,7 @@ import numpy as np
 from ..audio import load_audio
 from ..detection import DetectionOptions, FaceTrack
 from ..tracks import SAME_PERSON_DISTANCE, SPEAKING, missing_identity_packages, people_face_boxes
-from ..video_io import check_input_file, is_image_path, read_image
+from ..video.reading import check_input_file, is_image_path, read_image
 from .checks import JobError, uses_fixed_box
 
 

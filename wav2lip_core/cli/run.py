@@ -23,18 +23,18 @@ import soundfile
 import torch
 
 from ..audio import LENGTH_RULES, SAMPLE_RATE, load_audio, shift_speech
-from ..blend import BLEND_MODES
 from ..checkpoints import CheckpointError, load_wav2lip, pack_weights_dir
+from ..compositing.blend import BLEND_MODES
 from ..detection import (AUTO, DEFAULT_DETECTION, DETECTORS, MISSING_FACE_POLICIES, SMOOTHING_MODES,
                          TRACKING_MODES, DetectionOptions, FaceDetectionError, detect_face_boxes, fixed_box_track)
-from ..devices import PRECISION_CHOICES, pick_device, pick_dtype
-from ..encoders import AUTO as AUTO_ENCODER
-from ..encoders import ENCODER_CHOICES, X264, pick_encoder
-from ..ffmpeg_binary import ffmpeg_exe
 from ..pipeline import check_boxes_fit
+from ..runtime.devices import PRECISION_CHOICES, pick_device, pick_dtype
+from ..runtime.ffmpeg import ffmpeg_exe
 from ..schedule import LOOP_MODES
 from ..silence import SILENCE_MODES
-from ..video_io import VideoFrames, frame_preprocessor, is_image_path, probe_video, read_image
+from ..video.encoders import AUTO as AUTO_ENCODER
+from ..video.encoders import ENCODER_CHOICES, X264, pick_encoder
+from ..video.reading import VideoFrames, frame_preprocessor, is_image_path, probe_video, read_image
 from ..video_job import DEFAULT_LIPSYNC, LipSyncOptions, speech_plan, write_lipsync_video
 from .arguments import reads_negative_numbers
 from .checks import box_note, check_inputs, chosen_silence, no_face_warning, resolve_model_files, uses_fixed_box

@@ -19,12 +19,12 @@ import numpy as np
 from ..audio import SAMPLE_RATE
 from ..checkpoints import S3FD, SYNCNET, SYNCNET_V2, CheckpointError, load_syncnet, load_syncnet_v2, pack_weights_dir
 from ..detection import DEFAULT_DETECTION, DETECTORS, FaceDetectionError, detect_face_boxes, fixed_box_track
-from ..devices import pick_device
 from ..pipeline import check_boxes_fit
+from ..runtime.devices import pick_device
 from ..scoring import (DEFAULT_BATCH_SIZE, DEFAULT_VSHIFT, SCORING_DETECTION, SCORING_MODELS, SyncScore,
                        iter_reference_frames, load_reference_speech, offset_in_frames, score_lipsync)
 from ..scoring.plot import offset_text, plot_score
-from ..video_io import VideoFrames, iter_video_frames, probe_video
+from ..video.reading import VideoFrames, iter_video_frames, probe_video
 from .arguments import reads_negative_numbers
 from .checks import check_output_path
 from .models import fetch_with_progress

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..tensor_resize import area_downscale_uint8
+from ..compositing.tensor_resize import area_downscale_uint8
 from .common import as_rgb_uint8_frame
 from .s3fd import S3FDDetector
 from .track import detection_copy_size, detection_scale

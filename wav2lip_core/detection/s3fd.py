@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..batching import HalvingBatches
 from ..checkpoints import S3FD, CheckpointError, load_network, pack_weights_dir, resolve_checkpoint
-from ..devices import tuned_convolutions
+from ..runtime.batching import HalvingBatches
+from ..runtime.devices import tuned_convolutions
 from .common import FaceDetectionError, as_rgb_uint8_frame, empty_detections
 
 # Per-channel means of the Caffe-trained (BGR) S3FD, subtracted in this order. The original Wav2Lip hands the

@@ -29,8 +29,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..compositing.faces import crop_face
 from ..detection import DEFAULT_DETECTION, FaceTrack
-from ..faces import crop_face
 from ..models.syncnet_v2 import LIP_CROP_SIZE
 from ..pipeline import check_boxes_fit
 from .median_filter import zero_padded_median_filter

@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 
 from ..audio.rates import SAMPLE_RATE
-from ..batching import HalvingBatches
 from ..models.syncnet_v2 import LIP_WINDOW_FRAMES, MFCC_WINDOW_FRAMES
+from ..runtime.batching import HalvingBatches
 from .median_filter import zero_padded_median_filter
 from .mfcc import INT16_SCALE, mfcc
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from ..audio import MEL_FRAMES_PER_SECOND, MEL_STEP_SIZE, melspectrogram
-from ..batching import HalvingBatches
-from ..faces import UINT8_TO_UNIT
+from ..compositing.faces import UINT8_TO_UNIT
+from ..runtime.batching import HalvingBatches
 from .evaluate import (DEFAULT_BATCH_SIZE, DEFAULT_VSHIFT, VIDEO_FPS, WINDOW_FRAMES, Progress, SyncScore,
                        model_device_dtype, mono_samples, score_windows)
 from .mfcc import INT16_SCALE

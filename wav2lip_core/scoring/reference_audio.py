@@ -21,7 +21,7 @@ import numpy as np
 
 from ..audio.loading import _find_non_finite
 from ..audio.rates import SAMPLE_RATE, check_sample_rate
-from ..ffmpeg_binary import run_audio_conversion
+from ..runtime.ffmpeg import run_audio_conversion
 
 # evaluate()'s output options, in its order: start corrected to the first timestamp, mono, 16-bit PCM, 16 kHz.
 REFERENCE_CONVERSION = ("-async", "1", "-ac", "1", "-vn", "-acodec", "pcm_s16le", "-ar", str(SAMPLE_RATE))

@@ -18,7 +18,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
-from ..ffmpeg_binary import ffmpeg_exe
+from ..runtime.ffmpeg import ffmpeg_exe
 
 _BOUNDARY = b"--ffmpeg"
 

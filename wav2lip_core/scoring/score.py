@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from ..audio.rates import check_frame_rate
-from ..batching import HalvingBatches
 from ..detection import FaceTrack
 from ..detection.boxes import fill_missing_nearest
 from ..models import SyncNetColor, SyncNetV2
+from ..runtime.batching import HalvingBatches
 from .crops import CROP_SIZE, GEOMETRIES, crop_box, iter_face_crops
 from .evaluate import DEFAULT_BATCH_SIZE, DEFAULT_VSHIFT, VIDEO_FPS, Progress, SyncScore, score_syncnet_v2
 from .expert import EXPERT_FACE_SIZE, score_lipsync_expert

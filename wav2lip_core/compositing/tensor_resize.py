@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .devices import full_float32_matmul, host_to_device
+from ..runtime.devices import full_float32_matmul, host_to_device
 
 COEFFICIENT_BITS = 11                     # OpenCV's INTER_RESIZE_COEF_BITS
 COEFFICIENT_ONE = 1 << COEFFICIENT_BITS

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models.blocks import ConvBnRelu, ConvTransposeBnRelu
+from ..models.blocks import ConvBnRelu, ConvTransposeBnRelu
 
 ConvLayer = nn.Conv2d | nn.ConvTranspose2d
 CHANNELS_LAST_DEVICES = ("cpu", "cuda")

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..models.wav2lip import FACE_SIZE
+from ..runtime.devices import full_float32_matmul, host_to_device
 from .blend import (MAX_COLOR_GAIN, MIN_COLOR_STD, MIN_SEAM_WEIGHT, RGB_TO_YCBCR, YCBCR_TO_RGB, check_blend_mode,
                     check_face, feather_edge, feather_profile, mouth_profile, seam_profile, shrinks_by_area)
-from .devices import full_float32_matmul, host_to_device
 from .faces import boxes_misfit
-from .models.wav2lip import FACE_SIZE
 from .tensor_resize import linear_taps, resample, resample_matrices, resize_uint8_linear, to_uint8_values
 
 

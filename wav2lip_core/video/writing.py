@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime.ffmpeg import ffmpeg_exe
 from .encoders import DEFAULT_CRF, X264, encoder_options
-from .ffmpeg_binary import ffmpeg_exe
 
 WRITE_QUEUE_BATCHES = 2   # batches of frames waiting for the encoder at most (bounds memory)
 

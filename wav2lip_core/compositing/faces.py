@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import torch
 
-from .devices import tuned_convolutions
-from .models.wav2lip import FACE_SIZE
+from ..models.wav2lip import FACE_SIZE
+from ..runtime.devices import tuned_convolutions
 
 Box = tuple[int, int, int, int]  # (y1, y2, x1, x2) in full-frame pixels; crop = frame[y1:y2, x1:x2]
 

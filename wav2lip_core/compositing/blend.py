@@ -27,8 +27,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from ..models.wav2lip import FACE_SIZE
 from .faces import Box
-from .models.wav2lip import FACE_SIZE
 
 BLEND_MODES = ("feather", "original", "mouth")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .devices import host_to_device
+from ..models.wav2lip import FACE_SIZE
+from ..runtime.devices import host_to_device
 from .faces import UINT8_TO_UNIT, boxes_misfit, run_generator
-from .models.wav2lip import FACE_SIZE
 from .tensor_resize import linear_taps, resize_uint8_linear
 
 

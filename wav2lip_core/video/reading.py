@@ -1,4 +1,4 @@
-"""Reading face videos and images, with the ffmpeg binary of imageio-ffmpeg (mp4_writer.py writes the result).
+"""Reading face videos and images, with the ffmpeg binary of imageio-ffmpeg (writing.py writes the result).
 
 Everything here is uint8 RGB NHWC. ffmpeg always comes from the imageio-ffmpeg package (a pip dependency),
 never from whatever happens to be on the user's PATH.
@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .audio import FRAME_RATE_RANGE, check_frame_rate
-from .ffmpeg_binary import ffmpeg_exe
+from ..audio import FRAME_RATE_RANGE, check_frame_rate
+from ..runtime.ffmpeg import ffmpeg_exe
 
 READ_AHEAD_BYTES = 64 * 2**20   # decoded frames waiting to be used at most (2 to 16 frames)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
