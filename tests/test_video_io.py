@@ -6,8 +6,8 @@ import numpy as np
 
 from conftest import SAMPLES, astronaut_clip
 from wav2lip_core.schedule import source_frame_indices
-from wav2lip_core.video.writing import Mp4Writer
 from wav2lip_core.video.reading import VideoFrames, frame_preprocessor, is_image_path, read_video
+from wav2lip_core.video.writing import Mp4Writer
 
 CLIP = SAMPLES / "wav2lip_sample_face.mp4"
 
@@ -21,11 +21,14 @@ def test_lazy_frames_equal_the_fully_decoded_video_in_loop_and_pingpong_order():
             np.testing.assert_array_equal(lazy[index], decoded[index])
 
 
-def test_lazy_frames_hold_only_a_window_in_memory():
+def test_lazy_frames_hold_only_a_window_in_memory_however_many_passes_and_orders_read_them():
+    decoded, _ = read_video(CLIP)
     lazy = VideoFrames(CLIP, window=8)
-    for index in range(len(lazy)):
-        lazy[index]
-    assert len(lazy._cache) <= 8
+    orders = [range(len(lazy)), range(len(lazy)), range(len(lazy) - 1, -1, -1), range(len(lazy))]
+    for order in orders:            # e.g. finding faces, following people, then lip-syncing in ping-pong order
+        for index in order:
+            np.testing.assert_array_equal(lazy[index], decoded[index])
+        assert len(lazy._cache) <= 8, "a restart drops the frames the previous pass left"
 
 
 def test_the_limit_caps_the_frames_used():

@@ -304,7 +304,9 @@ class VideoFrames:
             frame = self._decode_next()
             self._cache[self._next_index] = frame
             self._next_index += 1
-        for stale in [i for i in self._cache if i <= self._next_index - 1 - self.window]:
+        # Only the window that ends at the decoder's position stays: after a restart (a seek back, or a new pass
+        # from the start), frames the previous reader left ahead of it would otherwise stay on as a second window.
+        for stale in [i for i in self._cache if not self._next_index - self.window <= i < self._next_index]:
             del self._cache[stale]
         return self._cache[index]
 
