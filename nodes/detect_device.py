@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wav2lip_core.runtime.devices import host_to_device
+from wav2lip_core.compositing.faces_torch import crop_faces
 from wav2lip_core.detection.device_resize import DeviceResizingDetector
 from wav2lip_core.detection.s3fd import S3FDDetector, s3fd_working_memory
-from wav2lip_core.compositing.faces_torch import crop_faces
+from wav2lip_core.runtime.devices import host_to_device
 
 from . import model_management as mm
 from .device_frames import Staging, gather_rgb, region_batches, relative_boxes, to_device, union_box

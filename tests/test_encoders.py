@@ -6,12 +6,12 @@ import pytest
 
 from conftest import SAMPLES
 from wav2lip_core import cli
-from wav2lip_core.video import encoders
 from wav2lip_core.cli import run as cli_run
-from wav2lip_core.video.encoders import AUTO, NVENC, X264, encoder_options, pick_encoder
-from wav2lip_core.video.writing import Mp4Writer
 from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
+from wav2lip_core.video import encoders
+from wav2lip_core.video.encoders import AUTO, NVENC, X264, encoder_options, pick_encoder
 from wav2lip_core.video.reading import read_video
+from wav2lip_core.video.writing import Mp4Writer
 
 
 @pytest.fixture()

@@ -12,11 +12,11 @@ from conftest import assert_within_one_lsb, astronaut_clip
 from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from nodes import model_management as mm
 from nodes.types import CUSTOM_TYPES, FaceBoxes, MelChunks, SyncPlan, Wav2LipModel
+from wav2lip_core import pipeline
 from wav2lip_core.audio import speech_mel_chunks, to_mono_16k
 from wav2lip_core.checkpoints import CheckpointError
-from wav2lip_core.detection import detect_face_boxes
 from wav2lip_core.compositing.faces import crop_face
-from wav2lip_core import pipeline
+from wav2lip_core.detection import detect_face_boxes
 from wav2lip_core.pipeline import lipsync
 
 BOX = (30, 110, 40, 108)  # y1, y2, x1, x2 around the astronaut's face in the 128x128 clip

@@ -14,8 +14,8 @@ from skimage.data import astronaut
 from conftest import astronaut_clip
 from nodes import NODE_CLASS_MAPPINGS
 from wav2lip_core.checkpoints import load_wav2lip
-from wav2lip_core.cli.convert import convert_main
 from wav2lip_core.cli import main as cli_main
+from wav2lip_core.cli.convert import convert_main
 from wav2lip_core.detection.dlib_detectors import DlibHOGDetector   # imports dlib only when constructed
 from wav2lip_core.video.reading import read_video
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import astronaut_clip
-from wav2lip_core.compositing import faces as faces_module
 from wav2lip_core.audio import speech_mel_chunks
+from wav2lip_core.compositing import faces as faces_module
 from wav2lip_core.compositing.blend import changed_region_mask, feather_mask, paste_face
 from wav2lip_core.compositing.faces import crop_face, generate_faces, model_face_input
 from wav2lip_core.detection import DetectionOptions, fixed_box_track

@@ -20,13 +20,13 @@ from conftest import SAMPLES, assert_within_one_lsb
 from nodes import NODE_CLASS_MAPPINGS
 from nodes import model_management as mm
 from nodes.types import Wav2LipModel
-from wav2lip_core.video import writing as mp4_writer
 from wav2lip_core.audio import load_audio, num_output_frames
 from wav2lip_core.checkpoints import load_wav2lip
 from wav2lip_core.cli import main as cli_main
 from wav2lip_core.cli.checks import chosen_silence
 from wav2lip_core.cli.run import build_parser
 from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
+from wav2lip_core.video import writing as mp4_writer
 from wav2lip_core.video.reading import read_video
 
 FACE, SPEECH = SAMPLES / "wav2lip_sample_face.mp4", SAMPLES / "wav2lip_sample_speech.wav"
