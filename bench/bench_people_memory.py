@@ -20,10 +20,13 @@ flow) except for the detector's boxes:
 
 The resident set size right before the job is the baseline; a thread samples it every 2 ms during the job
 (bench_nodes_memory.PeakSampler), its peak kept apart for face finding (detection, or the survey and the
-person's boxes) and for the lip-sync pass. Reported: growth = peak - baseline (the generator's load included),
-the job's wall seconds and the process's CPU seconds (with its ffmpeg children), and the load average.
+person's boxes) and for the lip-sync pass. Reported: growth = peak - baseline (the generator's load included);
+what glibc's malloc has handed out and not got back (mallinfo2) before the job, after finding faces and after the
+job, which leaves out freed memory the process keeps; the bytes the survey of ``--reference`` holds; the job's wall
+seconds and the process's CPU seconds (with its ffmpeg children), and the load average. ``--no-heap-reuse`` leaves
+malloc at its defaults instead of the CLI's setting (cli/heap.py).
 
-    .venv/bin/python bench/bench_people_memory.py [--seconds 3 9 27] [--detector s3fd|dlib_hog]
+    .venv/bin/python bench/bench_people_memory.py [--seconds 3 9 27] [--detector s3fd|dlib_hog] [--no-heap-reuse]
 """
 from __future__ import annotations
 
@@ -88,6 +91,23 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def heap_in_use() -> int | None:
+    """Bytes glibc's malloc has handed out and not got back (mallinfo2: uordblks + hblkhd, every arena): the
+    memory C and Python code hold now, without what was freed and is kept for reuse; None without glibc."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                         "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = MallInfo2
+    info = mallinfo2()
+    return int(info.uordblks + info.hblkhd)
+
+
 def held_bytes(value, seen: set[int] | None = None) -> int:
     """Bytes an object holds: its own size plus what it refers to (arrays with their data, containers with their
     items, dataclasses with their fields), each object counted once."""
@@ -111,7 +131,7 @@ def held_bytes(value, seen: set[int] | None = None) -> int:
     return size
 
 
-def child(case: str, seconds: int, detector: str) -> dict:
+def child(case: str, seconds: int, detector: str, heap_reuse: bool = True) -> dict:
     """One case in this process, started as the CLI's own process starts; its measurements (bytes, seconds)."""
     from wav2lip_core.startup import after_imports, before_imports
 
@@ -125,13 +145,17 @@ def child(case: str, seconds: int, detector: str) -> dict:
     after_imports()
     outfile = cache_dir() / f"people_memory_{case}.mp4"
     args = cli_run.build_parser().parse_args(cli_arguments(case, seconds, detector, outfile))
-    reuse_freed_heap_memory()                  # as python -m wav2lip_core does before the job
-    result = {"case": case, "seconds_of_video": seconds, "detector": detector, "load_before": os.getloadavg()[0]}
+    if heap_reuse:
+        reuse_freed_heap_memory()              # as python -m wav2lip_core does before the job
+    result = {"case": case, "seconds_of_video": seconds, "detector": detector, "heap_reuse": heap_reuse,
+              "load_before": os.getloadavg()[0]}
     with PeakSampler() as sampler:
         def stage(name: str, function):
             def entered(*arguments, **keywords):
                 sampler.enter(name)
-                return function(*arguments, **keywords)
+                returned = function(*arguments, **keywords)
+                result[f"heap_in_use_after_{name}"] = heap_in_use()
+                return returned
             return entered
 
         # Where the peak is: face finding (today's detection, or the survey + the person's boxes), lip-sync.
@@ -145,7 +169,7 @@ def child(case: str, seconds: int, detector: str) -> dict:
             result["survey_bytes"] = held_bytes(survey)
             return survey
         tracks.survey_faces = surveyed
-        result["rss_before"] = sampler.rss()
+        result["rss_before"], result["heap_in_use_before"] = sampler.rss(), heap_in_use()
         high_water_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         sampler.enter("start")
         cpu_before, started = cpu_seconds(), time.perf_counter()
@@ -164,8 +188,9 @@ def child(case: str, seconds: int, detector: str) -> dict:
     return result
 
 
-def measure(case: str, seconds: int, detector: str) -> dict:
+def measure(case: str, seconds: int, detector: str, heap_reuse: bool = True) -> dict:
     command = [PYTHON, str(Path(__file__).resolve()), "--child", case, str(seconds), "--detector", detector]
+    command += [] if heap_reuse else ["--no-heap-reuse"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=child_environment(detector))
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
@@ -173,36 +198,42 @@ def measure(case: str, seconds: int, detector: str) -> dict:
 
 
 def format_results(results: list[dict]) -> str:
+    def mb(value: int | None) -> str:
+        return "-" if value is None else f"{value / MB:.0f}"
+
     lines = ["| run | video (720p, 25 fps) | RSS before the job | peak while finding faces | peak while lip-syncing | "
-             "growth (peak - before) | job s | CPU s | load (1 min) before / after |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "growth (peak - before) | malloc in use before / after finding faces / after the job, MB | job s | "
+             "CPU s | load (1 min) before / after |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         peaks = r["stage_peaks"]
+        in_use = " / ".join(mb(r.get(key)) for key in ("heap_in_use_before", "heap_in_use_after_faces",
+                                                        "heap_in_use_after_lip-sync"))
         lines.append(f"| {'`--reference`' if r['case'] == 'reference' else 'today (no --reference)'} | "
                      f"{r['seconds_of_video']} s ({r['seconds_of_video'] * FPS} frames) | "
                      f"{r['rss_before'] / MB:.0f} MB | {peaks.get('faces', 0) / MB:.0f} MB | "
-                     f"{peaks.get('lip-sync', 0) / MB:.0f} MB | **{r['growth_bytes'] / MB:.0f} MB** | "
+                     f"{peaks.get('lip-sync', 0) / MB:.0f} MB | **{r['growth_bytes'] / MB:.0f} MB** | {in_use} | "
                      f"{r['job_seconds']:.0f} | {r['cpu_seconds']:.0f} | "
                      f"{r['load_before']:.1f} / {r['load_after']:.1f} |")
     return "\n".join(lines)
 
 
 def growth_per_frame(results: list[dict]) -> str:
-    """How the growth moves from the shortest clip to the longest, per case (bytes per added frame), and what the
-    survey of ``--reference`` holds per frame."""
+    """How the growth moves from each clip length to the next, per case (MB, and bytes per added frame), and what
+    the survey of ``--reference`` holds per frame."""
     lines = [f"survey of {r['seconds_of_video'] * FPS} frames holds {r['survey_bytes'] / 1e3:.1f} kB "
              f"({r['survey_bytes'] / (r['seconds_of_video'] * FPS):.0f} bytes per frame)"
              for r in results if "survey_bytes" in r]
     for case in CASES:
         runs = sorted((r for r in results if r["case"] == case), key=lambda r: r["seconds_of_video"])
-        if len(runs) < 2:
-            continue
-        first, last = runs[0], runs[-1]
-        added_frames = (last["seconds_of_video"] - first["seconds_of_video"]) * FPS
-        change = last["growth_bytes"] - first["growth_bytes"]
-        lines.append(f"{case}: growth {first['growth_bytes'] / MB:.0f} MB at {first['seconds_of_video']} s, "
-                     f"{last['growth_bytes'] / MB:.0f} MB at {last['seconds_of_video']} s: {change / MB:+.1f} MB "
-                     f"over {added_frames} more frames ({change / added_frames:+.0f} bytes per frame)")
+        steps = []
+        for shorter, longer in zip(runs, runs[1:]):
+            added_frames = (longer["seconds_of_video"] - shorter["seconds_of_video"]) * FPS
+            change = longer["growth_bytes"] - shorter["growth_bytes"]
+            steps.append(f"{shorter['seconds_of_video']} -> {longer['seconds_of_video']} s: {change / MB:+.0f} MB "
+                         f"({change / added_frames:+,.0f} bytes per added frame)")
+        if steps:
+            growths = ", ".join(f"{r['growth_bytes'] / MB:.0f}" for r in runs)
+            lines.append(f"{case}: growth {growths} MB; " + "; ".join(steps))
     return "\n".join(lines)
 
 
@@ -212,10 +243,13 @@ def main() -> None:
                         help="clip lengths (default: %(default)s)")
     parser.add_argument("--detector", choices=DETECTORS, default="s3fd",
                         help="whose boxes (see the module text; default: %(default)s)")
+    parser.add_argument("--no-heap-reuse", action="store_true",
+                        help="leave glibc's malloc at its defaults (the CLI keeps freed heap memory for reuse: "
+                             "cli/heap.py); shows how much of the growth is freed memory kept")
     parser.add_argument("--child", nargs=2, metavar=("CASE", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], int(args.child[1]), args.detector)))
+        print(json.dumps(child(args.child[0], int(args.child[1]), args.detector, not args.no_heap_reuse)))
         return
     print(machine_description(), flush=True)
     for seconds in args.seconds:            # the inputs are made before any case runs
@@ -228,11 +262,11 @@ def main() -> None:
     results = []
     for seconds in args.seconds:
         for case in CASES:                  # side by side on each length, so a change in load hits both
-            results.append(measure(case, seconds, args.detector))
+            results.append(measure(case, seconds, args.detector, not args.no_heap_reuse))
             print(format_results(results[-1:]).splitlines()[-1], flush=True)
     print(format_results(results))
     print(growth_per_frame(results))
-    print(f"detector: {args.detector}; whole benchmark {time.perf_counter() - started:.0f} s; "
+    print(f"detector: {args.detector}; heap reuse {'off' if args.no_heap_reuse else 'on'}; whole benchmark {time.perf_counter() - started:.0f} s; "
           f"{machine_description()}")
 
 
