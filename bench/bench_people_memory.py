@@ -266,8 +266,8 @@ def main() -> None:
             print(format_results(results[-1:]).splitlines()[-1], flush=True)
     print(format_results(results))
     print(growth_per_frame(results))
-    print(f"detector: {args.detector}; heap reuse {'off' if args.no_heap_reuse else 'on'}; whole benchmark {time.perf_counter() - started:.0f} s; "
-          f"{machine_description()}")
+    print(f"detector: {args.detector}; heap reuse {'off' if args.no_heap_reuse else 'on'}; whole benchmark "
+          f"{time.perf_counter() - started:.0f} s; {machine_description()}")
 
 
 if __name__ == "__main__":
