@@ -53,6 +53,9 @@ def _install_switches() -> None:
         fetch = cli_checks.fetch_with_progress      # where the job looks for every model file it needs
         cli_checks.fetch_with_progress = lambda name, architecture, folder, allow_download: (
             Path(s3fd_path) if architecture == S3FD else fetch(name, architecture, folder, allow_download))
+        unobtainable = cli_checks.unobtainable      # and, before that, whether each can be had at all
+        cli_checks.unobtainable = lambda name, **where: (
+            None if where.get("architecture") == S3FD else unobtainable(name, **where))
     boxes_from = os.environ.get("WAV2LIP_BENCH_BOXES_FROM")
     if boxes_from:
         from wav2lip_core.detection import track
