@@ -55,7 +55,7 @@ def looped_clip(seconds: int) -> Path:
     path = cache_dir() / f"astronaut_720p_{seconds}s_looped.mp4"
     if path.is_file():
         return path
-    from wav2lip_core.ffmpeg_binary import ffmpeg_exe
+    from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
 
     loop = cache_dir() / f"astronaut_720p_{LOOP_FRAMES}f_loop.mp4"
     if not loop.is_file():
@@ -133,7 +133,7 @@ def held_bytes(value, seen: set[int] | None = None) -> int:
 
 def child(case: str, seconds: int, detector: str, heap_reuse: bool = True) -> dict:
     """One case in this process, started as the CLI's own process starts; its measurements (bytes, seconds)."""
-    from wav2lip_core.startup import after_imports, before_imports
+    from wav2lip_core.runtime.startup import after_imports, before_imports
 
     before_imports()
     import launch_ours
