@@ -40,31 +40,18 @@ from pathlib import Path
 
 from bench_cli import ours_environment, random_s3fd_weights, reference_photo
 from bench_nodes_memory import PeakSampler
-from bench_video_node import random_checkpoint, speech_file
-from common import PYTHON, ROOT, astronaut_frames, cache_dir, machine_description, write_h264
+from bench_video_node import long_clip, random_checkpoint, speech_file
+from common import PYTHON, ROOT, cache_dir, machine_description
 
 HEIGHT, WIDTH, FPS = 720, 1280, 25
-LOOP_FRAMES = 20
 CASES = ("today", "reference")
 DETECTORS = ("s3fd", "dlib_hog", "s3fd-own-boxes")
 MB = 1e6
 
 
 def looped_clip(seconds: int) -> Path:
-    """A 720p H.264 clip of ``seconds`` at 25 fps: LOOP_FRAMES astronaut frames looped (stream copy)."""
-    path = cache_dir() / f"astronaut_720p_{seconds}s_looped.mp4"
-    if path.is_file():
-        return path
-    from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
-
-    loop = cache_dir() / f"astronaut_720p_{LOOP_FRAMES}f_loop.mp4"
-    if not loop.is_file():
-        write_h264(astronaut_frames(HEIGHT, WIDTH, LOOP_FRAMES), loop, FPS)
-    temporary = path.with_suffix(".part.mp4")
-    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-stream_loop", "-1", "-i", str(loop),
-                    "-frames:v", str(seconds * FPS), "-c", "copy", str(temporary)], check=True)
-    temporary.replace(path)
-    return path
+    """A 720p H.264 clip of ``seconds`` at 25 fps (bench_video_node.long_clip's astronaut loop)."""
+    return long_clip(seconds, HEIGHT, WIDTH)
 
 
 def cli_arguments(case: str, seconds: int, detector: str, outfile: Path) -> list[str]:

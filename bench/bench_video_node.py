@@ -30,16 +30,18 @@ HEIGHT, WIDTH, FPS = 1080, 1920, 25
 LOOP_FRAMES = 20
 
 
-def long_clip(seconds: int) -> Path:
-    """A 1080p H.264 clip of ``seconds`` at 25 fps: LOOP_FRAMES astronaut frames looped (stream copy)."""
-    path = cache_dir() / f"astronaut_1080p_{seconds}s_looped.mp4"
+def long_clip(seconds: int, height: int = HEIGHT, width: int = WIDTH) -> Path:
+    """An H.264 clip of ``seconds`` at 25 fps (1080p unless told): LOOP_FRAMES astronaut frames looped (stream
+    copy)."""
+    size = f"{height}p" if width * 9 == height * 16 else f"{width}x{height}"
+    path = cache_dir() / f"astronaut_{size}_{seconds}s_looped.mp4"
     if path.is_file():
         return path
     from wav2lip_core.runtime.ffmpeg import ffmpeg_exe
 
-    loop = cache_dir() / f"astronaut_1080p_{LOOP_FRAMES}f_loop.mp4"
+    loop = cache_dir() / f"astronaut_{size}_{LOOP_FRAMES}f_loop.mp4"
     if not loop.is_file():
-        write_h264(astronaut_frames(HEIGHT, WIDTH, LOOP_FRAMES), loop, FPS)
+        write_h264(astronaut_frames(height, width, LOOP_FRAMES), loop, FPS)
     temporary = path.with_suffix(".part.mp4")
     subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-stream_loop", "-1", "-i", str(loop),
                     "-frames:v", str(seconds * FPS), "-c", "copy", str(temporary)], check=True)

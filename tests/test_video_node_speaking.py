@@ -10,8 +10,6 @@ managed_scoring_model. Detection is dlib's HOG, identity dlib's real face descri
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -21,7 +19,8 @@ from test_first_run import comfyui_without_models, no_network  # noqa: F401  (fi
 from test_people import speaking_scene
 from test_people_nodes import assert_only_the_person_changed, reference_image
 from test_video_node import GreyGenerator, as_model
-from test_video_node_people import NODE, decoded, lip_sync, queue, without_face_recognition, write_clip  # noqa: F401
+from test_video_node_people import (NODE, comfy_temp, decoded, lip_sync, queue,  # noqa: F401  (fixtures too)
+                                    without_face_recognition, write_clip)
 from nodes import model_management as mm
 from nodes import video_node
 
@@ -51,14 +50,6 @@ def scorer(monkeypatch) -> tuple[RecordingModel, list[str]]:
 def speech_audio(wav_16k: np.ndarray) -> dict:
     """A Load Audio AUDIO: float32 (1, 1, samples) at 16 kHz."""
     return {"waveform": torch.from_numpy(wav_16k.copy())[None, None], "sample_rate": 16000}
-
-
-@pytest.fixture
-def comfy_temp(tmp_path, monkeypatch) -> Path:
-    temp = tmp_path / "comfyui_temp"
-    temp.mkdir()
-    monkeypatch.setattr(mm, "temp_directory", lambda: temp)
-    return temp
 
 
 # --- the node as ComfyUI sees it -------------------------------------------------------------------------------
