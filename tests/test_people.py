@@ -39,6 +39,16 @@ def test_the_person_of_the_photo_is_followed_through_a_pan_across_a_cut_and_afte
             assert inside_tile(track.boxes[index], where[name][index]), f"{name}'s box on frame {index}"
 
 
+def test_interpolating_between_key_frames_never_carries_the_person_across_a_cut(photo, conversation):
+    clip, where = conversation
+    track, = people_face_boxes(clip, [("ross.png", reference_photo(photo, "ross"))],
+                               OPTIONS.with_changes(tracking="interpolate", detect_every=5))
+    visible = where["ross"][:, 0] >= 0
+    assert (track.found == visible).all()
+    for index in np.flatnonzero(visible):
+        assert inside_tile(track.boxes[index], where["ross"][index]), f"ross's box on frame {index}"
+
+
 def test_only_the_chosen_face_changes_and_frames_without_the_person_come_out_unchanged(
         ross_and_rachel, conversation, wav2lip_model):
     clip, where = conversation
