@@ -91,6 +91,19 @@ def managed_s3fd() -> mm.ManagedModel:
     return _s3fd_models[key]
 
 
+# The detection widgets Lip Sync Video shares (its tracking default differs: see SAVED_WORKFLOW_TRACKING).
+DETECTOR_INPUT = (list(DETECTORS), {
+    "default": DEFAULT_DETECTION.detector,
+    "tooltip": "s3fd: the original Wav2Lip's detector, best (needs s3fd.pth, about 86 MB, downloaded into "
+               "models/wav2lip on first use). dlib_hog: offline, CPU-only, no weights to download (pip install "
+               "dlib-bin), weaker on small or turned faces. dlib_cnn: dlib's CNN detector (needs "
+               "mmod_human_face_detector.dat)."})
+DETECT_EVERY_INPUT = ("INT", {
+    "default": DEFAULT_DETECTION.detect_every, "min": 1, "max": 100,
+    "tooltip": "Run the detector on at least every n-th frame; in between the face is followed (see tracking). 1: "
+               "detect on every frame, as the original Wav2Lip (slowest)."})
+
+
 class DetectFaces:
     """Finds one face per frame (or uses a fixed box) and crops it to the 96x96 input of Wav2Lip."""
 
@@ -99,12 +112,7 @@ class DetectFaces:
         return {
             "required": {
                 "images": ("IMAGE", {"tooltip": "The video frames (or one still image) with the face to animate."}),
-                "detector": (list(DETECTORS), {
-                    "default": DEFAULT_DETECTION.detector,
-                    "tooltip": "s3fd: the original Wav2Lip's detector, best (needs s3fd.pth, about 86 MB, downloaded "
-                               "into models/wav2lip on first use). dlib_hog: offline, CPU-only, no weights to "
-                               "download (pip install dlib-bin), weaker on small or turned faces. dlib_cnn: dlib's "
-                               "CNN detector (needs mmod_human_face_detector.dat)."}),
+                "detector": DETECTOR_INPUT,
                 "pad_top": ("INT", {"default": DEFAULT_DETECTION.pads[0], "min": -512, "max": 1024,
                                     "tooltip": "Pixels added above the detected face box."}),
                 "pad_bottom": ("INT", {"default": DEFAULT_DETECTION.pads[1], "min": -512, "max": 1024,
@@ -124,10 +132,7 @@ class DetectFaces:
                                         "tooltip": "Longest side of the copy the detector looks at, in pixels. 0: "
                                                    "the detector's default (640 for s3fd). Larger finds smaller "
                                                    "faces but is slower; boxes are always in full-size pixels."}),
-                "detect_every": ("INT", {"default": DEFAULT_DETECTION.detect_every, "min": 1, "max": 100,
-                                         "tooltip": "Run the detector on at least every n-th frame; in between "
-                                                    "the face is followed (see tracking). 1: detect on every "
-                                                    "frame, as the original Wav2Lip (slowest)."}),
+                "detect_every": DETECT_EVERY_INPUT,
                 "on_missing": (list(MISSING_FACE_POLICIES), {
                     "default": DEFAULT_DETECTION.on_missing,
                     "tooltip": "Frames where no face is found. nearest: use the nearest frame's box. skip: leave "

@@ -20,7 +20,7 @@ import torch
 from wav2lip_core.audio import LENGTH_RULES, to_mono_16k
 from wav2lip_core.checkpoints import SYNCNET_V2
 from wav2lip_core.compositing.blend import BLEND_MODES
-from wav2lip_core.detection import DEFAULT_DETECTION, DETECTORS, TRACKING_MODES, fixed_box_track
+from wav2lip_core.detection import DEFAULT_DETECTION, TRACKING_MODES, fixed_box_track
 from wav2lip_core.models.syncnet_v2 import working_memory_bytes as scoring_memory_bytes
 from wav2lip_core.models.wav2lip import working_memory_bytes
 from wav2lip_core.pipeline import check_boxes_fit
@@ -35,7 +35,8 @@ from wav2lip_core.video.reading import VideoFrames
 from wav2lip_core.video_job import DEFAULT_LIPSYNC, LipSyncOptions, speech_plan, write_lipsync_video
 
 from . import model_management as mm
-from .detect_node import detect_boxes, face_finding_problem, parse_manual_box, s3fd_detector
+from .detect_node import (DETECT_EVERY_INPUT, DETECTOR_INPUT, detect_boxes, face_finding_problem, parse_manual_box,
+                          s3fd_detector)
 from .model_check import is_wired, model_problem, queued_inputs
 from .person_choice import check_identity_packages, check_reference_choice, check_speaking_choice, person_boxes, \
     reference_inputs
@@ -80,15 +81,8 @@ class LipSyncVideo:
                                            "mono or stereo). The result is as long as the speech and has this "
                                            "sound."}),
             "wav2lip_model": (WAV2LIP_MODEL, {"tooltip": "From Load Wav2Lip Model."}),
-            "detector": (list(DETECTORS), {
-                "default": DEFAULT_DETECTION.detector,
-                "tooltip": "s3fd: the original Wav2Lip's detector, best (s3fd.pth, downloaded into models/wav2lip "
-                           "on first use). dlib_hog: offline, no weights (pip install dlib-bin), weaker on small "
-                           "or turned faces. dlib_cnn: dlib's CNN detector."}),
-            "detect_every": ("INT", {"default": DEFAULT_DETECTION.detect_every, "min": 1, "max": 100,
-                                     "tooltip": "Run the detector on at least every n-th frame; in between the "
-                                                "face is followed (see tracking). 1: every frame, as the original "
-                                                "(slowest)."}),
+            "detector": DETECTOR_INPUT,
+            "detect_every": DETECT_EVERY_INPUT,
             "tracking": (list(TRACKING_MODES), {
                 "default": DEFAULT_DETECTION.tracking,
                 "tooltip": "Between detected frames. flow: follow the face by its optical flow, detecting again at "
