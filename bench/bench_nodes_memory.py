@@ -22,12 +22,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import threading
 import time
 from pathlib import Path
 
-from common import PYTHON, ROOT, SPEECH, astronaut_frames, face_box, random_checkpoint
+from common import SPEECH, astronaut_frames, child_result, face_box, random_checkpoint
 
 HEIGHT, WIDTH = 1080, 1920
 FPS = 25.0
@@ -172,13 +171,7 @@ def use_random_s3fd() -> None:
 
 def measure(num_frames: int, mask: bool = False, detector: str = "manual box") -> dict:
     """Run one case in a fresh process; its measurements."""
-    command = [PYTHON, str(Path(__file__).resolve()), "--child", str(num_frames), "--detector", detector]
-    if mask:
-        command.append("--mask")
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child_result(__file__, [str(num_frames), "--detector", detector, *(["--mask"] if mask else [])])
 
 
 def format_results(results: list[dict]) -> str:

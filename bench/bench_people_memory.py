@@ -34,14 +34,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import time
 from pathlib import Path
 
 from bench_cli import ours_environment, random_s3fd_weights, reference_photo
 from bench_nodes_memory import PeakSampler
 from bench_video_node import long_clip, random_checkpoint, speech_file
-from common import PYTHON, ROOT, cache_dir, machine_description
+from common import cache_dir, child_result, machine_description
 
 HEIGHT, WIDTH, FPS = 720, 1280, 25
 CASES = ("today", "reference")
@@ -176,12 +175,8 @@ def child(case: str, seconds: int, detector: str, heap_reuse: bool = True) -> di
 
 
 def measure(case: str, seconds: int, detector: str, heap_reuse: bool = True) -> dict:
-    command = [PYTHON, str(Path(__file__).resolve()), "--child", case, str(seconds), "--detector", detector]
-    command += [] if heap_reuse else ["--no-heap-reuse"]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=child_environment(detector))
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child_result(__file__, [case, str(seconds), "--detector", detector,
+                                   *([] if heap_reuse else ["--no-heap-reuse"])], env=child_environment(detector))
 
 
 def format_results(results: list[dict]) -> str:

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from bench_nodes_memory import GB, PeakSampler, speech_audio
-from common import PYTHON, ROOT, astronaut_frames, cache_dir, face_box, machine_description, write_h264
+from common import (PYTHON, ROOT, astronaut_frames, cache_dir, child_result, face_box, machine_description,
+                    write_h264)
 
 HEIGHT, WIDTH, FPS = 1080, 1920, 25
 LOOP_FRAMES = 20
@@ -132,11 +133,7 @@ def child(kind: str, seconds: int) -> dict:
 
 
 def measure(kind: str, seconds: int) -> dict:
-    command = [PYTHON, str(Path(__file__).resolve()), "--child", kind, str(seconds)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child_result(__file__, [kind, str(seconds)])
 
 
 def format_results(results: list[dict]) -> str:

@@ -109,6 +109,16 @@ def run_measured(command: Sequence[str], cwd: Path | None = None, env: dict | No
     return result["seconds"], result["peak_kb"] / 1024.0
 
 
+def child_result(script: str, arguments: Sequence[str], env: dict | None = None) -> dict:
+    """Run ``script`` (a bench file) with ``--child`` and ``arguments`` in a fresh Python process; the JSON object
+    its last line of output prints. RuntimeError with the end of its stderr when it fails."""
+    command = [PYTHON, str(Path(script).resolve()), "--child", *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def astronaut_frames(height: int, width: int, num_frames: int, pan_px: int = 2) -> np.ndarray:
     """(N, H, W, 3) uint8 RGB: the astronaut's head and shoulders scaled to the frame height, centred on a
     replicated border, panning ``pan_px`` pixels per frame (so every frame differs)."""
