@@ -53,14 +53,8 @@ class PersonChooser:
         """(track id, where its face should be on frame ``index``: linear between its key frames around it, or
         its nearest key frame's box) for every track of the frame's shot."""
         shot = self.survey.shot_of(index)
-        expected = []
-        for track in self.survey.tracks:
-            if track.shot != shot:
-                continue
-            frames = np.array(track.frames, np.float64)
-            boxes = np.array(track.boxes, np.float64).reshape(-1, 4)
-            expected.append((track.id, np.array([np.interp(index, frames, boxes[:, k]) for k in range(4)])))
-        return expected
+        return [(track.id, track.boxes_between(np.array([index]))[0]) for track in self.survey.tracks
+                if track.shot == shot]
 
     def __call__(self, index: int, faces: np.ndarray) -> np.ndarray | None:
         if index in self.survey.faces:

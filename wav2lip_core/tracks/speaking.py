@@ -26,10 +26,7 @@ SPEAKING = "speaking"          # the name the CLI and messages give the chosen s
 
 def interpolated_boxes(track: Track) -> np.ndarray:
     """(last - first + 1, 4) int64 boxes of a track on every frame of its span, linear between its key frames."""
-    frames = np.array(track.frames, np.float64)
-    boxes = np.array(track.boxes, np.float64).reshape(-1, 4)
-    span = np.arange(track.frames[0], track.frames[-1] + 1, dtype=np.float64)
-    return np.rint(np.stack([np.interp(span, frames, boxes[:, k]) for k in range(4)], axis=1)).astype(np.int64)
+    return np.rint(track.boxes_between(np.arange(track.frames[0], track.frames[-1] + 1))).astype(np.int64)
 
 
 def track_confidences(frames: Sequence[np.ndarray], survey: FaceSurvey, wav_16k: np.ndarray, fps: float,

@@ -51,8 +51,12 @@ class Track:
     descriptors: list[np.ndarray] = field(default_factory=list)
     described_at: int = -1
 
-    def box_at(self, frame: int) -> np.ndarray | None:
-        return self.boxes[self.frames.index(frame)] if frame in self.frames else None
+    def boxes_between(self, frames: np.ndarray) -> np.ndarray:
+        """(len(frames), 4) float64 boxes on ``frames``: linear between the key frames around each, the nearest key
+        frame's box outside its span."""
+        keys = np.array(self.frames, np.float64)
+        boxes = np.array(self.boxes, np.float64).reshape(-1, 4)
+        return np.stack([np.interp(np.asarray(frames, np.float64), keys, boxes[:, k]) for k in range(4)], axis=-1)
 
 
 @dataclass
